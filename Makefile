@@ -1,0 +1,52 @@
+# Targets: setup (install + build, idempotent), test (lint, type-check, all tests), demo (the
+# main job), bench (benchmarks). Every target starts the services it needs on free ports.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
+TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
+
+.PHONY: help setup deps build system-deps lint typecheck test test-unit demo bench clean
+
+help:
+	@echo "make setup     install dependencies and build (safe to run twice)"
+	@echo "make demo      run the main job end to end on local stand-ins"
+	@echo "make test      lint, type-check and run every test"
+	@echo "make bench     run the benchmarks"
+
+setup: system-deps deps build
+
+# redis-server is the one system package the tests need; install it when it is missing.
+system-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "redis-server not found: installing it with apt-get"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
+
+deps: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: deps
+	npx tsc -p tsconfig.build.json
+
+lint: deps
+	npx eslint .
+
+typecheck: deps
+	npx tsc -p tsconfig.json --noEmit
+
+test: setup lint typecheck test-unit
+
+test-unit: build
+	$(NODE_TEST) $(TEST_FILES)
+
+demo: setup
+	node --import tsx scripts/demo.ts
+
+bench: setup
+	node --import tsx bench/run.ts
+
+clean:
+	rm -rf dist .local

@@ -1,0 +1,288 @@
+/**
+ * The record pipeline every runtime drives: decode -> process -> (bad record) dead-letter ->
+ * outcome. The KCL runtime and the Lambda adapter differ only in what they do with the outcome.
+ */
+import { AbortedError, errorMessage, isRetriable } from './errors.js';
+import { resolveRetryOptions, withRetry, type RetryOptions } from './retry.js';
+import type {
+  BatchProcessor,
+  BatchResult,
+  DeadLetter,
+  DeadLetterSink,
+  DecodedRecord,
+  Decoder,
+  KinesisRecord,
+  Logger,
+  RecordProcessor,
+} from './types.js';
+
+/** Which kind of processor a pipeline calls. */
+export type ProcessorSpec<T> =
+  | { kind: 'record'; processor: RecordProcessor<T> }
+  | {
+      kind: 'batch';
+      processor: BatchProcessor<T>;
+      /**
+       * Records per processor call. Default: the whole batch. A smaller value lets processing of
+       * one chunk overlap decoding of the next; only for idempotent, order-insensitive work.
+       */
+      chunkSize?: number;
+    };
+
+/** Counters a pipeline adds to; the runtimes report them in their stats line. */
+export interface PipelineCounters {
+  /** Records that entered the pipeline. */
+  records: number;
+  /** Records handled successfully by the processor. */
+  processed: number;
+  /** Records sent to the dead-letter sink. */
+  deadLettered: number;
+  /** Failed attempts (each retried failure counts once). */
+  failures: number;
+}
+
+/** Creates zeroed counters. */
+export function newCounters(): PipelineCounters {
+  return { records: 0, processed: 0, deadLettered: 0, failures: 0 };
+}
+
+export interface PipelineOptions<T> {
+  decoder: Decoder<T>;
+  spec: ProcessorSpec<T>;
+  deadLetters: DeadLetterSink;
+  retry?: RetryOptions;
+  logger: Logger;
+  counters?: PipelineCounters;
+}
+
+/** One batch to run through the pipeline. */
+export interface PipelineBatch {
+  shardId: string;
+  records: readonly KinesisRecord[];
+  millisBehindLatest: number | null;
+  signal: AbortSignal;
+}
+
+/**
+ * What happened to a batch. `complete` means every record was handled (processed or
+ * dead-lettered): the runtime may checkpoint the last one. Otherwise `firstUnhandled` is the index
+ * of the earliest record that was not, and nothing at or after it may be checkpointed.
+ */
+export type PipelineOutcome =
+  | { complete: true; processed: number; deadLettered: number }
+  | { complete: false; firstUnhandled: number; error: unknown; processed: number; deadLettered: number };
+
+/**
+ * Runs batches through decode, process and dead-letter, with retries.
+ *
+ * @example
+ * const pipeline = new RecordPipeline({ decoder, spec: { kind: 'record', processor }, deadLetters, logger });
+ * const outcome = await pipeline.run({ shardId, records, millisBehindLatest: null, signal });
+ */
+export class RecordPipeline<T> {
+  readonly counters: PipelineCounters;
+  private readonly retry: Required<RetryOptions>;
+
+  constructor(private readonly options: PipelineOptions<T>) {
+    this.retry = resolveRetryOptions(options.retry);
+    this.counters = options.counters ?? newCounters();
+    if (options.spec.kind === 'batch' && options.spec.chunkSize !== undefined) {
+      const n = options.spec.chunkSize;
+      if (!(Number.isInteger(n) && n >= 1)) throw new TypeError('Expected `chunkSize` to be a positive integer.');
+    }
+  }
+
+  /** Runs one batch. Never throws for a record's failure; see {@link PipelineOutcome}. */
+  async run(batch: PipelineBatch): Promise<PipelineOutcome> {
+    this.counters.records += batch.records.length;
+    const spec = this.options.spec;
+    const state: BatchState = { letters: [], processed: 0, firstUnhandled: batch.records.length, error: undefined };
+    if (spec.kind === 'record') {
+      await this.runRecords(batch, spec.processor, state);
+    } else {
+      await this.runChunks(batch, spec.processor, spec.chunkSize ?? Math.max(1, batch.records.length), state);
+    }
+    // Dead letters before the first unhandled record are part of the handled prefix; later ones
+    // will be delivered again and dead-lettered then.
+    const letters = state.letters.filter((l) => l.index < state.firstUnhandled).map((l) => l.letter);
+    if (letters.length > 0) {
+      try {
+        await this.writeDeadLetters(letters, batch.signal);
+      } catch (error) {
+        const firstLetter = state.letters.reduce((min, l) => Math.min(min, l.index), batch.records.length);
+        state.firstUnhandled = Math.min(state.firstUnhandled, firstLetter);
+        state.error ??= error;
+        return this.incomplete(state, 0);
+      }
+      this.counters.deadLettered += letters.length;
+    }
+    if (state.firstUnhandled < batch.records.length) return this.incomplete(state, letters.length);
+    return { complete: true, processed: state.processed, deadLettered: letters.length };
+  }
+
+  private incomplete(state: BatchState, deadLettered: number): PipelineOutcome {
+    return {
+      complete: false,
+      firstUnhandled: state.firstUnhandled,
+      error: state.error,
+      processed: state.processed,
+      deadLettered,
+    };
+  }
+
+  private decode(shardId: string, record: KinesisRecord, index: number, state: BatchState): DecodedRecord<T> | undefined {
+    try {
+      return { value: this.options.decoder(Buffer.from(record.data, 'base64'), record), record };
+    } catch (error) {
+      state.letters.push({ index, letter: { shardId, record, reason: reasonOf(error) } });
+      return undefined;
+    }
+  }
+
+  private async runRecords(batch: PipelineBatch, processor: RecordProcessor<T>, state: BatchState): Promise<void> {
+    const { shardId, records, signal } = batch;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      const decoded = this.decode(shardId, record, i, state);
+      if (decoded === undefined) continue;
+      const ctx = { shardId, record, logger: this.options.logger, signal };
+      try {
+        await this.attempt(() => processor(decoded.value, ctx), batch, record);
+        state.processed++;
+        this.counters.processed++;
+      } catch (error) {
+        if (isFatal(error)) {
+          state.firstUnhandled = i;
+          state.error = error;
+          return;
+        }
+        state.letters.push({ index: i, letter: { shardId, record, reason: reasonOf(error) } });
+      }
+    }
+  }
+
+  private async runChunks(batch: PipelineBatch, processor: BatchProcessor<T>, chunkSize: number, state: BatchState): Promise<void> {
+    const { shardId, records, signal } = batch;
+    const ctx = { shardId, logger: this.options.logger, millisBehindLatest: batch.millisBehindLatest, signal };
+    const running: Array<Promise<void>> = [];
+    for (let start = 0; start < records.length; start += chunkSize) {
+      const end = Math.min(records.length, start + chunkSize);
+      const good: Array<DecodedRecord<T>> = [];
+      const indexes: number[] = [];
+      for (let i = start; i < end; i++) {
+        const decoded = this.decode(shardId, records[i]!, i, state);
+        if (decoded !== undefined) {
+          good.push(decoded);
+          indexes.push(i);
+        }
+      }
+      if (good.length === 0) continue;
+      running.push(this.runChunk(batch, processor, ctx, good, indexes, start, state));
+    }
+    await Promise.all(running);
+  }
+
+  private async runChunk(
+    batch: PipelineBatch,
+    processor: BatchProcessor<T>,
+    ctx: Parameters<BatchProcessor<T>>[1],
+    good: Array<DecodedRecord<T>>,
+    indexes: number[],
+    start: number,
+    state: BatchState,
+  ): Promise<void> {
+    let result: void | BatchResult;
+    try {
+      result = await this.attempt(() => processor(good, ctx), batch, good[0]!.record);
+    } catch (error) {
+      if (isFatal(error)) {
+        if (start < state.firstUnhandled) {
+          state.firstUnhandled = start;
+          state.error = error;
+        }
+        return;
+      }
+      const reason = reasonOf(error);
+      for (let k = 0; k < good.length; k++) {
+        state.letters.push({ index: indexes[k]!, letter: { shardId: batch.shardId, record: good[k]!.record, reason } });
+      }
+      return;
+    }
+    const failed = result?.failed ?? [];
+    for (const f of failed) {
+      const k = f.index;
+      if (!(Number.isInteger(k) && k >= 0 && k < good.length)) {
+        throw new RangeError(`batch processor reported failed index ${String(k)} outside [0, ${good.length})`);
+      }
+      state.letters.push({ index: indexes[k]!, letter: { shardId: batch.shardId, record: good[k]!.record, reason: reasonOf(f.error) } });
+    }
+    const ok = good.length - failed.length;
+    state.processed += ok;
+    this.counters.processed += ok;
+  }
+
+  private attempt<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord): Promise<R> {
+    return withRetry(async () => fn(), this.retry, {
+      signal: batch.signal,
+      onRetry: ({ attempt, delayMs, error }) => {
+        this.counters.failures++;
+        this.options.logger.warn(
+          {
+            shardId: batch.shardId,
+            sequenceNumber: record.sequenceNumber,
+            subSequenceNumber: record.subSequenceNumber,
+            attempt,
+            retryInMs: delayMs,
+            err: errorMessage(error),
+          },
+          'retriable processor failure; retrying (not checkpointing past this record)',
+        );
+      },
+    }).catch((error: unknown) => {
+      if (!isFatal(error)) this.counters.failures++;
+      throw error;
+    });
+  }
+
+  private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal): Promise<void> {
+    for (const l of letters) {
+      this.options.logger.warn(
+        {
+          shardId: l.shardId,
+          sequenceNumber: l.record.sequenceNumber,
+          subSequenceNumber: l.record.subSequenceNumber,
+          partitionKey: l.record.partitionKey,
+          reason: l.reason,
+        },
+        'dead-lettering record',
+      );
+    }
+    return withRetry(() => this.options.deadLetters.write(letters), this.retry, {
+      signal,
+      // The sink failing is never the record's fault: always worth another try.
+      classify: () => true,
+      onRetry: ({ attempt, delayMs, error }) => {
+        this.counters.failures++;
+        this.options.logger.warn({ attempt, retryInMs: delayMs, err: errorMessage(error) }, 'dead-letter write failed; retrying');
+      },
+    });
+  }
+}
+
+interface BatchState {
+  letters: Array<{ index: number; letter: DeadLetter }>;
+  processed: number;
+  firstUnhandled: number;
+  error: unknown;
+}
+
+/** Errors that stop the batch instead of dead-lettering a record: retriable ones that ran out, and aborts. */
+function isFatal(error: unknown): boolean {
+  if (error instanceof AbortedError || (error as { name?: unknown } | null)?.name === 'AbortedError') return true;
+  if ((error as { name?: unknown } | null)?.name === 'RetriesExhaustedError') return true;
+  return isRetriable(error);
+}
+
+function reasonOf(error: unknown): string {
+  return errorMessage(error).replace(/\s+/g, ' ').slice(0, 1000);
+}

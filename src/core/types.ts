@@ -1,0 +1,115 @@
+/**
+ * Types shared by every runtime (KCL daemon, Lambda, tests, benchmarks).
+ */
+
+/**
+ * A Kinesis record as a runtime delivers it, before decoding. The shape is the multilang
+ * protocol's; the Lambda adapter maps its events onto it.
+ */
+export interface KinesisRecord {
+  /** The record's bytes, base64-encoded, exactly as received. */
+  data: string;
+  partitionKey: string;
+  /** Decimal digits; compare as strings of equal length or as BigInt, never as Number. */
+  sequenceNumber: string;
+  /** 0 unless the record came out of a KPL aggregate. */
+  subSequenceNumber: number;
+  /** Milliseconds since the epoch, when known. */
+  approximateArrivalTimestamp: number | null;
+}
+
+/** A record and the value its decoder produced. */
+export interface DecodedRecord<T> {
+  value: T;
+  record: KinesisRecord;
+}
+
+/**
+ * Turns a record's bytes into a typed value. Throwing (any error) marks the record as poison:
+ * it goes to the dead-letter sink with the error's message as the reason.
+ *
+ * @example
+ * const json: Decoder<unknown> = (data) => JSON.parse(data.toString('utf8'));
+ */
+export type Decoder<T> = (data: Buffer, record: KinesisRecord) => T;
+
+/** A record that could not be used, and why. */
+export interface DeadLetter {
+  shardId: string;
+  record: KinesisRecord;
+  /** One line a person can act on, e.g. "ValidationError: platform must match ...". */
+  reason: string;
+}
+
+/**
+ * Where records that cannot be used go. Writing a dead letter is part of handling its record:
+ * when `write` rejects, the batch is retried and not checkpointed.
+ *
+ * @example
+ * const sink: DeadLetterSink = { async write(letters) { for (const l of letters) console.error(l.reason); } };
+ */
+export interface DeadLetterSink {
+  write(letters: readonly DeadLetter[]): Promise<void>;
+}
+
+/**
+ * The logging surface the framework needs; a pino logger satisfies it.
+ */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** What a per-record processor is told besides the value. */
+export interface RecordContext {
+  shardId: string;
+  record: KinesisRecord;
+  logger: Logger;
+  /** Aborted when the worker is shutting down: long work should stop early. */
+  signal: AbortSignal;
+}
+
+/**
+ * Handles one decoded record. Throw to fail it: a retriable error (see `isRetriable`) is retried
+ * with backoff and blocks the checkpoint; a non-retriable one dead-letters the record.
+ *
+ * @example
+ * const processor: RecordProcessor<AppOpen> = async (event, { logger }) => {
+ *   logger.debug({ userId: String(event.userId) }, 'app open');
+ * };
+ */
+export type RecordProcessor<T> = (value: T, ctx: RecordContext) => unknown;
+
+/** What a batch processor is told besides the records. */
+export interface BatchContext {
+  shardId: string;
+  logger: Logger;
+  millisBehindLatest: number | null;
+  signal: AbortSignal;
+}
+
+/**
+ * Optional answer of a batch processor: the records (by index into the array it was given)
+ * that are poison. They are dead-lettered with the given error's message; the rest count as done.
+ */
+export interface BatchResult {
+  failed?: ReadonlyArray<{ index: number; error: unknown }>;
+}
+
+/**
+ * Handles decoded records a batch at a time. Throwing a retriable error retries the whole batch
+ * (so the work must be idempotent); throwing a non-retriable one dead-letters every record in it;
+ * returning {@link BatchResult} dead-letters just the records it names.
+ *
+ * @example
+ * const processor: BatchProcessor<AppOpen> = async (records) => {
+ *   await recordLastOpens(redis, records.map((r) => r.value));
+ * };
+ */
+export type BatchProcessor<T> = (
+  records: ReadonlyArray<DecodedRecord<T>>,
+  ctx: BatchContext,
+) => void | BatchResult | Promise<void | BatchResult>;
