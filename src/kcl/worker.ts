@@ -46,6 +46,8 @@ export interface WorkerConfig<T> {
   logLevel?: string;
   /** A logger to use instead of creating one from `logPath`. */
   logger?: Logger;
+  /** With `logger`: writes out its buffered lines synchronously; called once before exit. */
+  flushLogs?: () => void;
   /** Retries of retriable processor failures. Default: 100 ms doubling to 10 s, forever. */
   retry?: RetryOptions;
   /** Retries of throttled checkpoints. Default: 200 ms doubling to 5 s, 10 attempts. */
@@ -133,10 +135,7 @@ class KclWorker<T> {
     if (config.workerName) base.worker = config.workerName;
     if (config.logger) {
       this.baseLogger = config.logger.child(base);
-      this.flushLogs = () => {
-        const flush = (config.logger as { flush?: () => void }).flush;
-        if (typeof flush === 'function') flush.call(config.logger);
-      };
+      this.flushLogs = config.flushLogs ?? (() => undefined);
     } else {
       const created = createWorkerLogger({ destination: config.logPath ?? 'kcl-worker.log', level: config.logLevel ?? 'info', base });
       this.baseLogger = created.logger;
