@@ -13,19 +13,10 @@ import type { StreamError } from '../core/errors.js';
 import { runBounded, translateRedisError } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
 import { keySlot } from '../redis/keySlot.js';
+import type { AppOpen } from '../models/index.js';
 
-/**
- * The event recorded. Structurally identical to `AppOpen` of the models module (which this
- * task accepts): only `userId`, `platform` and `timestamp` are used.
- */
-export interface AppOpen {
-  /** Unix seconds. */
-  timestamp: number;
-  userId: bigint;
-  platform: string;
-  appVersion: string | null;
-  deviceId: string | null;
-}
+/** The event recorded (the models' AppOpen); only `userId`, `platform` and `timestamp` are used. */
+export type { AppOpen };
 
 /** Options of {@link recordLastOpens}. */
 export interface RecordLastOpensOptions {
