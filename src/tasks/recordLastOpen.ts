@@ -6,8 +6,8 @@
  * events change nothing. The compare-and-set runs in Redis as one Lua script (EVALSHA, EVAL on
  * a connection that has not seen it yet or after NOSCRIPT), never as read-then-write from here.
  */
+import { createHash } from 'node:crypto';
 import { Cluster } from 'ioredis';
-import type { ChainableCommander } from 'ioredis';
 import { NonRetriableError, ValidationError } from '../core/errors.js';
 import type { StreamError } from '../core/errors.js';
 import { runBounded, translateRedisError } from '../redis/connection.js';
@@ -47,18 +47,18 @@ export interface RecordLastOpensResult {
 }
 
 /**
- * `KEYS[i]` is a hash, `ARGV[2i-1]` its field, `ARGV[2i]` the timestamp. Sets the field unless
- * it already holds a number >= the timestamp. A key of another type is skipped and reported
- * (so one bad key does not fail a thousand good ones). Returns { updated, { bad key indexes } }.
- * Timestamps are integers below 2^53, so Lua's doubles compare them exactly. A stored value that
- * is not a number is overwritten.
+ * `KEYS[i]` is a hash, `ARGV[1]` the field (one platform per call, so it is sent once), `ARGV[i+1]`
+ * the timestamp for `KEYS[i]`. Sets the field unless it already holds a number >= the timestamp.
+ * A key of another type is skipped and reported (so one bad key does not fail a thousand good
+ * ones). Returns { updated, { bad key indexes } }. Timestamps are integers below 2^53, so Lua's
+ * doubles compare them exactly. A stored value that is not a number is overwritten.
  */
 const LUA = `
+local field = ARGV[1]
 local updated = 0
 local bad = {}
 for i = 1, #KEYS do
-  local field = ARGV[2 * i - 1]
-  local ts = ARGV[2 * i]
+  local ts = ARGV[i + 1]
   local cur = redis.pcall('HGET', KEYS[i], field)
   if type(cur) == 'table' and cur.err then
     bad[#bad + 1] = i
@@ -73,21 +73,27 @@ end
 return { updated, bad }
 `;
 
-const SCRIPT = 'recordLastOpenMax';
+/**
+ * The command name carries the script's hash: two copies (versions) of this module sharing one
+ * client then define two commands instead of silently replacing each other's script.
+ */
+const SCRIPT = `recordLastOpenMax_${createHash('sha1').update(LUA).digest('hex').slice(0, 12)}`;
 
 type ScriptReply = [number, number[]];
-interface WithScript {
-  [SCRIPT](...args: Array<string | number>): Promise<ScriptReply>;
+/** Calls the script command ioredis defined on `target` (a client or a pipeline). */
+function invoke<R>(target: object, args: Array<string | number>): R {
+  const fn = (target as Record<string, unknown>)[SCRIPT] as (...a: Array<string | number>) => R;
+  return fn.apply(target, args);
 }
 
 const defined = new WeakSet<object>();
 
-function withScript(client: RedisClient): RedisClient & WithScript {
+function withScript(client: RedisClient): RedisClient {
   if (!defined.has(client)) {
     client.defineCommand(SCRIPT, { lua: LUA });
     defined.add(client);
   }
-  return client as RedisClient & WithScript;
+  return client;
 }
 
 const fieldCache = new Map<string, string>();
@@ -150,7 +156,7 @@ export async function recordLastOpen(redis: RedisClient, event: AppOpen): Promis
   const what = `recordLastOpen ${key}`;
   const client = withScript(redis);
   const [updated, badKeys] = await runBounded(redis, what, () =>
-    client[SCRIPT](1, key, lastOpenField(event.platform), String(event.timestamp)),
+    invoke<Promise<ScriptReply>>(client, [1, key, lastOpenField(event.platform), String(event.timestamp)]),
   );
   if (badKeys.length > 0) throw wrongType(key, what);
   return updated > 0;
@@ -170,7 +176,7 @@ interface Entry {
 /**
  * Records a batch with the semantics of calling {@link recordLastOpen} for each event, in few
  * round trips: the batch is collapsed to the newest timestamp per (user, platform), the fields are
- * sent in script calls of up to `maxKeysPerCall` keys, pipelined (one pipeline per node on a
+ * sent in script calls of up to `maxKeysPerCall` keys (one platform per call), pipelined (one pipeline per node on a
  * cluster, where each call holds keys of a single hash slot), and all replies awaited.
  *
  * Invalid events, and events whose key holds something other than a hash, are reported in
@@ -198,7 +204,7 @@ export async function recordLastOpens(
   if (newest.size === 0) return result;
 
   const client = withScript(redis);
-  const groups = redis instanceof Cluster ? groupBySlot(newest.values()) : [[...newest.values()]];
+  const groups = redis instanceof Cluster ? groupBySlotAndField(newest.values()) : groupByField(newest.values());
   const calls = toCalls(groups, maxKeys);
   const what = `recordLastOpens (${newest.size} fields in ${calls.length} script calls)`;
   const replies = await runBounded(redis, what, () => send(client, calls));
@@ -255,8 +261,22 @@ function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['r
   return newest;
 }
 
-/** Entries grouped by cluster hash slot (a script call may only touch keys of one slot). */
-function groupBySlot(entries: Iterable<Entry>): Entry[][] {
+/** Entries grouped by field (a script call writes one field), in first-seen order. */
+function groupByField(entries: Iterable<Entry>): Entry[][] {
+  const byField = new Map<string, Entry[]>();
+  for (const e of entries) {
+    const group = byField.get(e.field);
+    if (group) group.push(e);
+    else byField.set(e.field, [e]);
+  }
+  return [...byField.values()];
+}
+
+/**
+ * Entries grouped by cluster hash slot (a script call may only touch keys of one slot), then by
+ * field.
+ */
+function groupBySlotAndField(entries: Iterable<Entry>): Entry[][] {
   const bySlot = new Map<number, Entry[]>();
   for (const e of entries) {
     const slot = keySlot(e.key);
@@ -264,7 +284,12 @@ function groupBySlot(entries: Iterable<Entry>): Entry[][] {
     if (group) group.push(e);
     else bySlot.set(slot, [e]);
   }
-  return [...bySlot.values()];
+  const groups: Entry[][] = [];
+  for (const g of bySlot.values()) {
+    if (g.length === 1 || g.every((e) => e.field === (g[0] as Entry).field)) groups.push(g);
+    else groups.push(...groupByField(g));
+  }
+  return groups;
 }
 
 /** Splits each group into calls of at most `maxKeys` entries. */
@@ -277,16 +302,14 @@ function toCalls(groups: Entry[][], maxKeys: number): Entry[][] {
   return calls;
 }
 
+/** `numkeys, key1..keyN, field, ts1..tsN` for one call (all entries of a call share a field). */
 function scriptArgs(call: Entry[]): Array<string | number> {
   const n = call.length;
-  const args = new Array<string | number>(1 + 3 * n);
-  args[0] = n;
-  for (let i = 0; i < n; i++) {
-    const e = call[i] as Entry;
-    args[1 + i] = e.key;
-    args[1 + n + 2 * i] = e.field;
-    args[2 + n + 2 * i] = String(e.ts);
-  }
+  // Filled by push, not preallocated: a packed array is cheaper for ioredis to copy.
+  const args: Array<string | number> = [n];
+  for (let i = 0; i < n; i++) args.push((call[i] as Entry).key);
+  args.push((call[0] as Entry).field);
+  for (let i = 0; i < n; i++) args.push(String((call[i] as Entry).ts));
   return args;
 }
 
@@ -298,10 +321,10 @@ type Replies = Array<[Error | null, unknown]>;
  * whose slot has no known node yet (topology still loading) is sent on its own and routed by
  * ioredis.
  */
-async function send(client: RedisClient & WithScript, calls: Entry[][]): Promise<Replies> {
+async function send(client: RedisClient, calls: Entry[][]): Promise<Replies> {
   if (!(client instanceof Cluster)) {
-    const pipeline = client.pipeline() as ChainableCommander & WithScript;
-    for (const call of calls) void pipeline[SCRIPT](...scriptArgs(call));
+    const pipeline = client.pipeline();
+    for (const call of calls) invoke<unknown>(pipeline, scriptArgs(call));
     return ((await pipeline.exec()) ?? []) as Replies;
   }
   const replies: Replies = new Array(calls.length);
@@ -312,7 +335,7 @@ async function send(client: RedisClient & WithScript, calls: Entry[][]): Promise
     const nodes = client.slots[keySlot(first.key)];
     if (!nodes || nodes.length === 0) {
       loose.push(
-        client[SCRIPT](...scriptArgs(calls[c] as Entry[])).then(
+        invoke<Promise<ScriptReply>>(client, scriptArgs(calls[c] as Entry[])).then(
           (r) => void (replies[c] = [null, r]),
           (err: Error) => void (replies[c] = [err, undefined]),
         ),
@@ -325,8 +348,8 @@ async function send(client: RedisClient & WithScript, calls: Entry[][]): Promise
     else byNode.set(node, [c]);
   }
   const piped = [...byNode.values()].map(async (indexes) => {
-    const pipeline = client.pipeline() as ChainableCommander & WithScript;
-    for (const c of indexes) void pipeline[SCRIPT](...scriptArgs(calls[c] as Entry[]));
+    const pipeline = client.pipeline();
+    for (const c of indexes) invoke<unknown>(pipeline, scriptArgs(calls[c] as Entry[]));
     try {
       const out = ((await pipeline.exec()) ?? []) as Replies;
       indexes.forEach((c, i) => (replies[c] = out[i] ?? [new Error('no reply'), undefined]));
