@@ -213,6 +213,9 @@ function resolveOptions(options: RedisClientOptions): ResolvedOptions {
   return r;
 }
 
+/** How often a Cluster client re-reads the slot map (CLUSTER SLOTS), in ms. */
+const CLUSTER_REFRESH_INTERVAL_MS = 2_000;
+
 /** Per-client settings the tasks read back (the command bound used by {@link runBounded}). */
 const settings = new WeakMap<object, { commandTimeoutMs: number; where: string }>();
 
@@ -257,6 +260,10 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
       enableOfflineQueue: true,
       lazyConnect: o.lazyConnect,
       clusterRetryStrategy: reconnectDelay,
+      // ioredis 6 does not refresh the slot map periodically by default: a node that went down
+      // and came back would stay unknown (its slots answered with MOVED by the others) until a
+      // single command's MOVED happened to refresh it. Pipelines spanning slots never do that.
+      slotsRefreshInterval: CLUSTER_REFRESH_INTERVAL_MS,
       // Keep host names as given so TLS certificates match them.
       ...(tls === undefined ? {} : { dnsLookup: (address, callback) => callback(null, address) }),
     };
@@ -433,6 +440,7 @@ export function runBounded<T>(client: RedisClient, what: string, op: () => Promi
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
+      refreshTopology(client);
       reject(timeoutError(what, limit, client));
     }, limit);
     let p: Promise<T>;
@@ -455,10 +463,23 @@ export function runBounded<T>(client: RedisClient, what: string, op: () => Promi
         clearTimeout(timer);
         if (settled) return;
         settled = true;
+        refreshTopology(client);
         reject(translateRedisError(err, what, client));
       },
     );
   });
+}
+
+/**
+ * After a failure on a Cluster client, re-reads the slot map at once (deduplicated by ioredis), so
+ * the caller's retry is routed by the current topology: a node that restarted or a slot that
+ * moved. No-op for a standalone client.
+ *
+ * @example
+ * if (replies.some(([err]) => err)) refreshTopology(redis);
+ */
+export function refreshTopology(client: RedisClient): void {
+  if (client instanceof Cluster && client.status !== 'end' && client.status !== 'close') client.refreshSlotsCache();
 }
 
 function timeoutError(what: string, limit: number, client: RedisClient): RetriableError {

@@ -3,7 +3,7 @@
  */
 import { RetriableError } from '../core/errors.js';
 import type { DeadLetter, DeadLetterSink } from '../core/types.js';
-import { runBounded, translateRedisError } from './connection.js';
+import { refreshTopology, runBounded, translateRedisError } from './connection.js';
 import type { RedisClient } from './connection.js';
 
 /** Options of {@link RedisDeadLetterSink}. */
@@ -102,7 +102,10 @@ export class RedisDeadLetterSink implements DeadLetterSink {
       throw asRetriable(err);
     });
     for (const [err] of replies ?? []) {
-      if (err) throw asRetriable(translateRedisError(err, what, this.redis));
+      if (err) {
+        refreshTopology(this.redis);
+        throw asRetriable(translateRedisError(err, what, this.redis));
+      }
     }
   }
 }

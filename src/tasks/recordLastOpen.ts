@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { NonRetriableError, ValidationError } from '../core/errors.js';
 import type { StreamError } from '../core/errors.js';
-import { runBounded, translateRedisError } from '../redis/connection.js';
+import { refreshTopology, runBounded, translateRedisError } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
 import { keySlot } from '../redis/keySlot.js';
 import type { AppOpen } from '../models/index.js';
@@ -212,7 +212,10 @@ export async function recordLastOpens(
   const badKeys = new Set<string>();
   for (let c = 0; c < calls.length; c++) {
     const [err, reply] = replies[c] ?? [new Error('no reply'), undefined];
-    if (err) throw translateRedisError(err, what, redis);
+    if (err) {
+      refreshTopology(redis);
+      throw translateRedisError(err, what, redis);
+    }
     const [updated, bad] = reply as ScriptReply;
     result.updated += updated;
     const callEntries = calls[c] as Entry[];
