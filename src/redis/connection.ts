@@ -73,6 +73,8 @@ const SCHEMES: Record<string, { tls: boolean; cluster: boolean }> = {
   'rediss+cluster:': { tls: true, cluster: true },
 };
 
+const SCHEME_LIST = 'redis://, rediss://, redis+cluster:// or rediss+cluster://';
+
 /**
  * Takes a Redis URL apart (see the module comment for the forms). Errors name the problem and
  * show the URL with its password redacted.
@@ -84,9 +86,9 @@ const SCHEMES: Record<string, { tls: boolean; cluster: boolean }> = {
 export function parseRedisUrl(url: string): ParsedRedisUrl {
   const bad = (why: string): TypeError => new TypeError(`Invalid Redis URL ${redactUrl(url)}: ${why}`);
   const sep = url.indexOf('://');
-  if (sep < 0) throw bad('expected scheme://host[:port]');
+  if (sep < 0) throw bad(`expected a ${SCHEME_LIST} URL`);
   const scheme = SCHEMES[url.slice(0, sep + 1).toLowerCase()];
-  if (!scheme) throw bad('the scheme must be redis, rediss, redis+cluster or rediss+cluster');
+  if (!scheme) throw bad(`expected a ${SCHEME_LIST} URL`);
   const rest = url.slice(sep + 3);
   const at = rest.lastIndexOf('@');
   const userinfo = at >= 0 ? rest.slice(0, at) : undefined;
