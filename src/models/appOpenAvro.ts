@@ -98,6 +98,9 @@ export function knownAppOpenFingerprints(): bigint[] {
   return [...writers.keys()];
 }
 
+/** A UTF-16 surrogate without its partner: it has no UTF-8 encoding (Node would write U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkEncodable(event: AppOpen): void {
   if (!Number.isSafeInteger(event.timestamp)) {
     throw new ValidationError('timestamp', `timestamp must be a safe integer to be encoded, got ${String(event.timestamp)}`);
@@ -105,13 +108,15 @@ function checkEncodable(event: AppOpen): void {
   if (typeof event.userId !== 'bigint' || event.userId < INT64_MIN || event.userId > INT64_MAX) {
     throw new ValidationError('userId', `userId must be a bigint in int64 range to be encoded, got ${String(event.userId)}`);
   }
-  if (typeof event.platform !== 'string') {
-    throw new ValidationError('platform', `platform must be a string to be encoded, got ${typeof event.platform}`);
-  }
-  for (const field of ['appVersion', 'deviceId'] as const) {
+  for (const field of ['platform', 'appVersion', 'deviceId'] as const) {
     const value: unknown = event[field];
-    if (value !== null && value !== undefined && typeof value !== 'string') {
-      throw new ValidationError(field, `${field} must be a string or null to be encoded, got ${typeof value}`);
+    if (field !== 'platform' && (value === null || value === undefined)) continue;
+    if (typeof value !== 'string') {
+      const expected = field === 'platform' ? 'a string' : 'a string or null';
+      throw new ValidationError(field, `${field} must be ${expected} to be encoded, got ${value === null ? 'null' : typeof value}`);
+    }
+    if (LONE_SURROGATE.test(value)) {
+      throw new ValidationError(field, `${field} holds a lone UTF-16 surrogate, which has no UTF-8 encoding`);
     }
   }
 }
@@ -120,8 +125,8 @@ function checkEncodable(event: AppOpen): void {
  * Encodes an event with schema v1 in Avro single-object encoding: `C3 01`, the 8-byte
  * little-endian CRC-64-AVRO fingerprint of v1's canonical form, then the binary body.
  *
- * It checks only that the event can be encoded (types and int64 range; `undefined` optional
- * fields are written as null) and throws ValidationError naming the field otherwise; it does not
+ * It checks only that the event can be encoded (types, int64 range, strings without lone
+ * surrogates; `undefined` optional fields are written as null) and throws ValidationError naming the field otherwise; it does not
  * apply the model's rules (call `validate` for those), so tests can encode invalid events.
  *
  * @example

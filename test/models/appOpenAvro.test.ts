@@ -114,6 +114,9 @@ void test('toAvro refuses values it cannot encode, naming the field', () => {
     [{ userId: 5 as unknown as bigint }, 'userId'],
     [{ platform: null as unknown as string }, 'platform'],
     [{ deviceId: 3 as unknown as string }, 'deviceId'],
+    [{ appVersion: 'x\uD800' }, 'appVersion'],
+    [{ deviceId: '\uDC00y' }, 'deviceId'],
+    [{ platform: '\uDFFF\uD800' }, 'platform'],
   ];
   for (const [overrides, field] of cases) {
     assert.throws(() => toAvro(appOpen(overrides)), (err: unknown) => err instanceof ValidationError && err.field === field);
@@ -176,7 +179,7 @@ void test('strings must be valid UTF-8; a real U+FFFD character is fine', () => 
   assertDecodeError(body, /invalid UTF-8/);
   body[at] = 0xc3; // a lead byte followed by 'b': an incomplete sequence
   assertDecodeError(body, /invalid UTF-8/);
-  const event = appOpen({ appVersion: 'x\uFFFDy', deviceId: '\uFFFD' });
+  const event = appOpen({ appVersion: 'x\uFFFDy\uD83D\uDE00', deviceId: '\uFFFD' });
   assert.deepEqual(fromAvro(toAvro(event)), event);
 });
 
