@@ -16,6 +16,7 @@ import { DecodeError, ValidationError } from '../core/errors.js';
 import type { Decoder } from '../core/types.js';
 import { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
 import type { AppOpen } from './appOpen.js';
+import { decodeAppOpenV1Body } from './appOpenV1Body.js';
 import { canonicalFormOf, fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
 import type { AvroSchema } from './schemaFingerprint.js';
 
@@ -161,7 +162,15 @@ interface DecodedRecord {
   deviceId: string | null;
 }
 
-function decodeBody(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
+/**
+ * Decodes a body with avsc, resolving from the writer schema `resolver` was built for (v1 when
+ * undefined). `fromAvro` uses it for every writer but v1, which has a direct decoder; tests use
+ * it as the reference the direct decoder must agree with. Throws only DecodeError.
+ *
+ * @example
+ * decodeBodyWithAvsc(bytes, 10, undefined, 'AppOpen v1 record');
+ */
+export function decodeBodyWithAvsc(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
   let result: { value: unknown; offset: number };
   try {
     result = readerType.decode(buf, offset, resolver);
@@ -205,7 +214,7 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
     if (buf.length < HEADER_LENGTH) {
       throw new DecodeError(`truncated single-object header: ${buf.length} bytes, the header alone is ${HEADER_LENGTH}`);
     }
-    if (isV1Header(buf)) return decodeBody(buf, HEADER_LENGTH, undefined, 'AppOpen v1 record');
+    if (isV1Header(buf)) return decodeAppOpenV1Body(buf, HEADER_LENGTH, 'AppOpen v1 record');
     const fingerprint = buf.readBigUInt64LE(2);
     const writer = writers.get(fingerprint);
     if (writer === undefined) {
@@ -214,9 +223,10 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
           `(header bytes ${buf.subarray(0, HEADER_LENGTH).toString('hex')}); known: ${knownAppOpenFingerprints().map(formatFingerprint).join(', ')}`,
       );
     }
-    return decodeBody(buf, HEADER_LENGTH, writer.resolver, `AppOpen record (schema ${formatFingerprint(fingerprint)})`);
+    const what = `AppOpen record (schema ${formatFingerprint(fingerprint)})`;
+    return decodeBodyWithAvsc(buf, HEADER_LENGTH, writer.resolver, what);
   }
-  return decodeBody(buf, 0, undefined, 'plain AppOpen v1 record');
+  return decodeAppOpenV1Body(buf, 0, 'plain AppOpen v1 record');
 }
 
 /**

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DecodeError } from '../../src/core/errors.js';
+import { decodeBodyWithAvsc } from '../../src/models/appOpenAvro.js';
+import { decodeAppOpenV1Body } from '../../src/models/appOpenV1Body.js';
 import { APP_OPEN_V1_FINGERPRINT, appOpenDecoder, fromAvro, registerAppOpenSchema, toAvro, validate } from '../../src/models/index.js';
 import type { AppOpen } from '../../src/models/index.js';
 import type { KinesisRecord } from '../../src/core/types.js';
@@ -107,5 +109,39 @@ void test('valid events always round-trip exactly and pass validation after deco
       assert.deepEqual(appOpenDecoder(bytes, RECORD), event);
     }),
     { numRuns: 1000 },
+  );
+});
+
+/** The outcome of a decoder as something deepEqual can compare: the value, or that it threw DecodeError. */
+function outcome(decode: () => AppOpen): AppOpen | 'DecodeError' {
+  try {
+    return decode();
+  } catch (err) {
+    assert.ok(err instanceof DecodeError, `threw ${String(err)}`);
+    return 'DecodeError';
+  }
+}
+
+void test('the direct v1 decoder agrees with avsc on arbitrary and on valid bodies', () => {
+  const body = fc.oneof(
+    fc.uint8Array({ maxLength: 48 }),
+    validEvent.map((event) => toAvro(event).subarray(10)),
+    // Small values and varint boundaries are where decoders differ: union indexes, lengths, continuation bits.
+    fc.tuple(validEvent, fc.nat(), fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0, 1, 2, 3, 4, 5, 0x7f, 0x80, 0x81, 0xff))).map(([event, at, byte]) => {
+      const bytes = Buffer.from(toAvro(event).subarray(10));
+      bytes[at % bytes.length] = byte;
+      return bytes;
+    }),
+  );
+  fc.assert(
+    fc.property(body, (bytes) => {
+      const buf = Buffer.from(bytes);
+      assert.deepEqual(
+        outcome(() => decodeAppOpenV1Body(buf, 0, 'body')),
+        outcome(() => decodeBodyWithAvsc(buf, 0, undefined, 'body')),
+        buf.toString('hex'),
+      );
+    }),
+    { numRuns: 5000 },
   );
 });
