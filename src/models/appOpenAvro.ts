@@ -16,6 +16,7 @@ import { DecodeError, ValidationError } from '../core/errors.js';
 import type { Decoder } from '../core/types.js';
 import { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
 import type { AppOpen } from './appOpen.js';
+import { decodeAppOpenV1Body } from './appOpenV1Body.js';
 import { canonicalFormOf, fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
 import type { AvroSchema } from './schemaFingerprint.js';
 
@@ -98,6 +99,9 @@ export function knownAppOpenFingerprints(): bigint[] {
   return [...writers.keys()];
 }
 
+/** A UTF-16 surrogate without its partner: it has no UTF-8 encoding (Node would write U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkEncodable(event: AppOpen): void {
   if (!Number.isSafeInteger(event.timestamp)) {
     throw new ValidationError('timestamp', `timestamp must be a safe integer to be encoded, got ${String(event.timestamp)}`);
@@ -105,13 +109,15 @@ function checkEncodable(event: AppOpen): void {
   if (typeof event.userId !== 'bigint' || event.userId < INT64_MIN || event.userId > INT64_MAX) {
     throw new ValidationError('userId', `userId must be a bigint in int64 range to be encoded, got ${String(event.userId)}`);
   }
-  if (typeof event.platform !== 'string') {
-    throw new ValidationError('platform', `platform must be a string to be encoded, got ${typeof event.platform}`);
-  }
-  for (const field of ['appVersion', 'deviceId'] as const) {
+  for (const field of ['platform', 'appVersion', 'deviceId'] as const) {
     const value: unknown = event[field];
-    if (value !== null && value !== undefined && typeof value !== 'string') {
-      throw new ValidationError(field, `${field} must be a string or null to be encoded, got ${typeof value}`);
+    if (field !== 'platform' && (value === null || value === undefined)) continue;
+    if (typeof value !== 'string') {
+      const expected = field === 'platform' ? 'a string' : 'a string or null';
+      throw new ValidationError(field, `${field} must be ${expected} to be encoded, got ${value === null ? 'null' : typeof value}`);
+    }
+    if (LONE_SURROGATE.test(value)) {
+      throw new ValidationError(field, `${field} holds a lone UTF-16 surrogate, which has no UTF-8 encoding`);
     }
   }
 }
@@ -120,8 +126,8 @@ function checkEncodable(event: AppOpen): void {
  * Encodes an event with schema v1 in Avro single-object encoding: `C3 01`, the 8-byte
  * little-endian CRC-64-AVRO fingerprint of v1's canonical form, then the binary body.
  *
- * It checks only that the event can be encoded (types and int64 range; `undefined` optional
- * fields are written as null) and throws ValidationError naming the field otherwise; it does not
+ * It checks only that the event can be encoded (types, int64 range, strings without lone
+ * surrogates; `undefined` optional fields are written as null) and throws ValidationError naming the field otherwise; it does not
  * apply the model's rules (call `validate` for those), so tests can encode invalid events.
  *
  * @example
@@ -156,7 +162,15 @@ interface DecodedRecord {
   deviceId: string | null;
 }
 
-function decodeBody(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
+/**
+ * Decodes a body with avsc, resolving from the writer schema `resolver` was built for (v1 when
+ * undefined). `fromAvro` uses it for every writer but v1, which has a direct decoder; tests use
+ * it as the reference the direct decoder must agree with. Throws only DecodeError.
+ *
+ * @example
+ * decodeBodyWithAvsc(bytes, 10, undefined, 'AppOpen v1 record');
+ */
+export function decodeBodyWithAvsc(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
   let result: { value: unknown; offset: number };
   try {
     result = readerType.decode(buf, offset, resolver);
@@ -200,7 +214,7 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
     if (buf.length < HEADER_LENGTH) {
       throw new DecodeError(`truncated single-object header: ${buf.length} bytes, the header alone is ${HEADER_LENGTH}`);
     }
-    if (isV1Header(buf)) return decodeBody(buf, HEADER_LENGTH, undefined, 'AppOpen v1 record');
+    if (isV1Header(buf)) return decodeAppOpenV1Body(buf, HEADER_LENGTH, 'AppOpen v1 record');
     const fingerprint = buf.readBigUInt64LE(2);
     const writer = writers.get(fingerprint);
     if (writer === undefined) {
@@ -209,9 +223,10 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
           `(header bytes ${buf.subarray(0, HEADER_LENGTH).toString('hex')}); known: ${knownAppOpenFingerprints().map(formatFingerprint).join(', ')}`,
       );
     }
-    return decodeBody(buf, HEADER_LENGTH, writer.resolver, `AppOpen record (schema ${formatFingerprint(fingerprint)})`);
+    const what = `AppOpen record (schema ${formatFingerprint(fingerprint)})`;
+    return decodeBodyWithAvsc(buf, HEADER_LENGTH, writer.resolver, what);
   }
-  return decodeBody(buf, 0, undefined, 'plain AppOpen v1 record');
+  return decodeAppOpenV1Body(buf, 0, 'plain AppOpen v1 record');
 }
 
 /**
