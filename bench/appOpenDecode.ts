@@ -1,11 +1,13 @@
 /**
- * Rough throughput of the AppOpen decoder on one core: fromAvro + validate on typical records,
- * then the same behind what the worker does first (JSON.parse of a protocol line, base64).
+ * Rough throughput of the AppOpen codec on one core: fromAvro + validate on typical records,
+ * then the same behind what the worker does first (JSON.parse of a protocol line, base64), and
+ * toAvro for the producer side.
  * Run: node --import tsx bench/appOpenDecode.ts [seconds-per-case]
  */
 import { randomUUID } from 'node:crypto';
 import { appOpenDecoder, fromAvro, toAvro, validate } from '../src/models/index.js';
 import type { KinesisRecord } from '../src/core/types.js';
+import type { AppOpen } from '../src/models/index.js';
 
 const seconds = Number(process.argv[2] ?? 2);
 const now = Math.floor(Date.now() / 1000);
@@ -47,6 +49,8 @@ run('fromAvro + validate', (i) => {
   return e;
 });
 run('appOpenDecoder', (i) => appOpenDecoder(encoded[i & 1023] as Buffer, record));
+const events = encoded.map((b) => fromAvro(b));
+run('toAvro', (i) => toAvro(events[i & 1023] as AppOpen));
 run('JSON.parse + base64 only', (i) => {
   const msg = JSON.parse(lines[i & 1023] as string) as { records: Array<{ data: string }> };
   return Buffer.from((msg.records[0] as { data: string }).data, 'base64');

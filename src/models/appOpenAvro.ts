@@ -16,7 +16,7 @@ import { DecodeError, ValidationError } from '../core/errors.js';
 import type { Decoder } from '../core/types.js';
 import { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
 import type { AppOpen } from './appOpen.js';
-import { decodeAppOpenV1Body } from './appOpenV1Body.js';
+import { decodeAppOpenV1Body, encodeAppOpenV1 } from './appOpenV1Body.js';
 import { canonicalFormOf, fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
 import type { AvroSchema } from './schemaFingerprint.js';
 
@@ -136,17 +136,16 @@ function checkEncodable(event: AppOpen): void {
  */
 export function toAvro(event: AppOpen): Buffer {
   checkEncodable(event);
-  const body = readerType.toBuffer({
-    timestamp: event.timestamp,
-    userId: event.userId,
-    platform: event.platform,
-    appVersion: event.appVersion ?? null,
-    deviceId: event.deviceId ?? null,
-  });
-  const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
-  V1_HEADER.copy(out, 0);
-  body.copy(out, HEADER_LENGTH);
-  return out;
+  return encodeAppOpenV1(
+    {
+      timestamp: event.timestamp,
+      userId: event.userId,
+      platform: event.platform,
+      appVersion: event.appVersion ?? null,
+      deviceId: event.deviceId ?? null,
+    },
+    V1_HEADER,
+  );
 }
 
 function isV1Header(buf: Buffer): boolean {
@@ -208,7 +207,10 @@ export function decodeBodyWithAvsc(buf: Buffer, offset: number, resolver: Resolv
  * fromAvro(toAvro(event)); // deep-equals event
  */
 export function fromAvro(bytes: Uint8Array): AppOpen {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let buf: Buffer;
+  if (Buffer.isBuffer(bytes)) buf = bytes;
+  else if (bytes instanceof Uint8Array) buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  else throw new DecodeError(`expected the record's bytes (a Buffer or Uint8Array), got ${bytes === null ? 'null' : typeof bytes}`);
   if (buf.length === 0) throw new DecodeError('empty record: no bytes to decode as AppOpen');
   if (buf[0] === MAGIC_0 && buf[1] === MAGIC_1) {
     if (buf.length < HEADER_LENGTH) {

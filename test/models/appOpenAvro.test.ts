@@ -156,6 +156,9 @@ void test('empty, garbage, truncated and trailing bytes are DecodeErrors', () =>
   const good = toAvro(appOpen());
   assertDecodeError(Buffer.alloc(0), /^empty record/);
   assertDecodeError(new Uint8Array(0), /^empty record/);
+  for (const notBytes of [null, undefined, 'c301', 42, [0xc3, 0x01]]) {
+    assertDecodeError(notBytes as unknown as Uint8Array, /expected the record's bytes/);
+  }
   assertDecodeError(Buffer.from([0xc3]), /truncated/); // a lone C3 is a truncated varint
   assertDecodeError(Buffer.from([0xc3, 0x01]), /truncated single-object header/);
   assertDecodeError(good.subarray(0, 9), /truncated single-object header/);
@@ -223,6 +226,7 @@ void test('a v2 writer (an added field with a default, a removed default) resolv
   assertDecodeError(bytes, new RegExp(`unknown AppOpen schema fingerprint ${formatFingerprint(v2Fingerprint)}`));
   assert.equal(registerAppOpenSchema(v2Schema), v2Fingerprint);
   assert.equal(registerAppOpenSchema(JSON.stringify(v2Schema)), v2Fingerprint, 'registering twice (as text) is harmless');
+  assert.equal(registerAppOpenSchema(APP_OPEN_SCHEMA_V1), APP_OPEN_V1_FINGERPRINT, 'v1 is always known');
   assert.deepEqual(knownAppOpenFingerprints(), [APP_OPEN_V1_FINGERPRINT, v2Fingerprint]);
 
   assert.deepEqual(fromAvro(bytes), { timestamp: NOW, userId: 9n, platform: 'ios', appVersion: null, deviceId: 'dev' });
