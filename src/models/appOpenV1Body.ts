@@ -163,7 +163,12 @@ function writeVarint(out: Buffer, z: number | bigint): void {
   }
 }
 
-/** The fields of a v1 body; the caller has checked that they can be encoded. */
+/**
+ * The fields of a v1 body; the caller has checked that they can be encoded.
+ *
+ * @example
+ * const fields: AppOpenV1Fields = { timestamp: 1, userId: 1n, platform: 'ios', appVersion: null, deviceId: null };
+ */
 export interface AppOpenV1Fields {
   timestamp: number;
   userId: bigint;
