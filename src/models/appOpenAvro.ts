@@ -17,7 +17,7 @@ import type { Decoder } from '../core/types.js';
 import { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
 import type { AppOpen } from './appOpen.js';
 import { decodeAppOpenV1Body, encodeAppOpenV1 } from './appOpenV1Body.js';
-import { canonicalFormOf, fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
+import { fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
 import type { AvroSchema } from './schemaFingerprint.js';
 
 const MAGIC_0 = 0xc3;
@@ -49,15 +49,17 @@ function singleObjectHeader(fingerprint: bigint): Buffer {
   return header;
 }
 
-/** A writer schema we can read, with its resolver to v1 cached (undefined for v1 itself). */
+/**
+ * A writer schema we can read, with its resolver to v1 built once (undefined for v1 itself, which
+ * the direct decoder reads) and the name its records go by in error messages.
+ */
 interface WriterSchema {
-  readonly fingerprint: bigint;
-  readonly canonicalForm: string;
   readonly resolver: Resolver | undefined;
+  readonly description: string;
 }
 
 const writers = new Map<bigint, WriterSchema>([
-  [APP_OPEN_V1_FINGERPRINT, { fingerprint: APP_OPEN_V1_FINGERPRINT, canonicalForm: canonicalFormOf(readerType), resolver: undefined }],
+  [APP_OPEN_V1_FINGERPRINT, { resolver: undefined, description: 'AppOpen v1 record' }],
 ]);
 
 /**
@@ -84,7 +86,7 @@ export function registerAppOpenSchema(schema: AvroSchema): bigint {
   }
   const fingerprint = fingerprintOf(writerType);
   if (!writers.has(fingerprint)) {
-    writers.set(fingerprint, { fingerprint, canonicalForm: canonicalFormOf(writerType), resolver });
+    writers.set(fingerprint, { resolver, description: `AppOpen record (schema ${formatFingerprint(fingerprint)})` });
   }
   return fingerprint;
 }
@@ -127,8 +129,9 @@ function checkEncodable(event: AppOpen): void {
  * little-endian CRC-64-AVRO fingerprint of v1's canonical form, then the binary body.
  *
  * It checks only that the event can be encoded (types, int64 range, strings without lone
- * surrogates; `undefined` optional fields are written as null) and throws ValidationError naming the field otherwise; it does not
- * apply the model's rules (call `validate` for those), so tests can encode invalid events.
+ * surrogates; `undefined` optional fields are written as null) and otherwise throws a
+ * ValidationError naming the field. It does not apply the model's rules (call `validate` for
+ * those), so tests and replays can encode invalid events.
  *
  * @example
  * const bytes = toAvro({ timestamp: 1764000000, userId: 42n, platform: 'ios', appVersion: null, deviceId: null });
@@ -225,8 +228,7 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
           `(header bytes ${buf.subarray(0, HEADER_LENGTH).toString('hex')}); known: ${knownAppOpenFingerprints().map(formatFingerprint).join(', ')}`,
       );
     }
-    const what = `AppOpen record (schema ${formatFingerprint(fingerprint)})`;
-    return decodeBodyWithAvsc(buf, HEADER_LENGTH, writer.resolver, what);
+    return decodeBodyWithAvsc(buf, HEADER_LENGTH, writer.resolver, writer.description);
   }
   return decodeAppOpenV1Body(buf, 0, 'plain AppOpen v1 record');
 }
