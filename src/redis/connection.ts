@@ -17,10 +17,21 @@ import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { NonRetriableError, RetriableError, StreamError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 
-/** A standalone or cluster client, as returned by {@link createRedisClient}. */
+/**
+ * A standalone or cluster client, as returned by {@link createRedisClient}.
+ *
+ * @example
+ * const redis: RedisClient = createRedisClient(url);
+ * if (redis instanceof Cluster) log.info({}, 'cluster mode');
+ */
 export type RedisClient = Redis | Cluster;
 
-/** Options of {@link createRedisClient}. Every field has a default; see {@link DEFAULT_REDIS_CLIENT_OPTIONS}. */
+/**
+ * Options of {@link createRedisClient}. Every field has a default; see {@link DEFAULT_REDIS_CLIENT_OPTIONS}.
+ *
+ * @example
+ * createRedisClient(url, { commandTimeoutMs: 2_000, tls: { ca: readFileSync('ca.pem') }, logger });
+ */
 export interface RedisClientOptions {
   /** Treat the URL's hosts as Redis Cluster seeds. Default: true for `redis+cluster://` and `rediss+cluster://`, else false. */
   cluster?: boolean;
@@ -48,7 +59,12 @@ export interface RedisClientOptions {
   lazyConnect?: boolean;
 }
 
-/** The defaults of {@link RedisClientOptions}. */
+/**
+ * The defaults of {@link RedisClientOptions}.
+ *
+ * @example
+ * DEFAULT_REDIS_CLIENT_OPTIONS.commandTimeoutMs; // 5000
+ */
 export const DEFAULT_REDIS_CLIENT_OPTIONS = Object.freeze({
   commandTimeoutMs: 5_000,
   connectTimeoutMs: 5_000,
@@ -56,7 +72,12 @@ export const DEFAULT_REDIS_CLIENT_OPTIONS = Object.freeze({
   lazyConnect: false,
 });
 
-/** A URL taken apart by {@link parseRedisUrl}. */
+/**
+ * A URL taken apart by {@link parseRedisUrl}.
+ *
+ * @example
+ * const { nodes, cluster } = parseRedisUrl('redis+cluster://a:7000,b:7001');
+ */
 export interface ParsedRedisUrl {
   tls: boolean;
   cluster: boolean;

@@ -6,7 +6,12 @@ import type { DeadLetter, DeadLetterSink } from '../core/types.js';
 import { refreshTopology, runBounded, translateRedisError } from './connection.js';
 import type { RedisClient } from './connection.js';
 
-/** Options of {@link RedisDeadLetterSink}. */
+/**
+ * Options of {@link RedisDeadLetterSink}.
+ *
+ * @example
+ * new RedisDeadLetterSink(redis, { streamName: 'app-opens', maxLen: 10_000 });
+ */
 export interface RedisDeadLetterSinkOptions {
   /** The Kinesis stream's name; entries go to `deadletter:<streamName>`. Required. */
   streamName: string;
@@ -14,10 +19,21 @@ export interface RedisDeadLetterSinkOptions {
   maxLen?: number;
 }
 
-/** The defaults of {@link RedisDeadLetterSinkOptions}. */
+/**
+ * The defaults of {@link RedisDeadLetterSinkOptions}.
+ *
+ * @example
+ * new RedisDeadLetterSink(redis, { streamName: 's' }).maxLen === DEFAULT_DEAD_LETTER_MAX_LEN; // true
+ */
 export const DEFAULT_DEAD_LETTER_MAX_LEN = 100_000;
 
-/** The fields of every dead-letter stream entry, in the order they are written. */
+/**
+ * The fields of every dead-letter stream entry, in the order they are written.
+ *
+ * @example
+ * const [, fields] = (await redis.xrange('deadletter:app-opens', '-', '+', 'COUNT', 1))[0]!;
+ * // fields: ['sequenceNumber', '4960...', 'subSequenceNumber', '0', ..., 'data', 'w4EB...']
+ */
 export const DEAD_LETTER_FIELDS = Object.freeze([
   'sequenceNumber',
   'subSequenceNumber',

@@ -18,16 +18,32 @@ import type { AppOpen } from '../models/index.js';
 /** The event recorded (the models' AppOpen); only `userId`, `platform` and `timestamp` are used. */
 export type { AppOpen };
 
-/** Options of {@link recordLastOpens}. */
+/**
+ * Options of {@link recordLastOpens}.
+ *
+ * @example
+ * await recordLastOpens(redis, events, { maxKeysPerCall: 4_000 });
+ */
 export interface RecordLastOpensOptions {
   /** Hash fields per script call (one KEYS entry each). Default 1,000. */
   maxKeysPerCall?: number;
 }
 
-/** The defaults of {@link RecordLastOpensOptions}. */
+/**
+ * The defaults of {@link RecordLastOpensOptions}.
+ *
+ * @example
+ * DEFAULT_RECORD_LAST_OPENS_OPTIONS.maxKeysPerCall; // 1000
+ */
 export const DEFAULT_RECORD_LAST_OPENS_OPTIONS = Object.freeze({ maxKeysPerCall: 1_000 });
 
-/** What {@link recordLastOpens} did. */
+/**
+ * What {@link recordLastOpens} did.
+ *
+ * @example
+ * const { updated, unchanged, rejected } = await recordLastOpens(redis, events);
+ * logger.debug({ updated, unchanged, rejected: rejected.length }, 'batch applied');
+ */
 export interface RecordLastOpensResult {
   /** Events given. */
   events: number;
