@@ -60,6 +60,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts the server again on the same port and directory; resolves when it answers PING. */
   up(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open but nothing answers, like a hung host. */
+  pause(): void;
+  /** Thaws a paused process (SIGCONT). */
+  resume(): void;
   /** Stops the process and removes its directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -303,7 +307,10 @@ async function launch(port: number, dir: string, opts: StartRedisOptions): Promi
     c.kill('SIGKILL');
     await exited(c);
   };
+  const pause = (): void => void child?.kill('SIGSTOP');
+  const resume = (): void => void child?.kill('SIGCONT');
   const stop = async (): Promise<void> => {
+    resume(); // a stopped process does not act on SIGTERM until continued
     await down();
     stoppers.delete(stop);
     if (!removed) {
@@ -331,6 +338,8 @@ async function launch(port: number, dir: string, opts: StartRedisOptions): Promi
     up,
     down,
     kill,
+    pause,
+    resume,
     stop,
   };
 }

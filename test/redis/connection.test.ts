@@ -290,3 +290,35 @@ describe('rediss:// against a private TLS redis-server', () => {
     }
   });
 });
+
+describe('a hung Redis (process frozen with SIGSTOP)', () => {
+  let hung: RedisServer;
+  before(async () => {
+    hung = await startRedis();
+  });
+  after(async () => {
+    hung.resume();
+    await stopAllRedis();
+  });
+
+  test('commands fail after commandTimeoutMs as RetriableError; after it thaws, commands work again', async () => {
+    const redis = createRedisClient(hung.url, { commandTimeoutMs: 800 });
+    try {
+      await redis.ping();
+      hung.pause();
+      const t0 = Date.now();
+      const err = await runBounded(redis, 'SET', () => redis.set('k', 'v')).then(
+        () => assert.fail('expected a timeout'),
+        (e: unknown) => e,
+      );
+      const took = Date.now() - t0;
+      assert.ok(err instanceof RetriableError, String(err));
+      assert.ok(took >= 700 && took < 2000, `failed after ${took} ms`);
+      hung.resume();
+      assert.equal(await runBounded(redis, 'GET', () => redis.get('k')), 'v', 'the timed-out SET was applied late: why writes must be idempotent');
+    } finally {
+      hung.resume();
+      await closeRedisClient(redis);
+    }
+  });
+});
