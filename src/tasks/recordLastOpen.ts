@@ -192,8 +192,9 @@ interface Entry {
 /**
  * Records a batch with the semantics of calling {@link recordLastOpen} for each event, in few
  * round trips: the batch is collapsed to the newest timestamp per (user, platform), the fields are
- * sent in script calls of up to `maxKeysPerCall` keys (one platform per call), pipelined (one pipeline per node on a
- * cluster, where each call holds keys of a single hash slot), and all replies awaited.
+ * sent in script calls of up to `maxKeysPerCall` keys (one platform per call), pipelined (one
+ * pipeline per node on a cluster, where each call holds keys of a single hash slot), and all
+ * replies awaited.
  *
  * Invalid events, and events whose key holds something other than a hash, are reported in
  * `rejected` and everything else is applied. Rejects (RetriableError) when Redis is unreachable,
