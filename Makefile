@@ -5,13 +5,14 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo bench clean
+.PHONY: help setup deps build system-deps lint typecheck test test-unit demo bench clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
 	@echo "make demo      run the main job end to end on local stand-ins"
 	@echo "make test      lint, type-check and run every test"
 	@echo "make bench     run the benchmarks"
+	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
 setup: system-deps deps build
 
@@ -47,6 +48,11 @@ demo: setup
 
 bench: setup
 	node --import tsx bench/run.ts
+
+# The lastopens Lambda handler on an event file (env: RESULTS_REDIS_URL, STREAM_NAME; see docs/lambda.md).
+EVENT ?= test/fixtures/lambda/app-opens-event.json
+lambda-local:
+	node --import tsx scripts/lambda-local.ts $(EVENT)
 
 clean:
 	rm -rf dist .local
