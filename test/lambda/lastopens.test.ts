@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -38,6 +40,8 @@ const newestMtime = (dir: string): number =>
 let server: RedisServer;
 let admin: Redis;
 const savedEnv = { ...process.env };
+/** Working directory of child processes: empty, so no stray .env file is read. */
+const CWD = mkdtempSync(join(tmpdir(), 'lastopens-lambda-'));
 
 const ourConnections = async (): Promise<number> =>
   String(await admin.client('LIST'))
@@ -55,6 +59,7 @@ after(async () => {
   admin.disconnect();
   await stopAllRedis();
   process.env = savedEnv;
+  rmSync(CWD, { recursive: true, force: true });
 });
 afterEach(async () => {
   await admin.config('SET', 'maxmemory', '0');
@@ -142,7 +147,9 @@ describe('lastopens handler (src, in-process)', () => {
 describe('lastopens handler (dist/lambda/lastopens.js in a plain node process)', () => {
   // The driver Lambda's runtime would be: import the module, call `handler` per invocation.
   const DRIVER = `
-    import { readFileSync, readdirSync, statSync } from 'node:fs';
+    import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
     const mod = await import(process.env.LAMBDA_MODULE);
     const event = JSON.parse(readFileSync(process.env.LAMBDA_EVENT, 'utf8'));
     const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 30000 };
@@ -158,7 +165,7 @@ describe('lastopens handler (dist/lambda/lastopens.js in a plain node process)',
   const MODULE = pathToFileURL(`${ROOT}dist/lambda/lastopens.js`).href;
   const run = (env: Record<string, string>) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', DRIVER], {
-      cwd: '/tmp',
+      cwd: CWD,
       env: { PATH: process.env.PATH, LAMBDA_MODULE: MODULE, LAMBDA_EVENT: FIXTURE, ...env },
       encoding: 'utf8',
       timeout: 60_000,
@@ -205,4 +212,26 @@ describe('lastopens handler (dist/lambda/lastopens.js in a plain node process)',
       assert.equal(r.last, `ERROR ${JSON.stringify({ name: 'ConfigError', message })}`);
     });
   }
+
+  test('scripts/lambda-local.ts runs the handler (src or the build) on an event file and prints the response last', async () => {
+    const local = (args: string[], env: Record<string, string>) =>
+      spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), `${ROOT}scripts/lambda-local.ts`, ...args], {
+        cwd: CWD,
+        env: { PATH: process.env.PATH, ...env },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const env = { RESULTS_REDIS_URL: server.url, STREAM_NAME: 'local-run' };
+    for (const extra of [[], ['--module', `${ROOT}dist/lambda/lastopens.js`]]) {
+      const r = local([FIXTURE, ...extra], env);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim().split('\n').at(-1), '{"batchItemFailures":[]}');
+    }
+    assert.equal(await admin.xlen('deadletter:local-run'), 2);
+    assert.deepEqual(await admin.hgetall('user:1001:checkpoint'), { ios_app_open: '1764000000', android_app_open: '1764000050' });
+    const broken = local([FIXTURE], { STREAM_NAME: 'local-run' });
+    assert.equal(broken.status, 1);
+    assert.equal(broken.stderr, 'lambda-local: the handler failed: ConfigError: lastopens: RESULTS_REDIS_URL is not set (mandatory)\n');
+    assert.equal(local([], env).status, 2);
+  });
 });
