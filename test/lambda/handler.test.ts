@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import type { KinesisStreamEvent } from 'aws-lambda';
+import type { KinesisStreamEvent, KinesisStreamHandler } from 'aws-lambda';
 import { createKinesisHandler } from '../../src/lambda/handler.js';
 import { createLambdaLogger } from '../../src/lambda/logger.js';
 import { createLocalContext } from '../../src/lambda/localContext.js';
@@ -220,6 +220,13 @@ describe('createKinesisHandler with a batch processor', () => {
 });
 
 describe('createKinesisHandler options', () => {
+  test('the handler fits aws-lambda\'s KinesisStreamHandler type and has its counters', () => {
+    const handler = createKinesisHandler<string>({ decoder: String, processor: () => undefined, logger: memoryLogger().logger });
+    const typed: KinesisStreamHandler = handler; // a compile-time check, really
+    assert.equal(typeof typed, 'function');
+    assert.deepEqual(handler.counters, { records: 0, processed: 0, deadLettered: 0, failures: 0 });
+  });
+
   for (const [name, options, message] of [
     ['no processor', { decoder: String }, /exactly one of `processor` and `batchProcessor`/],
     ['both processors', { decoder: String, processor: () => 0, batchProcessor: () => undefined }, /exactly one of/],
