@@ -25,9 +25,11 @@ system-deps:
 
 deps: node_modules/.package-lock.json
 
+# A worktree's node_modules may be a symlink to a shared install: npm ci would empty the shared
+# directory through the link (it did, once). Leave a symlinked install alone.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $@
+	@if [ -L node_modules ]; then echo "node_modules is a symlink to a shared install: not running npm ci"; \
+	else npm ci --no-audit --no-fund && touch $@; fi
 
 build: deps
 	npx tsc -p tsconfig.build.json
