@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo bench clean
+.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo bench clean
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -13,7 +13,11 @@ help:
 	@echo "make test      lint, type-check and run every test"
 	@echo "make bench     run the benchmarks"
 
-setup: system-deps deps build
+setup: system-deps deps jars build
+
+# The KCL MultiLangDaemon's jars (vendor/kcl-jars), once; without java or mvn it says so and goes on.
+jars: deps
+	@scripts/kcl-jars.sh
 
 # redis-server is the one system package the tests need; install it when it is missing.
 system-deps:
@@ -41,6 +45,17 @@ test: setup lint typecheck test-unit
 
 test-unit: build
 	$(NODE_TEST) $(TEST_FILES)
+
+# The real Java daemon against the local stack (a few minutes; needs java: make jars).
+test-e2e: deps jars
+	node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
+
+# The local stack (kinesis-local, dynalite, redis) in the background; ports in .local/stack.json.
+stack-start: deps
+	node --import tsx scripts/local-stack.ts start
+
+stack-stop:
+	node --import tsx scripts/local-stack.ts stop
 
 demo: setup
 	node --import tsx scripts/demo.ts
