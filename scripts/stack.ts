@@ -232,8 +232,8 @@ export function spawnService(
     if (options.detached) child.unref();
     else {
       installExitHook();
+      // Kept after the leader exits: its group (e.g. a daemon's workers) may outlive it briefly.
       owned.add(child.pid);
-      child.once('exit', () => owned.delete(child.pid as number));
     }
     return child;
   } finally {
