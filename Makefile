@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo bench clean
+.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local bench clean
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -47,7 +47,7 @@ test-unit: build
 	$(NODE_TEST) $(TEST_FILES)
 
 # The real Java daemon against the local stack (a few minutes; needs java: make jars).
-test-e2e: deps jars
+test-e2e: build jars
 	node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
 
 # The local stack (kinesis-local, dynalite, redis) in the background; ports in .local/stack.json.
@@ -57,8 +57,11 @@ stack-start: deps
 stack-stop:
 	node --import tsx scripts/local-stack.ts stop
 
-demo: setup
-	node --import tsx scripts/demo.ts
+demo: demo-local
+
+# The main job without Java or AWS: bin/lastopens driven by the test daemon.
+demo-local: setup
+	node --import tsx scripts/demo-testdaemon.ts
 
 bench: setup
 	node --import tsx bench/run.ts
