@@ -3,7 +3,8 @@
  * protocol against the local stack (kinesis-local, dynalite, redis). Run by `make test-e2e`, not by
  * `make test` (needs java and the jars: `make jars`; takes a few minutes).
  *
- * The worker is chosen by E2E_WORKER (test/e2e/workers.ts); default: the recording fixture.
+ * The worker is chosen by E2E_WORKER (test/e2e/workers.ts): `lastopens` (default, bin/lastopens)
+ * or `fixture` (test/fixtures/recording-worker.mjs). E2E_KEEP=1 keeps the logs folder.
  * Every process started here (stack, daemons, their workers) is killed when a test ends, passes
  * or fails, and when this process exits.
  */
@@ -29,6 +30,11 @@ import { seenRecords, workerEvents, workerFromEnv, type RunContext } from './wor
 
 const worker = workerFromEnv();
 const jarsPresent = existsSync(join(ROOT, 'vendor', 'kcl-jars'));
+const skip = !jarsPresent
+  ? 'no KCL jars (make jars; needs java and mvn)'
+  : worker.name === 'lastopens' && !existsSync(join(ROOT, 'dist', 'bin', 'lastopens.js'))
+    ? 'bin/lastopens is not built (make build)'
+    : false;
 /** Generous: two JVMs, kinesis-local and the workers share 2 cores with other jobs. */
 const PROCESS_TIMEOUT_MS = 150_000;
 
@@ -129,7 +135,7 @@ async function waitOwners(app: App, check: (owners: Map<string, number>) => bool
   return leases;
 }
 
-void describe(`KCL MultiLangDaemon end to end (worker: ${worker.name})`, { skip: !jarsPresent && 'no KCL jars: make jars' }, () => {
+void describe(`KCL MultiLangDaemon end to end (worker: ${worker.name})`, { skip }, () => {
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'kcl-e2e-'));
     const t0 = Date.now();

@@ -1,8 +1,9 @@
 /**
  * The workers the end-to-end test can drive under the real daemon, behind one interface: what to
  * start (executableName and environment), what to produce, when the worker is done, and how to
- * check its effect. Pick one with E2E_WORKER: `fixture` (test/fixtures/recording-worker.mjs) or
- * `lastopens` (bin/lastopens, the real worker; needs `make build`).
+ * check its effect. Pick one with E2E_WORKER: `lastopens` (default: bin/lastopens, the real worker;
+ * needs `make build`) or `fixture` (test/fixtures/recording-worker.mjs, which records every record
+ * and lifecycle event it sees, for checks on the protocol itself).
  */
 import type { PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { Redis } from 'ioredis';
@@ -353,12 +354,12 @@ export const lastopensWorker: WorkerUnderTest = {
 };
 
 /**
- * The worker named by E2E_WORKER: `fixture` (default).
+ * The worker named by E2E_WORKER: `lastopens` (default) or `fixture`.
  * @example
  * const worker = workerFromEnv();
  */
 export function workerFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerUnderTest {
-  const name = env.E2E_WORKER ?? 'fixture';
+  const name = env.E2E_WORKER ?? 'lastopens';
   if (name === 'fixture') return fixtureWorker;
   if (name === 'lastopens') return lastopensWorker;
   throw new RangeError(`Expected \`E2E_WORKER\` to be one of: fixture, lastopens; got "${name}".`);
