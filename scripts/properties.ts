@@ -88,7 +88,7 @@ export function renderProperties(text: string, overrides: Readonly<Record<string
   });
   let out = lines.join('\n');
   if (pending.size > 0) {
-    if (!out.endsWith('\n')) out += '\n';
+    if (out.length > 0 && !out.endsWith('\n')) out += '\n';
     for (const [key, value] of pending) out += `${key} = ${value}\n`;
   }
   return out;

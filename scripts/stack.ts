@@ -295,8 +295,8 @@ async function redisPing(url: string): Promise<boolean> {
   });
 }
 
-function portFromEnv(name: string): number | undefined {
-  const raw = process.env[name];
+function portFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
@@ -316,10 +316,10 @@ export function stackOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Stack
   const set = <K extends keyof StackOptions>(key: K, value: StackOptions[K] | undefined): void => {
     if (value !== undefined) options[key] = value;
   };
-  set('kinesisPort', portFromEnv('LOCAL_KINESIS_PORT'));
-  set('kinesisTlsPort', portFromEnv('LOCAL_KINESIS_TLS_PORT'));
-  set('dynamoPort', portFromEnv('LOCAL_DYNAMODB_PORT'));
-  set('redisPort', portFromEnv('LOCAL_REDIS_PORT'));
+  set('kinesisPort', portFromEnv(env, 'LOCAL_KINESIS_PORT'));
+  set('kinesisTlsPort', portFromEnv(env, 'LOCAL_KINESIS_TLS_PORT'));
+  set('dynamoPort', portFromEnv(env, 'LOCAL_DYNAMODB_PORT'));
+  set('redisPort', portFromEnv(env, 'LOCAL_REDIS_PORT'));
   set('redisUrl', env.REDIS_URL || undefined);
   set('initializeStreams', env.INITIALIZE_STREAMS || undefined);
   set('dir', env.LOCAL_STACK_DIR || undefined);
