@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local bench clean
+.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench clean
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -62,6 +62,10 @@ demo: demo-local
 # The main job without Java or AWS: bin/lastopens driven by the test daemon.
 demo-local: setup
 	node --import tsx scripts/demo-testdaemon.ts
+
+# The main job on the real Java KCL MultiLangDaemon and the local stack (needs java: make jars).
+demo-daemon: setup
+	node --import tsx scripts/demo-daemon.ts
 
 bench: setup
 	node --import tsx bench/run.ts
