@@ -105,10 +105,21 @@ async function produce(app: App, count: number): Promise<PutResult[]> {
 
 async function waitApplied(app: App, timeoutMs = PROCESS_TIMEOUT_MS): Promise<void> {
   const t0 = Date.now();
+  const last = lastSequenceByShard(app.produced);
+  let stalled: { progress: number; since: number } | undefined;
   await waitFor(`${worker.name} to apply ${app.produced.length} records of ${app.stream}`, async () => {
     const latest = app.daemons.at(-1);
     if (latest && !latest.running) throw new GiveUp(`daemon ${latest.pid} exited: ${JSON.stringify(await latest.exited)}; see ${app.dir}`);
-    return (await worker.progress(app, app.produced)) === app.produced.length;
+    const progress = await worker.progress(app, app.produced);
+    if (progress === app.produced.length) return true;
+    // Every shard checkpointed at its end, yet records missing and nothing moving: they are lost.
+    const leases = await readLeases(stack.dynamoEndpoint, app.applicationName);
+    const atEnd = [...last].every(([shard, seq]) => leases.find((l) => l.leaseKey === shard)?.checkpoint === seq);
+    if (!atEnd || stalled?.progress !== progress) stalled = { progress, since: Date.now() };
+    else if (Date.now() - stalled.since > 10_000) {
+      throw new GiveUp(`every shard is checkpointed at its last record but only ${progress} of ${app.produced.length} records were applied`);
+    }
+    return false;
   }, timeoutMs, 500);
   log(`${app.stream}: all ${app.produced.length} records applied (waited ${Date.now() - t0} ms)`);
 }
