@@ -11,6 +11,8 @@ help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
 	@echo "make demo      run the main job end to end on local stand-ins"
 	@echo "make test      lint, type-check and run every test"
+	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
+	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
 
 setup: system-deps deps jars build
