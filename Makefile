@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench clean
+.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
 	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
+	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
 setup: system-deps deps jars build
 
@@ -30,9 +31,11 @@ system-deps:
 
 deps: node_modules/.package-lock.json
 
+# A worktree's node_modules may be a symlink to a shared install: npm ci would empty the shared
+# directory through the link (it did, once). Leave a symlinked install alone.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $@
+	@if [ -L node_modules ]; then echo "node_modules is a symlink to a shared install: not running npm ci"; \
+	else npm ci --no-audit --no-fund && touch $@; fi
 
 build: deps
 	npx tsc -p tsconfig.build.json
@@ -71,6 +74,11 @@ demo-daemon: setup
 
 bench: setup
 	node --import tsx bench/run.ts
+
+# The lastopens Lambda handler on an event file (env: RESULTS_REDIS_URL, STREAM_NAME; see docs/lambda.md).
+EVENT ?= test/fixtures/lambda/app-opens-event.json
+lambda-local:
+	node --import tsx scripts/lambda-local.ts $(EVENT)
 
 clean:
 	rm -rf dist .local

@@ -16,8 +16,8 @@ import { DecodeError, ValidationError } from '../core/errors.js';
 import type { Decoder } from '../core/types.js';
 import { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
 import type { AppOpen } from './appOpen.js';
-import { decodeAppOpenV1Body } from './appOpenV1Body.js';
-import { canonicalFormOf, fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
+import { decodeAppOpenV1Body, encodeAppOpenV1 } from './appOpenV1Body.js';
+import { fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
 import type { AvroSchema } from './schemaFingerprint.js';
 
 const MAGIC_0 = 0xc3;
@@ -49,15 +49,17 @@ function singleObjectHeader(fingerprint: bigint): Buffer {
   return header;
 }
 
-/** A writer schema we can read, with its resolver to v1 cached (undefined for v1 itself). */
+/**
+ * A writer schema we can read, with its resolver to v1 built once (undefined for v1 itself, which
+ * the direct decoder reads) and the name its records go by in error messages.
+ */
 interface WriterSchema {
-  readonly fingerprint: bigint;
-  readonly canonicalForm: string;
   readonly resolver: Resolver | undefined;
+  readonly description: string;
 }
 
 const writers = new Map<bigint, WriterSchema>([
-  [APP_OPEN_V1_FINGERPRINT, { fingerprint: APP_OPEN_V1_FINGERPRINT, canonicalForm: canonicalFormOf(readerType), resolver: undefined }],
+  [APP_OPEN_V1_FINGERPRINT, { resolver: undefined, description: 'AppOpen v1 record' }],
 ]);
 
 /**
@@ -84,7 +86,7 @@ export function registerAppOpenSchema(schema: AvroSchema): bigint {
   }
   const fingerprint = fingerprintOf(writerType);
   if (!writers.has(fingerprint)) {
-    writers.set(fingerprint, { fingerprint, canonicalForm: canonicalFormOf(writerType), resolver });
+    writers.set(fingerprint, { resolver, description: `AppOpen record (schema ${formatFingerprint(fingerprint)})` });
   }
   return fingerprint;
 }
@@ -127,8 +129,9 @@ function checkEncodable(event: AppOpen): void {
  * little-endian CRC-64-AVRO fingerprint of v1's canonical form, then the binary body.
  *
  * It checks only that the event can be encoded (types, int64 range, strings without lone
- * surrogates; `undefined` optional fields are written as null) and throws ValidationError naming the field otherwise; it does not
- * apply the model's rules (call `validate` for those), so tests can encode invalid events.
+ * surrogates; `undefined` optional fields are written as null) and otherwise throws a
+ * ValidationError naming the field. It does not apply the model's rules (call `validate` for
+ * those), so tests and replays can encode invalid events.
  *
  * @example
  * const bytes = toAvro({ timestamp: 1764000000, userId: 42n, platform: 'ios', appVersion: null, deviceId: null });
@@ -136,17 +139,16 @@ function checkEncodable(event: AppOpen): void {
  */
 export function toAvro(event: AppOpen): Buffer {
   checkEncodable(event);
-  const body = readerType.toBuffer({
-    timestamp: event.timestamp,
-    userId: event.userId,
-    platform: event.platform,
-    appVersion: event.appVersion ?? null,
-    deviceId: event.deviceId ?? null,
-  });
-  const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
-  V1_HEADER.copy(out, 0);
-  body.copy(out, HEADER_LENGTH);
-  return out;
+  return encodeAppOpenV1(
+    {
+      timestamp: event.timestamp,
+      userId: event.userId,
+      platform: event.platform,
+      appVersion: event.appVersion ?? null,
+      deviceId: event.deviceId ?? null,
+    },
+    V1_HEADER,
+  );
 }
 
 function isV1Header(buf: Buffer): boolean {
@@ -208,7 +210,10 @@ export function decodeBodyWithAvsc(buf: Buffer, offset: number, resolver: Resolv
  * fromAvro(toAvro(event)); // deep-equals event
  */
 export function fromAvro(bytes: Uint8Array): AppOpen {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let buf: Buffer;
+  if (Buffer.isBuffer(bytes)) buf = bytes;
+  else if (bytes instanceof Uint8Array) buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  else throw new DecodeError(`expected the record's bytes (a Buffer or Uint8Array), got ${bytes === null ? 'null' : typeof bytes}`);
   if (buf.length === 0) throw new DecodeError('empty record: no bytes to decode as AppOpen');
   if (buf[0] === MAGIC_0 && buf[1] === MAGIC_1) {
     if (buf.length < HEADER_LENGTH) {
@@ -223,8 +228,7 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
           `(header bytes ${buf.subarray(0, HEADER_LENGTH).toString('hex')}); known: ${knownAppOpenFingerprints().map(formatFingerprint).join(', ')}`,
       );
     }
-    const what = `AppOpen record (schema ${formatFingerprint(fingerprint)})`;
-    return decodeBodyWithAvsc(buf, HEADER_LENGTH, writer.resolver, what);
+    return decodeBodyWithAvsc(buf, HEADER_LENGTH, writer.resolver, writer.description);
   }
   return decodeAppOpenV1Body(buf, 0, 'plain AppOpen v1 record');
 }

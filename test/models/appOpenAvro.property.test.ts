@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DecodeError } from '../../src/core/errors.js';
 import { decodeBodyWithAvsc } from '../../src/models/appOpenAvro.js';
-import { decodeAppOpenV1Body } from '../../src/models/appOpenV1Body.js';
-import { APP_OPEN_V1_FINGERPRINT, appOpenDecoder, fromAvro, registerAppOpenSchema, toAvro, validate } from '../../src/models/index.js';
+import { decodeAppOpenV1Body, encodeAppOpenV1 } from '../../src/models/appOpenV1Body.js';
+import { parseSchema } from '../../src/models/schemaFingerprint.js';
+import { APP_OPEN_SCHEMA_V1, APP_OPEN_V1_FINGERPRINT, appOpenDecoder, fromAvro, registerAppOpenSchema, toAvro, validate } from '../../src/models/index.js';
 import type { AppOpen } from '../../src/models/index.js';
 import type { KinesisRecord } from '../../src/core/types.js';
 
@@ -143,5 +144,26 @@ void test('the direct v1 decoder agrees with avsc on arbitrary and on valid bodi
       );
     }),
     { numRuns: 5000 },
+  );
+});
+
+void test('the direct v1 encoder writes the same bytes as avsc, for any encodable event', () => {
+  const avscV1 = parseSchema(APP_OPEN_SCHEMA_V1);
+  const anyEvent = fc.record({
+    timestamp: fc.oneof(fc.maxSafeInteger(), fc.integer(), fc.constantFrom(0, -1, 2 ** 52, -(2 ** 52), 2 ** 52 - 1, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER)),
+    userId: fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.constantFrom(0n, -1n, 2n ** 52n, -(2n ** 52n), 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n))),
+    platform: fc.string({ unit: 'binary', maxLength: 70 }),
+    appVersion: optionalText,
+    deviceId: optionalText,
+  });
+  fc.assert(
+    fc.property(anyEvent, (generated) => {
+      const event = { ...generated };
+      const expected = avscV1.toBuffer(event);
+      assert.deepEqual(encodeAppOpenV1(event, new Uint8Array(0)), expected);
+      assert.deepEqual(toAvro(event), Buffer.concat([header(APP_OPEN_V1_FINGERPRINT), expected]));
+      assert.deepEqual(fromAvro(toAvro(event)), event);
+    }),
+    { numRuns: 2000 },
   );
 });

@@ -15,6 +15,7 @@ import {
 } from '../../src/models/index.js';
 import type { AppOpen } from '../../src/models/index.js';
 import type { KinesisRecord } from '../../src/core/types.js';
+import { parseSchema } from '../../src/models/schemaFingerprint.js';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -156,6 +157,9 @@ void test('empty, garbage, truncated and trailing bytes are DecodeErrors', () =>
   const good = toAvro(appOpen());
   assertDecodeError(Buffer.alloc(0), /^empty record/);
   assertDecodeError(new Uint8Array(0), /^empty record/);
+  for (const notBytes of [null, undefined, 'c301', 42, [0xc3, 0x01]]) {
+    assertDecodeError(notBytes as unknown as Uint8Array, /expected the record's bytes/);
+  }
   assertDecodeError(Buffer.from([0xc3]), /truncated/); // a lone C3 is a truncated varint
   assertDecodeError(Buffer.from([0xc3, 0x01]), /truncated single-object header/);
   assertDecodeError(good.subarray(0, 9), /truncated single-object header/);
@@ -223,12 +227,19 @@ void test('a v2 writer (an added field with a default, a removed default) resolv
   assertDecodeError(bytes, new RegExp(`unknown AppOpen schema fingerprint ${formatFingerprint(v2Fingerprint)}`));
   assert.equal(registerAppOpenSchema(v2Schema), v2Fingerprint);
   assert.equal(registerAppOpenSchema(JSON.stringify(v2Schema)), v2Fingerprint, 'registering twice (as text) is harmless');
+  assert.equal(registerAppOpenSchema(APP_OPEN_SCHEMA_V1), APP_OPEN_V1_FINGERPRINT, 'v1 is always known');
   assert.deepEqual(knownAppOpenFingerprints(), [APP_OPEN_V1_FINGERPRINT, v2Fingerprint]);
 
   assert.deepEqual(fromAvro(bytes), { timestamp: NOW, userId: 9n, platform: 'ios', appVersion: null, deviceId: 'dev' });
   assertDecodeError(bytes.subarray(0, bytes.length - 1), /truncated/);
   assertDecodeError(Buffer.concat([bytes, Buffer.from([1])]), /trailing/);
-  // Strings stay strict through the resolver.
+  // Exact int64 through the resolver too (v2 written with an exact-long avsc type).
+  const exactV2 = parseSchema(v2Schema);
+  const bigBody = exactV2.toBuffer({ timestamp: NOW, country: '', userId: 2n ** 53n + 1n, platform: 'web', sessionMillis: null, deviceId: null });
+  assert.equal(fromAvro(singleObject(v2Fingerprint, bigBody)).userId, 2n ** 53n + 1n);
+  const hugeTs = exactV2.toBuffer({ timestamp: 2n ** 60n, country: '', userId: 1n, platform: 'web', sessionMillis: null, deviceId: null });
+  assertDecodeError(singleObject(v2Fingerprint, hugeTs), /^timestamp 1152921504606846976 is outside/);
+    // Strings stay strict through the resolver.
   const bad = Buffer.from(bytes);
   bad[bad.indexOf('NL')] = 0xfe; // a field v1 skips: skipping does not look at the bytes
   assert.equal(fromAvro(bad).platform, 'ios');
