@@ -5,16 +5,22 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench clean lambda-local
+.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
 	@echo "make demo      run the main job end to end on local stand-ins"
 	@echo "make test      lint, type-check and run every test"
+	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
+	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
 	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
-setup: system-deps deps build
+setup: system-deps deps jars build
+
+# The KCL MultiLangDaemon's jars (vendor/kcl-jars), once; without java or mvn it says so and goes on.
+jars: deps
+	@scripts/kcl-jars.sh
 
 # redis-server is the one system package the tests need; install it when it is missing.
 system-deps:
@@ -45,11 +51,26 @@ test: setup lint typecheck test-unit
 test-unit: build
 	$(NODE_TEST) $(TEST_FILES)
 
+# The real Java daemon against the local stack (a few minutes; needs java: make jars).
+test-e2e: build jars
+	node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
+
+# The local stack (kinesis-local, dynalite, redis) in the background; ports in .local/stack.json.
+stack-start: deps
+	node --import tsx scripts/local-stack.ts start
+
+stack-stop:
+	node --import tsx scripts/local-stack.ts stop
+
 demo: demo-local
 
 # The main job without Java or AWS: bin/lastopens driven by the test daemon.
 demo-local: setup
 	node --import tsx scripts/demo-testdaemon.ts
+
+# The main job on the real Java KCL MultiLangDaemon and the local stack (needs java: make jars).
+demo-daemon: setup
+	node --import tsx scripts/demo-daemon.ts
 
 bench: setup
 	node --import tsx bench/run.ts

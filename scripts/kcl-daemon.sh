@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Start the KCL MultiLangDaemon (KCL 2.7.2) on a properties file, in the foreground.
+#
+# Usage: scripts/kcl-daemon.sh PROPERTIES_FILE
+#   KCL_JARS_DIR  the jars (default vendor/kcl-jars, fetched by `make jars`)
+#   KCL_LOG_FILE  append the daemon's own log there (default: stderr)
+#   JAVA_OPTS     extra JVM options, e.g. -Xmx256m -Dkcl.log.level=DEBUG
+#   JAVA          the java binary (default: $JAVA_HOME/bin/java, else java on PATH)
+# The daemon reads AWS credentials as its AwsCredentialsProvider says (for the local stack:
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment). It execs java, so the PID of
+# this script is the PID of the JVM: SIGTERM to it is a graceful shutdown.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+if [ $# -ne 1 ] || [ ! -f "$1" ]; then
+  echo "usage: $0 PROPERTIES_FILE (an existing file)" >&2
+  exit 2
+fi
+props="$1"
+jars="${KCL_JARS_DIR:-$root/vendor/kcl-jars}"
+if ! ls "$jars"/amazon-kinesis-client-multilang-*.jar >/dev/null 2>&1; then
+  echo "kcl-daemon: no KCL jars in $jars; run make jars" >&2
+  exit 2
+fi
+java="${JAVA:-${JAVA_HOME:+$JAVA_HOME/bin/java}}"
+java="${java:-java}"
+
+if [ -n "${KCL_LOG_FILE:-}" ]; then
+  mkdir -p "$(dirname "$KCL_LOG_FILE")"
+  exec 2>>"$KCL_LOG_FILE"
+fi
+# shellcheck disable=SC2086 # JAVA_OPTS is a list of options
+exec "$java" ${JAVA_OPTS:-} -cp "$jars/*" software.amazon.kinesis.multilang.MultiLangDaemon \
+  --properties-file "$props" --log-configuration "$root/properties/kcl-logback.xml"
