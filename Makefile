@@ -46,7 +46,8 @@ lint: deps
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
 
-test: setup lint typecheck test-unit
+# Everything: lint, types, unit and integration tests, and the real Java daemon end to end.
+test: setup lint typecheck test-unit test-e2e
 
 test-unit: build
 	$(NODE_TEST) $(TEST_FILES)
@@ -62,7 +63,12 @@ stack-start: deps
 stack-stop:
 	node --import tsx scripts/local-stack.ts stop
 
-demo: demo-local
+# The main job: the real Java KCL daemon when Java and the jars are there, else the test daemon.
+demo: setup
+	@if [ -f vendor/kcl-jars/.complete ]; then \
+	  node --import tsx scripts/demo-daemon.ts; \
+	else echo "no KCL jars (java or mvn missing): running the demo with the test daemon instead"; \
+	  node --import tsx scripts/demo-testdaemon.ts; fi
 
 # The main job without Java or AWS: bin/lastopens driven by the test daemon.
 demo-local: setup
