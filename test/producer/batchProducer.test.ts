@@ -299,26 +299,36 @@ void describe('BatchProducer against kinesalite', () => {
     });
 
     void test('whole-request failures do not use up records’ attempts; stop reports what it could not send', async () => {
-      // Prepare: the first 5 calls fail, with a per-record limit of 1 attempt. Then every call fails.
+      // Prepare: the first 5 calls fail as a whole, then each record fails once on its own, with a
+      // per-record limit of 2 attempts. Later, every call fails.
       let failAll = false;
-      const proxy = await startFaultProxy(k.endpoint, { failRequest: (n) => n <= 5 || failAll });
+      const failedOnce = new Set<string>();
+      const proxy = await startFaultProxy(k.endpoint, {
+        failRequest: (n) => n <= 5 || failAll,
+        failRecord: (r) => {
+          if (failedOnce.has(r.Data)) return undefined;
+          failedOnce.add(r.Data);
+          return 'ProvisionedThroughputExceededException';
+        },
+      });
       const client = localClient(proxy.endpoint);
       const dropped: Error[] = [];
       const producer = new BatchProducer({
         client,
         streamName: k.streamName,
-        maxAttemptsPerRecord: 1,
+        maxAttemptsPerRecord: 2,
         retry: fast,
         onDropped: (_r, e) => dropped.push(e),
       });
       try {
         producer.start();
         for (let i = 0; i < 10; i++) await producer.add(Buffer.from(`survivor-${i}`), 'k');
-        // Act 1: they survive five 500s although each record has a single attempt.
+        // Act 1: they survive five 500s and one throttling each, with two attempts per record.
         const first = await producer.flush(10_000);
         // Assess 1
         assert.deepEqual(first, { sent: 10, dropped: 0, remaining: 0 });
         assert.equal(proxy.counts.failedRequests, 5);
+        assert.equal(proxy.counts.failedRecords, 10);
 
         // Act 2: the service keeps failing; stop gives up after its timeout.
         failAll = true;
