@@ -5,13 +5,14 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo bench clean
+.PHONY: help setup deps build system-deps lint typecheck test test-unit demo bench bench-producer clean
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
 	@echo "make demo      run the main job end to end on local stand-ins"
 	@echo "make test      lint, type-check and run every test"
 	@echo "make bench     run the benchmarks"
+	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
 
 setup: system-deps deps build
 
@@ -45,8 +46,12 @@ test-unit: build
 demo: setup
 	node --import tsx scripts/demo.ts
 
-bench: setup
-	node --import tsx bench/run.ts
+bench: setup bench-producer
+	@if [ -f bench/run.ts ]; then node --import tsx bench/run.ts; fi
+
+# Producer throughput against kinesalite: one-by-one vs raw 500-record calls vs BatchProducer.
+bench-producer: deps
+	node --import tsx bench/producer.ts
 
 clean:
 	rm -rf dist .local
