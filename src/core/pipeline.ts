@@ -82,14 +82,21 @@ export type PipelineOutcome =
 export class RecordPipeline<T> {
   readonly counters: PipelineCounters;
   private readonly retry: Required<RetryOptions>;
+  private logger: Logger;
 
   constructor(private readonly options: PipelineOptions<T>) {
+    this.logger = options.logger;
     this.retry = resolveRetryOptions(options.retry);
     this.counters = options.counters ?? newCounters();
     if (options.spec.kind === 'batch' && options.spec.chunkSize !== undefined) {
       const n = options.spec.chunkSize;
       if (!(Number.isInteger(n) && n >= 1)) throw new TypeError('Expected `chunkSize` to be a positive integer.');
     }
+  }
+
+  /** Logs from now on go to `logger` (the runtimes switch to a per-shard child once they know the shard). */
+  setLogger(logger: Logger): void {
+    this.logger = logger;
   }
 
   /** Runs one batch. Never throws for a record's failure; see {@link PipelineOutcome}. */
@@ -145,7 +152,7 @@ export class RecordPipeline<T> {
       const record = records[i]!;
       const decoded = this.decode(shardId, record, i, state);
       if (decoded === undefined) continue;
-      const ctx = { shardId, record, logger: this.options.logger, signal };
+      const ctx = { shardId, record, logger: this.logger, signal };
       try {
         await this.attempt(() => processor(decoded.value, ctx), batch, record);
         state.processed++;
@@ -163,7 +170,7 @@ export class RecordPipeline<T> {
 
   private async runChunks(batch: PipelineBatch, processor: BatchProcessor<T>, chunkSize: number, state: BatchState): Promise<void> {
     const { shardId, records, signal } = batch;
-    const ctx = { shardId, logger: this.options.logger, millisBehindLatest: batch.millisBehindLatest, signal };
+    const ctx = { shardId, logger: this.logger, millisBehindLatest: batch.millisBehindLatest, signal };
     const running: Array<Promise<void>> = [];
     for (let start = 0; start < records.length; start += chunkSize) {
       const end = Math.min(records.length, start + chunkSize);
@@ -226,7 +233,7 @@ export class RecordPipeline<T> {
       signal: batch.signal,
       onRetry: ({ attempt, delayMs, error }) => {
         this.counters.failures++;
-        this.options.logger.warn(
+        this.logger.warn(
           {
             shardId: batch.shardId,
             sequenceNumber: record.sequenceNumber,
@@ -246,7 +253,7 @@ export class RecordPipeline<T> {
 
   private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal): Promise<void> {
     for (const l of letters) {
-      this.options.logger.warn(
+      this.logger.warn(
         {
           shardId: l.shardId,
           sequenceNumber: l.record.sequenceNumber,
@@ -263,7 +270,7 @@ export class RecordPipeline<T> {
       classify: () => true,
       onRetry: ({ attempt, delayMs, error }) => {
         this.counters.failures++;
-        this.options.logger.warn({ attempt, retryInMs: delayMs, err: errorMessage(error) }, 'dead-letter write failed; retrying');
+        this.logger.warn({ attempt, retryInMs: delayMs, err: errorMessage(error) }, 'dead-letter write failed; retrying');
       },
     });
   }

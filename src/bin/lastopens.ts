@@ -1,0 +1,77 @@
+/**
+ * bin/lastopens: the worker the KCL MultiLangDaemon launches per shard. It records, per user and
+ * platform, the last time the app was opened: HSET user:<id>:checkpoint <platform>_app_open <ts>,
+ * monotonic, in Redis. Poison records go to the Redis stream deadletter:<STREAM_NAME>.
+ *
+ * Environment (a .env file in the working directory is read too; the real environment wins):
+ *   RESULTS_REDIS_URL   mandatory  redis://, rediss://, redis+cluster:// or rediss+cluster:// URL
+ *   STREAM_NAME         mandatory  the Kinesis stream; names the dead-letter stream
+ *   LOG_PATH            important  log file (default ./lastopens.log, with a warning), or `stderr`
+ *   LOG_LEVEL           optional   pino level, default info
+ *   DEADLETTER_MAXLEN   optional   approximate cap of the dead-letter stream, default 100000
+ *   STATS_INTERVAL_MS   optional   interval of the stats line, default 60000
+ * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
+ * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
+ */
+import { ConfigError, importantVar, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../config/env.js';
+import { createWorkerLogger } from '../config/logging.js';
+import { redactUrl } from '../config/redact.js';
+import { ExitCode, runWithBatchProcessor } from '../kcl/worker.js';
+import { appOpenDecoder, type AppOpen } from '../models/index.js';
+import { createRedisClient } from '../redis/connection.js';
+import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
+import { recordLastOpens } from '../tasks/recordLastOpen.js';
+
+const DEFAULT_LOG_PATH = './lastopens.log';
+
+function readConfig() {
+  loadEnvFile();
+  const warnings: string[] = [];
+  return {
+    redisUrl: mandatoryVar('RESULTS_REDIS_URL', parseUrl(['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'])),
+    streamName: mandatoryVar('STREAM_NAME', parseStreamName),
+    logPath: importantVar('LOG_PATH', DEFAULT_LOG_PATH, (m) => warnings.push(m)),
+    logLevel: optionalVar('LOG_LEVEL', 'info', (v) => {
+      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new Error('expected one of fatal, error, warn, info, debug, trace, silent');
+      return v;
+    }),
+    deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', 100_000, parseInteger({ min: 1 })),
+    statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
+    warnings,
+  };
+}
+
+let config: ReturnType<typeof readConfig>;
+try {
+  config = readConfig();
+} catch (err) {
+  process.stderr.write(`lastopens: ${err instanceof ConfigError ? err.message : String(err)}\n`);
+  process.exit(ExitCode.CONFIG_ERROR);
+}
+
+const { logger, flushSync } = createWorkerLogger({
+  destination: config.logPath,
+  level: config.logLevel,
+  base: { app: 'lastopens', stream: config.streamName },
+});
+for (const warning of config.warnings) logger.warn({}, warning);
+logger.info({ redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen }, 'lastopens starting');
+
+const redis = createRedisClient(config.redisUrl, { logger, connectionName: `lastopens:${process.pid}` });
+const deadLetters = new RedisDeadLetterSink(redis, { streamName: config.streamName, maxLen: config.deadLetterMaxLen });
+
+await runWithBatchProcessor<AppOpen>(
+  {
+    decoder: appOpenDecoder,
+    deadLetters,
+    logger,
+    flushLogs: flushSync,
+    statsIntervalMs: config.statsIntervalMs,
+  },
+  async (records) => {
+    const events = new Array<AppOpen>(records.length);
+    for (let i = 0; i < records.length; i++) events[i] = records[i]!.value;
+    const result = await recordLastOpens(redis, events);
+    return { failed: result.rejected };
+  },
+);

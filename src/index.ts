@@ -1,0 +1,43 @@
+/**
+ * kinesis-streams: typed Kinesis stream workers for the KCL MultiLangDaemon and AWS Lambda.
+ *
+ * Heavier or test-only parts live in subpath exports: `./testing`, `./redis`, `./producer`, `./lambda`.
+ */
+export {
+  StreamError,
+  RetriableError,
+  NonRetriableError,
+  DecodeError,
+  ValidationError,
+  ProtocolError,
+  RetriesExhaustedError,
+  AbortedError,
+  isRetriable,
+  errorMessage,
+} from './core/errors.js';
+export type { RecordLocation } from './core/errors.js';
+export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
+export type { RetryOptions } from './core/retry.js';
+export { RecordPipeline, newCounters } from './core/pipeline.js';
+export type { PipelineBatch, PipelineCounters, PipelineOptions, PipelineOutcome, ProcessorSpec } from './core/pipeline.js';
+export type {
+  BatchContext,
+  BatchProcessor,
+  BatchResult,
+  DeadLetter,
+  DeadLetterSink,
+  DecodedRecord,
+  Decoder,
+  KinesisRecord,
+  Logger,
+  RecordContext,
+  RecordProcessor,
+} from './core/types.js';
+export { runWithSingleProcessor, runWithBatchProcessor, ExitCode } from './kcl/worker.js';
+export type { WorkerConfig } from './kcl/worker.js';
+export { parseDaemonLine } from './kcl/messages.js';
+export type { CheckpointReply, CheckpointRequest, DaemonMessage, StatusMessage } from './kcl/messages.js';
+export { createWorkerLogger } from './config/logging.js';
+export type { LogOptions, WorkerLogger } from './config/logging.js';
+export { ConfigError, loadEnvFile, mandatoryVar, importantVar, optionalVar, parseUrl, parseInteger, parseStreamName } from './config/env.js';
+export { redactUrl } from './config/redact.js';

@@ -1,0 +1,63 @@
+/**
+ * Splits a byte stream into lines without readline's per-line overhead: a processRecords line
+ * can be tens of megabytes, and chunks are joined once per line.
+ */
+import type { Readable } from 'node:stream';
+
+/**
+ * Calls `onLine` for every complete line of `input` (without its `\n`, and without a trailing
+ * `\r`), then `onEnd` once the input ends (a final unterminated line is delivered first).
+ *
+ * @example
+ * readLines(process.stdin, (line) => handle(line), () => shutdown());
+ */
+export function readLines(input: Readable, onLine: (line: string) => void, onEnd: (error?: Error) => void): () => void {
+  let pending: Buffer[] = [];
+  const emit = (buf: Buffer): void => {
+    let end = buf.length;
+    if (end > 0 && buf[end - 1] === 0x0d) end--;
+    onLine(buf.toString('utf8', 0, end));
+  };
+  const onData = (chunk: Buffer): void => {
+    let start = 0;
+    let nl = chunk.indexOf(0x0a, start);
+    while (nl !== -1) {
+      const piece = chunk.subarray(start, nl);
+      if (pending.length > 0) {
+        pending.push(piece);
+        const line = Buffer.concat(pending);
+        pending = [];
+        emit(line);
+      } else {
+        emit(piece);
+      }
+      start = nl + 1;
+      nl = chunk.indexOf(0x0a, start);
+    }
+    if (start < chunk.length) pending.push(chunk.subarray(start));
+  };
+  let ended = false;
+  const finish = (error?: Error): void => {
+    if (ended) return;
+    ended = true;
+    if (pending.length > 0) {
+      const rest = Buffer.concat(pending);
+      pending = [];
+      if (rest.length > 0) emit(rest);
+    }
+    onEnd(error);
+  };
+  const onClose = (): void => finish();
+  const onError = (err: Error): void => finish(err);
+  input.on('data', onData);
+  input.once('end', onClose);
+  input.once('close', onClose);
+  input.once('error', onError);
+  return () => {
+    input.off('data', onData);
+    input.off('end', onClose);
+    input.off('close', onClose);
+    input.off('error', onError);
+    input.pause();
+  };
+}

@@ -1,0 +1,348 @@
+/**
+ * recordLastOpen: per user and platform, the last time the app was opened.
+ *
+ * Effect: `HSET user:<userId>:checkpoint <platform>_app_open <timestamp>` (decimal text), but
+ * monotonic and idempotent: a stored value never moves backwards, so replayed or out-of-order
+ * events change nothing. The compare-and-set runs in Redis as one Lua script (EVALSHA, EVAL on
+ * a connection that has not seen it yet or after NOSCRIPT), never as read-then-write from here.
+ */
+import { Cluster } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { NonRetriableError, ValidationError } from '../core/errors.js';
+import type { StreamError } from '../core/errors.js';
+import { runBounded, translateRedisError } from '../redis/connection.js';
+import type { RedisClient } from '../redis/connection.js';
+import { keySlot } from '../redis/keySlot.js';
+
+/**
+ * The event recorded. Structurally identical to `AppOpen` of the models module (which this
+ * task accepts): only `userId`, `platform` and `timestamp` are used.
+ */
+export interface AppOpen {
+  /** Unix seconds. */
+  timestamp: number;
+  userId: bigint;
+  platform: string;
+  appVersion: string | null;
+  deviceId: string | null;
+}
+
+/** Options of {@link recordLastOpens}. */
+export interface RecordLastOpensOptions {
+  /** Hash fields per script call (one KEYS entry each). Default 1,000. */
+  maxKeysPerCall?: number;
+}
+
+/** The defaults of {@link RecordLastOpensOptions}. */
+export const DEFAULT_RECORD_LAST_OPENS_OPTIONS = Object.freeze({ maxKeysPerCall: 1_000 });
+
+/** What {@link recordLastOpens} did. */
+export interface RecordLastOpensResult {
+  /** Events given. */
+  events: number;
+  /** Distinct (user, platform) fields sent to Redis after keeping the newest event of each. */
+  fields: number;
+  /** Fields created or moved forward. */
+  updated: number;
+  /** Fields already at or past the newest timestamp of the batch (replays, older events). */
+  unchanged: number;
+  /**
+   * Events that cannot be applied, by index into the given array, with the reason: invalid
+   * (ValidationError) or their key holds something other than a hash (NonRetriableError,
+   * WRONGTYPE). Shaped like `BatchResult.failed`, so a batch processor can return it as is.
+   * Every other event was applied.
+   */
+  rejected: Array<{ index: number; error: StreamError }>;
+}
+
+/**
+ * `KEYS[i]` is a hash, `ARGV[2i-1]` its field, `ARGV[2i]` the timestamp. Sets the field unless
+ * it already holds a number >= the timestamp. A key of another type is skipped and reported
+ * (so one bad key does not fail a thousand good ones). Returns { updated, { bad key indexes } }.
+ * Timestamps are integers below 2^53, so Lua's doubles compare them exactly. A stored value that
+ * is not a number is overwritten.
+ */
+const LUA = `
+local updated = 0
+local bad = {}
+for i = 1, #KEYS do
+  local field = ARGV[2 * i - 1]
+  local ts = ARGV[2 * i]
+  local cur = redis.pcall('HGET', KEYS[i], field)
+  if type(cur) == 'table' and cur.err then
+    bad[#bad + 1] = i
+  else
+    local c = cur and tonumber(cur)
+    if not c or c < tonumber(ts) then
+      redis.call('HSET', KEYS[i], field, ts)
+      updated = updated + 1
+    end
+  end
+end
+return { updated, bad }
+`;
+
+const SCRIPT = 'recordLastOpenMax';
+
+type ScriptReply = [number, number[]];
+interface WithScript {
+  [SCRIPT](...args: Array<string | number>): Promise<ScriptReply>;
+}
+
+const defined = new WeakSet<object>();
+
+function withScript(client: RedisClient): RedisClient & WithScript {
+  if (!defined.has(client)) {
+    client.defineCommand(SCRIPT, { lua: LUA });
+    defined.add(client);
+  }
+  return client as RedisClient & WithScript;
+}
+
+const fieldCache = new Map<string, string>();
+
+/**
+ * The Redis key of a user's checkpoint hash. Exact for any int64 userId.
+ *
+ * @example
+ * lastOpenKey(9007199254740993n); // 'user:9007199254740993:checkpoint'
+ */
+export function lastOpenKey(userId: bigint): string {
+  return `user:${userId.toString()}:checkpoint`;
+}
+
+/**
+ * The hash field holding a platform's last open.
+ *
+ * @example
+ * lastOpenField('ios'); // 'ios_app_open'
+ */
+export function lastOpenField(platform: string): string {
+  let f = fieldCache.get(platform);
+  if (f === undefined) {
+    f = `${platform}_app_open`;
+    if (fieldCache.size < 10_000) fieldCache.set(platform, f);
+  }
+  return f;
+}
+
+/** Why an event cannot be recorded, or undefined when it can. Cheap: runs once per event. */
+function invalid(event: AppOpen): ValidationError | undefined {
+  if (typeof event.userId !== 'bigint' || event.userId <= 0n) {
+    return new ValidationError('userId', 'userId must be a positive integer (bigint)');
+  }
+  if (!Number.isSafeInteger(event.timestamp) || event.timestamp <= 0) {
+    return new ValidationError('timestamp', 'timestamp must be a positive integer number of seconds');
+  }
+  if (typeof event.platform !== 'string' || event.platform === '') {
+    return new ValidationError('platform', 'platform must be a non-empty string');
+  }
+  return undefined;
+}
+
+/**
+ * Records one event. Resolves true when the stored value moved forward (or was created), false
+ * when it already was at or past `event.timestamp`.
+ *
+ * Rejects with ValidationError for an event that cannot be recorded, NonRetriableError when the
+ * key holds something other than a hash, and RetriableError when Redis is unreachable, times out
+ * or refuses the write for a passing reason (OOM, LOADING, CLUSTERDOWN, ...).
+ *
+ * @example
+ * await recordLastOpen(redis, { userId: 42n, platform: 'ios', timestamp: 1764000000, appVersion: null, deviceId: null });
+ * // HGET user:42:checkpoint ios_app_open -> '1764000000'
+ */
+export async function recordLastOpen(redis: RedisClient, event: AppOpen): Promise<boolean> {
+  const bad = invalid(event);
+  if (bad) throw bad;
+  const key = lastOpenKey(event.userId);
+  const what = `recordLastOpen ${key}`;
+  const client = withScript(redis);
+  const [updated, badKeys] = await runBounded(redis, what, () =>
+    client[SCRIPT](1, key, lastOpenField(event.platform), String(event.timestamp)),
+  );
+  if (badKeys.length > 0) throw wrongType(key, what);
+  return updated > 0;
+}
+
+function wrongType(key: string, what: string): NonRetriableError {
+  return new NonRetriableError(`redis ${what} failed: WRONGTYPE ${key} holds a value that is not a hash`);
+}
+
+/** The newest event of one (user, platform) field of a batch. */
+interface Entry {
+  key: string;
+  field: string;
+  ts: number;
+}
+
+/**
+ * Records a batch with the semantics of calling {@link recordLastOpen} for each event, in few
+ * round trips: the batch is collapsed to the newest timestamp per (user, platform), the fields are
+ * sent in script calls of up to `maxKeysPerCall` keys, pipelined (one pipeline per node on a
+ * cluster, where each call holds keys of a single hash slot), and all replies awaited.
+ *
+ * Invalid events, and events whose key holds something other than a hash, are reported in
+ * `rejected` and everything else is applied. Rejects (RetriableError) when Redis is unreachable,
+ * times out or refuses writes; some fields may then be written already, which is harmless: a retry
+ * of the whole batch gives the same final state.
+ *
+ * @example
+ * const result = await recordLastOpens(redis, events);
+ * // { events: 10000, fields: 9120, updated: 9000, unchanged: 120, rejected: [] }
+ * return { failed: result.rejected }; // from a BatchProcessor
+ */
+export async function recordLastOpens(
+  redis: RedisClient,
+  events: readonly AppOpen[],
+  options: RecordLastOpensOptions = {},
+): Promise<RecordLastOpensResult> {
+  const maxKeys = options.maxKeysPerCall ?? DEFAULT_RECORD_LAST_OPENS_OPTIONS.maxKeysPerCall;
+  if (!(Number.isInteger(maxKeys) && maxKeys >= 1 && maxKeys <= 100_000)) {
+    throw new TypeError('Expected `maxKeysPerCall` to be an integer from 1 to 100000.');
+  }
+  const rejected: RecordLastOpensResult['rejected'] = [];
+  const newest = collapse(events, rejected);
+  const result: RecordLastOpensResult = { events: events.length, fields: newest.size, updated: 0, unchanged: 0, rejected };
+  if (newest.size === 0) return result;
+
+  const client = withScript(redis);
+  const groups = redis instanceof Cluster ? groupBySlot(newest.values()) : [[...newest.values()]];
+  const calls = toCalls(groups, maxKeys);
+  const what = `recordLastOpens (${newest.size} fields in ${calls.length} script calls)`;
+  const replies = await runBounded(redis, what, () => send(client, calls));
+
+  const badKeys = new Set<string>();
+  for (let c = 0; c < calls.length; c++) {
+    const [err, reply] = replies[c] ?? [new Error('no reply'), undefined];
+    if (err) throw translateRedisError(err, what, redis);
+    const [updated, bad] = reply as ScriptReply;
+    result.updated += updated;
+    const callEntries = calls[c] as Entry[];
+    for (const i of bad) {
+      const e = callEntries[i - 1];
+      if (e) badKeys.add(e.key);
+    }
+  }
+  result.unchanged = newest.size - result.updated;
+  if (badKeys.size > 0) {
+    // Rare: map each bad key back to every event that wrote it.
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as AppOpen;
+      if (typeof e.userId !== 'bigint') continue;
+      const key = lastOpenKey(e.userId);
+      if (badKeys.has(key) && invalid(e) === undefined) rejected.push({ index: i, error: wrongType(key, 'recordLastOpens') });
+    }
+    rejected.sort((a, b) => a.index - b.index);
+    for (const key of badKeys) {
+      for (const e of newest.values()) if (e.key === key) result.unchanged--;
+    }
+  }
+  return result;
+}
+
+/** Newest timestamp per (user, platform); invalid events go to `rejected`. */
+function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['rejected']): Map<string, Entry> {
+  const newest = new Map<string, Entry>();
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i] as AppOpen;
+    const bad = invalid(event);
+    if (bad) {
+      rejected.push({ index: i, error: bad });
+      continue;
+    }
+    // A userId is digits only, so the first '|' separates it from the platform unambiguously.
+    const uid = event.userId.toString();
+    const id = `${uid}|${event.platform}`;
+    const seen = newest.get(id);
+    if (seen === undefined) {
+      newest.set(id, { key: `user:${uid}:checkpoint`, field: lastOpenField(event.platform), ts: event.timestamp });
+    } else if (event.timestamp > seen.ts) {
+      seen.ts = event.timestamp;
+    }
+  }
+  return newest;
+}
+
+/** Entries grouped by cluster hash slot (a script call may only touch keys of one slot). */
+function groupBySlot(entries: Iterable<Entry>): Entry[][] {
+  const bySlot = new Map<number, Entry[]>();
+  for (const e of entries) {
+    const slot = keySlot(e.key);
+    const group = bySlot.get(slot);
+    if (group) group.push(e);
+    else bySlot.set(slot, [e]);
+  }
+  return [...bySlot.values()];
+}
+
+/** Splits each group into calls of at most `maxKeys` entries. */
+function toCalls(groups: Entry[][], maxKeys: number): Entry[][] {
+  const calls: Entry[][] = [];
+  for (const g of groups) {
+    if (g.length <= maxKeys) calls.push(g);
+    else for (let i = 0; i < g.length; i += maxKeys) calls.push(g.slice(i, i + maxKeys));
+  }
+  return calls;
+}
+
+function scriptArgs(call: Entry[]): Array<string | number> {
+  const n = call.length;
+  const args = new Array<string | number>(1 + 3 * n);
+  args[0] = n;
+  for (let i = 0; i < n; i++) {
+    const e = call[i] as Entry;
+    args[1 + i] = e.key;
+    args[1 + n + 2 * i] = e.field;
+    args[2 + n + 2 * i] = String(e.ts);
+  }
+  return args;
+}
+
+type Replies = Array<[Error | null, unknown]>;
+
+/**
+ * Sends every call and resolves with one [error, reply] per call, in order. Standalone: one
+ * pipeline. Cluster: one pipeline per node (ioredis refuses pipelines spanning nodes); a call
+ * whose slot has no known node yet (topology still loading) is sent on its own and routed by
+ * ioredis.
+ */
+async function send(client: RedisClient & WithScript, calls: Entry[][]): Promise<Replies> {
+  if (!(client instanceof Cluster)) {
+    const pipeline = client.pipeline() as ChainableCommander & WithScript;
+    for (const call of calls) void pipeline[SCRIPT](...scriptArgs(call));
+    return ((await pipeline.exec()) ?? []) as Replies;
+  }
+  const replies: Replies = new Array(calls.length);
+  const byNode = new Map<string, number[]>();
+  const loose: Array<Promise<void>> = [];
+  for (let c = 0; c < calls.length; c++) {
+    const first = (calls[c] as Entry[])[0] as Entry;
+    const nodes = client.slots[keySlot(first.key)];
+    if (!nodes || nodes.length === 0) {
+      loose.push(
+        client[SCRIPT](...scriptArgs(calls[c] as Entry[])).then(
+          (r) => void (replies[c] = [null, r]),
+          (err: Error) => void (replies[c] = [err, undefined]),
+        ),
+      );
+      continue;
+    }
+    const node = nodes.join(',');
+    const list = byNode.get(node);
+    if (list) list.push(c);
+    else byNode.set(node, [c]);
+  }
+  const piped = [...byNode.values()].map(async (indexes) => {
+    const pipeline = client.pipeline() as ChainableCommander & WithScript;
+    for (const c of indexes) void pipeline[SCRIPT](...scriptArgs(calls[c] as Entry[]));
+    try {
+      const out = ((await pipeline.exec()) ?? []) as Replies;
+      indexes.forEach((c, i) => (replies[c] = out[i] ?? [new Error('no reply'), undefined]));
+    } catch (err) {
+      for (const c of indexes) replies[c] = [err as Error, undefined];
+    }
+  });
+  await Promise.all([...piped, ...loose]);
+  return replies;
+}
