@@ -64,7 +64,7 @@ function observed(inner: PutRecordsSender): PutRecordsSender & { batchSizes: num
 
 const fast = { initialDelayMs: 1, maxDelayMs: 20, factor: 2 };
 
-void describe('BatchProducer against kinesalite', () => {
+describe('BatchProducer against kinesalite', () => {
   let k: Kinesalite;
   before(async () => {
     k = await startKinesalite({ shards: 2 });
@@ -76,7 +76,7 @@ void describe('BatchProducer against kinesalite', () => {
   const make = (extra: Partial<BatchProducerOptions> = {}): BatchProducer =>
     new BatchProducer({ client: k.client, streamName: k.streamName, retry: fast, ...extra });
 
-  void test('everything reported sent is in the stream, once, in batches of at most 500', async () => {
+  test('everything reported sent is in the stream, once, in batches of at most 500', async () => {
     // Prepare
     const client = observed(k.client);
     const producer = make({ client, flushIntervalMs: 10_000, maxInFlight: 3 });
@@ -101,7 +101,7 @@ void describe('BatchProducer against kinesalite', () => {
     assert.equal(stats.requests, client.batchSizes.length);
   });
 
-  void test('a batch closes at maxRequestBytes and a partial batch goes out after flushIntervalMs', async () => {
+  test('a batch closes at maxRequestBytes and a partial batch goes out after flushIntervalMs', async () => {
     // Prepare: records of 300 bytes (296 data + 4 key) and a 1,000-byte request limit.
     const client = observed(k.client);
     const producer = make({ client, maxRequestBytes: 1_000, maxRecordBytes: 1_000, flushIntervalMs: 60_000 });
@@ -127,7 +127,7 @@ void describe('BatchProducer against kinesalite', () => {
     await timed.stop(1_000);
   });
 
-  void test('records breaking a Kinesis limit are rejected at add, naming the limit', async () => {
+  test('records breaking a Kinesis limit are rejected at add, naming the limit', async () => {
     const producer = make({ maxRecordBytes: 100 });
     const rejects = async (p: Promise<void>, limit: string, pattern: RegExp): Promise<void> => {
       await assert.rejects(p, (e: unknown) => e instanceof RecordLimitError && e.limit === limit && pattern.test(e.message));
@@ -149,7 +149,7 @@ void describe('BatchProducer against kinesalite', () => {
     await producer.stop(1_000);
   });
 
-  void test("whenFull 'reject': a full buffer rejects with BufferFullError, by records and by bytes", async () => {
+  test("whenFull 'reject': a full buffer rejects with BufferFullError, by records and by bytes", async () => {
     const producer = make({ maxBufferedRecords: 3 });
     for (let i = 0; i < 3; i++) await producer.add(Buffer.from('x'), 'k');
     await assert.rejects(producer.add(Buffer.from('x'), 'k'), (e: unknown) => e instanceof BufferFullError && /maxBufferedRecords 3/.test(e.message));
@@ -166,7 +166,7 @@ void describe('BatchProducer against kinesalite', () => {
     await bytes.stop(0);
   });
 
-  void test("whenFull 'wait': add waits for room; stop rejects the waiters and reports what it abandons", async () => {
+  test("whenFull 'wait': add waits for room; stop rejects the waiters and reports what it abandons", async () => {
     // Prepare: not started, so nothing drains until start().
     const producer = make({ maxBufferedRecords: 5, whenFull: 'wait' });
     for (let i = 0; i < 5; i++) await producer.add(Buffer.from(`w-${i}`), 'k');
@@ -202,7 +202,7 @@ void describe('BatchProducer against kinesalite', () => {
     assert.equal(idle.stats().dropped, 2);
   });
 
-  void test('a missing stream drops the records at once with the service error', async () => {
+  test('a missing stream drops the records at once with the service error', async () => {
     const dropped: Error[] = [];
     const producer = new BatchProducer({ client: k.client, streamName: 'no-such-stream', retry: fast, onDropped: (_r, e) => dropped.push(e) });
     producer.start();
@@ -215,7 +215,7 @@ void describe('BatchProducer against kinesalite', () => {
     await producer.stop(0);
   });
 
-  void test('options are checked at construction, naming the option', () => {
+  test('options are checked at construction, naming the option', () => {
     const base = { client: k.client, streamName: 's' };
     assert.throws(() => new BatchProducer({ ...base, maxBatchRecords: 501 }), /`maxBatchRecords`/);
     assert.throws(() => new BatchProducer({ ...base, maxInFlight: 0 }), /`maxInFlight`/);
@@ -225,7 +225,7 @@ void describe('BatchProducer against kinesalite', () => {
     assert.throws(() => new BatchProducer({ ...base, retry: { initialDelayMs: -1 } }), /`retry.initialDelayMs`/);
   });
 
-  void test('onStats reports counters at its interval', async () => {
+  test('onStats reports counters at its interval', async () => {
     const reports: ProducerStats[] = [];
     const producer = make({ onStats: (s) => reports.push(s), statsIntervalMs: 20 });
     producer.start();
@@ -238,8 +238,8 @@ void describe('BatchProducer against kinesalite', () => {
     await producer.stop(0);
   });
 
-  void describe('behind the fault proxy', () => {
-    void test('500s and per-record throttling lose nothing: every record is delivered or reported dropped', async () => {
+  describe('behind the fault proxy', () => {
+    test('500s and per-record throttling lose nothing: every record is delivered or reported dropped', async () => {
       // Prepare: every 3rd call answers 500; ~30% of records get ProvisionedThroughputExceeded on
       // each try; "doomed" records always fail with InternalFailure and must end up dropped.
       const random = prng(42);
@@ -298,7 +298,7 @@ void describe('BatchProducer against kinesalite', () => {
       }
     });
 
-    void test('whole-request failures do not use up records’ attempts; stop reports what it could not send', async () => {
+    test('whole-request failures do not use up records’ attempts; stop reports what it could not send', async () => {
       // Prepare: the first 5 calls fail as a whole, then each record fails once on its own, with a
       // per-record limit of 2 attempts. Later, every call fails.
       let failAll = false;
