@@ -103,10 +103,9 @@ process.once('SIGINT', () => void shutdown('SIGINT'));
 producer.start();
 try {
   const address = await app.listen({ port: config.port, host: config.host });
-  logger.info(
-    { address, port: app.server.address() !== null && typeof app.server.address() === 'object' ? (app.server.address() as { port: number }).port : config.port, endpoint: config.endpoint ? redactUrl(config.endpoint) : 'aws', region: config.region },
-    'listening',
-  );
+  const bound = app.server.address();
+  const port = typeof bound === 'object' && bound !== null ? bound.port : config.port;
+  logger.info({ address, port, endpoint: config.endpoint ? redactUrl(config.endpoint) : 'aws', region: config.region }, 'listening');
 } catch (err) {
   logger.fatal({ err }, 'cannot listen');
   await producer.stop(0);

@@ -82,7 +82,7 @@ export interface BatchProducerOptions {
   retry?: Omit<RetryOptions, 'maxAttempts'>;
   /** A PutRecords call that takes longer is aborted and retried as a whole, in ms. Default 10,000. */
   requestTimeoutMs?: number;
-  /** Told about each record the producer gives up on, with the last error. Default: logs it at error level. */
+  /** Told about each record the producer gives up on, with the last error. Default: logged at error level through `logger` (always counted in `stats().dropped`). */
   onDropped?: (record: ProducerRecord, error: Error) => void;
   /** Called with {@link ProducerStats} every `statsIntervalMs` while started. Default: none. */
   onStats?: (stats: ProducerStats) => void;
@@ -116,7 +116,12 @@ export interface ResolvedProducerOptions {
 
 const MiB = 1024 * 1024;
 
-/** The defaults of {@link BatchProducerOptions}. */
+/**
+ * The defaults of {@link BatchProducerOptions}.
+ *
+ * @example
+ * new BatchProducer({ client, streamName, maxInFlight: PRODUCER_DEFAULTS.maxInFlight * 2 });
+ */
 export const PRODUCER_DEFAULTS = Object.freeze({
   maxBatchRecords: 500,
   maxRequestBytes: 10 * MiB,
