@@ -2,7 +2,11 @@
  * The body of `POST /app_opens`: its JSON schema (checked by the HTTP framework) and its
  * conversion into an {@link AppOpen} (checked by the model's own rules).
  */
+import { ValidationError } from '../core/errors.js';
 import type { AppOpen } from '../models/index.js';
+
+/** A UTF-16 surrogate that is not part of a pair: JSON can carry it, UTF-8 (and Avro) cannot. */
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /** The request body as the JSON schema admits it. */
 export interface AppOpenBody {
@@ -43,13 +47,18 @@ export const APP_OPEN_BODY_SCHEMA = {
 } as const;
 
 /**
- * Builds the event from a body that passed the schema. Does not validate it: call the model's
- * `validate` next.
+ * Builds the event from a body that passed the schema. Refuses strings with lone surrogates
+ * (they would reach the stream silently replaced by U+FFFD); does not apply the model's rules:
+ * call the model's `validate` next.
  *
  * @example
  * toAppOpen({ userId: '9223372036854775807', platform: 'ios' }, 1764000000).userId; // 9223372036854775807n
  */
 export function toAppOpen(body: AppOpenBody, nowSeconds: number): AppOpen {
+  for (const field of ['platform', 'appVersion', 'deviceId'] as const) {
+    const v = body[field];
+    if (typeof v === 'string' && LONE_SURROGATE.test(v)) throw new ValidationError(field, `${field} is not valid Unicode (it holds a lone surrogate)`);
+  }
   return {
     userId: BigInt(body.userId),
     platform: body.platform,

@@ -52,7 +52,7 @@ describe('POST /app_opens', () => {
       { userId: 42, platform: 'ios', timestamp: NOW - 10, appVersion: '7.1.0', deviceId: 'abc' },
       { userId: '9223372036854775807', platform: 'android', timestamp: NOW - 5 },
       { userId: '9007199254740993', platform: 'web', appVersion: null },
-      { userId: 7, platform: 'ios' }, // timestamp defaults to now
+      { userId: 7, platform: 'ios', deviceId: 'phone-\u{1F4F1}' }, // timestamp defaults to now
     ];
     // Act
     for (const b of bodies) {
@@ -68,7 +68,7 @@ describe('POST /app_opens', () => {
       { userId: 42n, platform: 'ios', timestamp: NOW - 10, appVersion: '7.1.0', deviceId: 'abc' },
       { userId: 9223372036854775807n, platform: 'android', timestamp: NOW - 5, appVersion: null, deviceId: null },
       { userId: 9007199254740993n, platform: 'web', timestamp: NOW, appVersion: null, deviceId: null },
-      { userId: 7n, platform: 'ios', timestamp: NOW, appVersion: null, deviceId: null },
+      { userId: 7n, platform: 'ios', timestamp: NOW, appVersion: null, deviceId: 'phone-\u{1F4F1}' },
     ];
     assert.equal(stored.length, expected.length);
     for (const e of expected) assert.deepEqual(events.get(e.userId.toString()), e);
@@ -91,6 +91,7 @@ describe('POST /app_opens', () => {
       [{ userId: 1, platform: 'ios', timestamp: NOW + 2 * 86_400 }, 'timestamp', /future/],
       [{ userId: 1, platform: 'ios', timestamp: -1 }, 'timestamp', /> 0/],
       [{ userId: 1, platform: 'ios', deviceId: 5 }, 'deviceId', /string/],
+      [{ userId: 1, platform: 'ios', deviceId: 'ab\ud800' }, 'deviceId', /lone surrogate/],
       [[1, 2], 'body', /object/],
     ];
     for (const [body, field, message] of cases) {
