@@ -3,7 +3,7 @@
  * PutRecords calls of up to 500 records, and retried until Kinesis takes them or they run out of
  * attempts (then they go to `onDropped`). Nothing leaves the producer unreported.
  */
-import { PutRecordsCommand, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand, type PutRecordsCommandOutput, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { errorMessage } from '../core/errors.js';
 import { backoffDelay } from '../core/retry.js';
 import {
@@ -56,6 +56,13 @@ interface Waiter {
 }
 
 const MAX_PARTITION_KEY_LENGTH = 256;
+
+function toRequestEntry(e: Entry): PutRecordsRequestEntry {
+  const r = e.record;
+  return r.explicitHashKey === undefined
+    ? { Data: r.data, PartitionKey: r.partitionKey }
+    : { Data: r.data, PartitionKey: r.partitionKey, ExplicitHashKey: r.explicitHashKey };
+}
 const MAX_HASH_KEY = (1n << 128n) - 1n;
 
 /**
@@ -313,10 +320,9 @@ export class BatchProducer {
   /** Starts as many calls as the in-flight limit allows and the batching rules call for. */
   private pump(): void {
     if (this.state === 'new' || this.state === 'stopped') return;
-    const urgent = (): boolean => this.lingerDue || this.draining > 0 || this.state === 'stopping';
     while (this.inFlight.size < this.o.maxInFlight && this.queued > 0) {
       const full = this.queued >= this.o.maxBatchRecords || this.queuedBytes >= this.o.maxRequestBytes;
-      if (!full && !urgent()) break;
+      if (!full && !(this.lingerDue || this.draining > 0 || this.state === 'stopping')) break;
       void this.send(this.takeBatch());
     }
     if (this.queued === 0) {
@@ -372,7 +378,7 @@ export class BatchProducer {
         new PutRecordsCommand({
           StreamName: this.o.streamName,
           StreamARN: this.o.streamARN,
-          Records: entries.map((e) => ({ Data: e.record.data, PartitionKey: e.record.partitionKey, ExplicitHashKey: e.record.explicitHashKey })),
+          Records: entries.map(toRequestEntry),
         }),
         { abortSignal: call.controller.signal },
       );
