@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo bench bench-producer clean
+.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench bench-producer clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test      lint, type-check and run every test"
 	@echo "make bench     run the benchmarks"
 	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
+	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
 setup: system-deps deps build
 
@@ -25,9 +26,11 @@ system-deps:
 
 deps: node_modules/.package-lock.json
 
+# A worktree's node_modules may be a symlink to a shared install: npm ci would empty the shared
+# directory through the link (it did, once). Leave a symlinked install alone.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $@
+	@if [ -L node_modules ]; then echo "node_modules is a symlink to a shared install: not running npm ci"; \
+	else npm ci --no-audit --no-fund && touch $@; fi
 
 build: deps
 	npx tsc -p tsconfig.build.json
@@ -43,8 +46,11 @@ test: setup lint typecheck test-unit
 test-unit: build
 	$(NODE_TEST) $(TEST_FILES)
 
-demo: setup
-	node --import tsx scripts/demo.ts
+demo: demo-local
+
+# The main job without Java or AWS: bin/lastopens driven by the test daemon.
+demo-local: setup
+	node --import tsx scripts/demo-testdaemon.ts
 
 bench: setup bench-producer
 	@if [ -f bench/run.ts ]; then node --import tsx bench/run.ts; fi
@@ -52,6 +58,11 @@ bench: setup bench-producer
 # Producer throughput against kinesalite: one-by-one vs raw 500-record calls vs BatchProducer.
 bench-producer: deps
 	node --import tsx bench/producer.ts
+
+# The lastopens Lambda handler on an event file (env: RESULTS_REDIS_URL, STREAM_NAME; see docs/lambda.md).
+EVENT ?= test/fixtures/lambda/app-opens-event.json
+lambda-local:
+	node --import tsx scripts/lambda-local.ts $(EVENT)
 
 clean:
 	rm -rf dist .local
