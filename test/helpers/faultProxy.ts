@@ -23,6 +23,12 @@ export interface WireRecord {
 export interface FaultRules {
   /** Return true to answer this PutRecords call (the n-th, from 1) with a 500 without forwarding it. */
   failRequest?: (n: number) => boolean;
+  /**
+   * Other whole-call faults, checked after `failRequest`: an error answer such as
+   * `{ status: 400, type: 'LimitExceededException' }`, or `'hang'` (never answered, never
+   * forwarded, until the client gives up or the proxy closes).
+   */
+  requestFault?: (n: number) => { status: number; type: string } | 'hang' | undefined;
   /** Return an ErrorCode to fail this record of a PutRecords call, or undefined to let it through. */
   failRecord?: (record: WireRecord) => string | undefined;
 }
@@ -39,6 +45,7 @@ export async function startFaultProxy(target: string, rules: FaultRules): Promis
   const t = new URL(target);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
   const counts = { putRecordsCalls: 0, failedRequests: 0, failedRecords: 0, forwardedRecords: 0 };
+  const hung = new Set<http.ServerResponse>();
 
   const forward = (req: http.IncomingMessage, body: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> =>
     new Promise((resolve, reject) => {
@@ -74,6 +81,18 @@ export async function startFaultProxy(target: string, rules: FaultRules): Promis
     if (rules.failRequest?.(n)) {
       counts.failedRequests++;
       send(res, 500, contentType, JSON.stringify({ __type: 'InternalFailure', message: 'injected by the fault proxy' }));
+      return;
+    }
+    const fault = rules.requestFault?.(n);
+    if (fault === 'hang') {
+      counts.failedRequests++;
+      hung.add(res);
+      res.on('close', () => hung.delete(res));
+      return;
+    }
+    if (fault !== undefined) {
+      counts.failedRequests++;
+      send(res, fault.status, contentType, JSON.stringify({ __type: fault.type, message: 'injected by the fault proxy' }));
       return;
     }
     const request = JSON.parse(body.toString('utf8')) as { Records: WireRecord[] } & Record<string, unknown>;
@@ -112,6 +131,7 @@ export async function startFaultProxy(target: string, rules: FaultRules): Promis
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     counts,
     close: async () => {
+      for (const res of hung) res.destroy();
       agent.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -298,6 +298,42 @@ describe('BatchProducer against kinesalite', () => {
       }
     });
 
+    test('throttled and timed-out calls are retried as a whole, without using up attempts', async () => {
+      // Prepare: call 1 is throttled (400 LimitExceededException), call 2 never answers, call 3
+      // is throttled again (ThrottlingException); one attempt per record.
+      const faults: Record<number, { status: number; type: string } | 'hang'> = {
+        1: { status: 400, type: 'LimitExceededException' },
+        2: 'hang',
+        3: { status: 400, type: 'ThrottlingException' },
+      };
+      const proxy = await startFaultProxy(k.endpoint, { requestFault: (n) => faults[n] });
+      const client = localClient(proxy.endpoint);
+      const dropped: Error[] = [];
+      const producer = new BatchProducer({
+        client,
+        streamName: k.streamName,
+        maxAttemptsPerRecord: 1,
+        requestTimeoutMs: 300,
+        retry: fast,
+        onDropped: (_r, e) => dropped.push(e),
+      });
+      try {
+        producer.start();
+        for (let i = 0; i < 10; i++) await producer.add(Buffer.from(`patient-${i}`), `k-${i}`);
+        // Act
+        const result = await producer.flush(10_000);
+        // Assess
+        assert.deepEqual(result, { sent: 10, dropped: 0, remaining: 0 }, dropped.map(String).join('; '));
+        assert.deepEqual(producer.stats().requestFailures, { LimitExceededException: 1, RequestTimeout: 1, ThrottlingException: 1 });
+        const stored = (await k.readAll()).map((r) => r.data.toString()).filter((d) => d.startsWith('patient-'));
+        assert.equal(stored.length, 10);
+      } finally {
+        await producer.stop(1_000);
+        client.destroy();
+        await proxy.close();
+      }
+    });
+
     test('whole-request failures do not use up records’ attempts; stop reports what it could not send', async () => {
       // Prepare: the first 5 calls fail as a whole, then each record fails once on its own, with a
       // per-record limit of 2 attempts. Later, every call fails.
