@@ -6,13 +6,23 @@ import { toAvro, validate } from '../models/index.js';
 import { BufferFullError, ProducerClosedError, RecordLimitError } from '../producer/errors.js';
 import { APP_OPEN_BODY_SCHEMA, toAppOpen, type AppOpenBody } from './appOpenBody.js';
 
-/** What the API needs of a producer: a {@link BatchProducer} with `whenFull: 'reject'`. */
+/**
+ * What the API needs of a producer: a {@link BatchProducer} with `whenFull: 'reject'`.
+ *
+ * @example
+ * const sink: EventSink = new BatchProducer({ client, streamName, whenFull: 'reject' });
+ */
 export interface EventSink {
   add(data: Uint8Array, partitionKey: string): Promise<void>;
   readonly buffered: number;
 }
 
-/** Options of {@link buildApp}. */
+/**
+ * Options of {@link buildApp}.
+ *
+ * @example
+ * const options: AppOptions = { producer, logger, bodyLimit: DEFAULT_BODY_LIMIT };
+ */
 export interface AppOptions {
   /** Where accepted events go. Configure it with `whenFull: 'reject'` so that a full buffer answers 503 at once. */
   producer: EventSink;
@@ -24,7 +34,12 @@ export interface AppOptions {
   nowSeconds?: () => number;
 }
 
-/** The default {@link AppOptions.bodyLimit}: 16 KiB. */
+/**
+ * The default {@link AppOptions.bodyLimit}: 16 KiB.
+ *
+ * @example
+ * buildApp({ producer, bodyLimit: 2 * DEFAULT_BODY_LIMIT });
+ */
 export const DEFAULT_BODY_LIMIT = 16 * 1024;
 
 /** The JSON of every error answer. */

@@ -8,7 +8,12 @@ import type { AppOpen } from '../models/index.js';
 /** A UTF-16 surrogate that is not part of a pair: JSON can carry it, UTF-8 (and Avro) cannot. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
-/** The request body as the JSON schema admits it. */
+/**
+ * The request body as the JSON schema admits it.
+ *
+ * @example
+ * const body: AppOpenBody = { userId: '9223372036854775807', platform: 'ios' };
+ */
 export interface AppOpenBody {
   /** A JSON integer up to 2^53 - 1, or a decimal string for any int64 (ids beyond 2^53 must be strings to stay exact). */
   userId: number | string;

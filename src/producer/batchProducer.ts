@@ -22,7 +22,12 @@ import {
 } from './options.js';
 import { isRetriableRequestError, requestErrorCode } from './requestErrors.js';
 
-/** What a flush (or stop) achieved while it ran. */
+/**
+ * What a flush (or stop) achieved while it ran.
+ *
+ * @example
+ * const { sent, dropped, remaining }: FlushResult = await producer.flush(2_000);
+ */
 export interface FlushResult {
   /** Records Kinesis acknowledged while the flush ran (including ones added meanwhile). */
   sent: number;

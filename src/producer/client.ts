@@ -4,7 +4,12 @@
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
-/** Where the client connects. Both fields fall back to the AWS SDK's own resolution (AWS_REGION, profiles). */
+/**
+ * Where the client connects. Both fields fall back to the AWS SDK's own resolution (AWS_REGION, profiles).
+ *
+ * @example
+ * const options: KinesisClientOptions = { region: 'us-east-1', endpoint: 'http://127.0.0.1:4567' };
+ */
 export interface KinesisClientOptions {
   region?: string;
   /** A local stand-in such as kinesalite (`http://127.0.0.1:4567`); unset for AWS. */

@@ -3,7 +3,12 @@
  */
 import { NonRetriableError, RetriableError, StreamError } from '../core/errors.js';
 
-/** Which Kinesis limit a record broke at `add`. */
+/**
+ * Which Kinesis limit a record broke at `add`.
+ *
+ * @example
+ * if (error instanceof RecordLimitError && error.limit === 'maxRecordBytes') reply.code(413);
+ */
 export type RecordLimit = 'maxRecordBytes' | 'partitionKeyLength' | 'explicitHashKey' | 'data';
 
 /**

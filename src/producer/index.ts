@@ -1,6 +1,10 @@
 /**
  * The producer side: a batching, retrying Kinesis producer. Imported as
- * `kinesis-streams/producer` so that workers never load the AWS SDK.
+ * `kinesis-streams/producer` so that workers never load the AWS SDK. Every export is documented,
+ * with an example, where it is defined.
+ *
+ * @example
+ * import { BatchProducer, createKinesisClient } from 'kinesis-streams/producer';
  */
 export { BatchProducer } from './batchProducer.js';
 export type { FlushResult } from './batchProducer.js';

@@ -17,7 +17,12 @@ export interface PutRecordsSender {
   send(command: PutRecordsCommand, options?: { abortSignal?: AbortSignal }): Promise<PutRecordsCommandOutput>;
 }
 
-/** A record as the producer holds it and reports it to `onDropped`. */
+/**
+ * A record as the producer holds it and reports it to `onDropped`.
+ *
+ * @example
+ * onDropped: (record: ProducerRecord, error) => spool.write(record.partitionKey, record.data);
+ */
 export interface ProducerRecord {
   data: Uint8Array;
   partitionKey: string;
@@ -26,6 +31,9 @@ export interface ProducerRecord {
 
 /**
  * Counters of a producer since it was created, plus request latency since the previous report.
+ *
+ * @example
+ * onStats: (s: ProducerStats) => log.info({ sent: s.sent, dropped: s.dropped, buffered: s.buffered }, 'producer');
  */
 export interface ProducerStats {
   /** Records Kinesis acknowledged. */
@@ -53,6 +61,9 @@ export interface ProducerStats {
 
 /**
  * Options of a {@link BatchProducer}. Only `client` and `streamName` (or `streamARN`) are required.
+ *
+ * @example
+ * const options: BatchProducerOptions = { client, streamName: 'app-opens', whenFull: 'wait', maxInFlight: 8 };
  */
 export interface BatchProducerOptions {
   /** The Kinesis client (or anything with its `send`). Give it `maxAttempts: 1`: the producer retries. */
@@ -92,7 +103,12 @@ export interface BatchProducerOptions {
   logger?: Logger;
 }
 
-/** The options after defaults were applied and checks passed. */
+/**
+ * The options after defaults were applied and checks passed.
+ *
+ * @example
+ * const resolved: ResolvedProducerOptions = resolveProducerOptions({ client, streamName: 's' });
+ */
 export interface ResolvedProducerOptions {
   client: PutRecordsSender;
   streamName: string | undefined;
@@ -144,7 +160,12 @@ function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER)
   return value;
 }
 
-/** Applies defaults and checks every option, with a message that names the wrong one. */
+/**
+ * Applies defaults and checks every option, with a message that names the wrong one.
+ *
+ * @example
+ * resolveProducerOptions({ client, streamName: 's', maxBatchRecords: 501 }); // TypeError: Expected `maxBatchRecords` ...
+ */
 export function resolveProducerOptions(options: BatchProducerOptions): ResolvedProducerOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('Expected producer options to be an object.');
   const d = PRODUCER_DEFAULTS;

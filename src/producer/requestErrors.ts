@@ -30,6 +30,9 @@ const PERMANENT = new Set([
 /**
  * The short code of a failed call: the SDK error's name (e.g. ThrottlingException), Node's system
  * error code (ECONNRESET), or the HTTP status.
+ *
+ * @example
+ * requestErrorCode(Object.assign(new Error('reset'), { code: 'ECONNRESET' })); // 'ECONNRESET'
  */
 export function requestErrorCode(error: unknown): string {
   const e = (error ?? {}) as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: unknown } };
@@ -43,6 +46,9 @@ export function requestErrorCode(error: unknown): string {
  * True when a whole-request failure may succeed later: server errors (5xx), throttling,
  * timeouts and lost connections. False for client errors such as a missing stream or denied access
  * (their records are dropped at once, with the error).
+ *
+ * @example
+ * isRetriableRequestError({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } }); // false
  */
 export function isRetriableRequestError(error: unknown): boolean {
   const e = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: unknown }; $retryable?: unknown };
