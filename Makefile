@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench clean lambda-local
+.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench bench-producer clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
 	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
+	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
 	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
 setup: system-deps deps jars build
@@ -78,8 +79,12 @@ demo-local: setup
 demo-daemon: setup
 	node --import tsx scripts/demo-daemon.ts
 
-bench: setup
-	node --import tsx bench/run.ts
+bench: setup bench-producer
+	@if [ -f bench/run.ts ]; then node --import tsx bench/run.ts; fi
+
+# Producer throughput against kinesalite: one-by-one vs raw 500-record calls vs BatchProducer.
+bench-producer: deps
+	node --import tsx bench/producer.ts
 
 # The lastopens Lambda handler on an event file (env: RESULTS_REDIS_URL, STREAM_NAME; see docs/lambda.md).
 EVENT ?= test/fixtures/lambda/app-opens-event.json
