@@ -12,7 +12,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, type Daemon } from './daemon.js';
-import { createStream, lastSequenceByShard, localKinesisClient, putAll, readLeases } from './kinesis.js';
+import { createStream, localKinesisClient, readLeases, readShardEnds } from './kinesis.js';
+import { BatchProducer } from '../src/producer/index.js';
 import { writeProperties } from './properties.js';
 import { ROOT, stackEnv, startStack, waitFor, type Stack } from './stack.js';
 import { toAvro, type AppOpen } from '../src/models/index.js';
@@ -82,10 +83,23 @@ async function main(): Promise<number> {
     const shards = await createStream(kinesis, STREAM, SHARDS);
     const { payloads, expected, invalid, perPlatform } = events(Math.floor(Date.now() / 1000));
     const tPut = Date.now();
-    const placed = await putAll(kinesis, STREAM, payloads);
+    // Through the project's producer, as the App Opens API sends them.
+    const dropped: string[] = [];
+    const producer = new BatchProducer({
+      client: kinesis,
+      streamName: STREAM,
+      whenFull: 'wait',
+      onDropped: (record, error) => void dropped.push(`${record.partitionKey}: ${error.message}`),
+    });
+    producer.start();
+    for (const p of payloads) await producer.add(p.Data as Uint8Array, p.PartitionKey!);
+    const flushed = await producer.stop(60_000);
     const tPutDone = Date.now();
+    if (flushed.remaining > 0 || dropped.length > 0) throw new Error(`the producer could not deliver everything: ${JSON.stringify(flushed)}; ${dropped.slice(0, 3).join('; ')}`);
+    const { last, count: placedCount } = await readShardEnds(kinesis, STREAM, shards);
     kinesis.destroy();
-    say(`put ${placed.length} events (${invalid} invalid) on ${shards.length} shards in ${Date.now() - tPut} ms`);
+    if (placedCount !== payloads.length) throw new Error(`the stream holds ${placedCount} records, ${payloads.length} were sent`);
+    say(`put ${placedCount} events (${invalid} invalid) on ${shards.length} shards through BatchProducer in ${tPutDone - tPut} ms`);
 
     const properties = writeProperties(join(ROOT, 'properties', 'lastopens.local.properties'), join(dir, 'lastopens.properties'), {
       executableName: `${process.execPath} ${join(ROOT, 'bin', 'lastopens')}`,
@@ -120,7 +134,6 @@ async function main(): Promise<number> {
     }, 240_000, 1000);
     const tDone = Date.now();
 
-    const last = lastSequenceByShard(placed);
     await waitFor('checkpoints at the end of each shard', async () => {
       const leases = await readLeases(stack!.dynamoEndpoint, APP);
       return [...last].every(([shard, seq]) => leases.find((l) => l.leaseKey === shard)?.checkpoint === seq);
@@ -129,8 +142,8 @@ async function main(): Promise<number> {
 
     say('');
     say('summary');
-    say(`  events put             ${placed.length}`);
-    say(`  applied (valid)        ${placed.length - invalid}  -> ${expected.size} user/platform values in Redis, all equal to the latest open`);
+    say(`  events put             ${placedCount}`);
+    say(`  applied (valid)        ${placedCount - invalid}  -> ${expected.size} user/platform values in Redis, all equal to the latest open`);
     say(`  dead-lettered          ${await redis.xlen(`deadletter:${STREAM}`)}  (stream deadletter:${STREAM})`);
     say(`  per platform           ${[...perPlatform].map(([p, n]) => `${p} ${n}`).join(', ')}`);
     say(`  timing                 daemon start -> workers up ${((firstAt - tDaemon) / 1000).toFixed(1)} s (JVM, lease table, shard sync); workers up -> all applied ${((tDone - firstAt) / 1000).toFixed(1)} s`);

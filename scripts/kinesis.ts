@@ -9,6 +9,8 @@
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
   KinesisClient,
   ListShardsCommand,
   PutRecordsCommand,
@@ -98,6 +100,31 @@ export function lastSequenceByShard(placed: readonly PutResult[]): Map<string, s
     if (current === undefined || BigInt(sequenceNumber) > BigInt(current)) last.set(shardId, sequenceNumber);
   }
   return last;
+}
+
+/**
+ * Reads every shard of a stream from the start and returns the last sequence number on each
+ * (for records put by a producer that does not report them), and the record count.
+ * @example
+ * const { last, count } = await readShardEnds(kinesis, 'app-opens', shards);
+ */
+export async function readShardEnds(client: KinesisClient, stream: string, shards: readonly string[]): Promise<{ last: Map<string, string>; count: number }> {
+  const last = new Map<string, string>();
+  let count = 0;
+  for (const shardId of shards) {
+    const it = await client.send(new GetShardIteratorCommand({ StreamName: stream, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    let iterator = it.ShardIterator;
+    for (let calls = 0; iterator && calls < 1000; calls++) {
+      const out = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+      const records = out.Records ?? [];
+      count += records.length;
+      const tail = records[records.length - 1];
+      if (tail?.SequenceNumber) last.set(shardId, tail.SequenceNumber);
+      if (records.length === 0 && (out.MillisBehindLatest ?? 0) === 0) break;
+      iterator = out.NextShardIterator;
+    }
+  }
+  return { last, count };
 }
 
 /** One row of the KCL lease table (the fields the tests look at). */
