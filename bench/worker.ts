@@ -5,7 +5,8 @@
  *
  * Environment knobs (defaults in parentheses): BENCH_RECORDS (300000), BENCH_BATCH (10000),
  * BENCH_ID_SPACE (1000000), BENCH_RUNS (3), BENCH_BASELINE_RUNS (= BENCH_RUNS; 0 skips it),
- * BENCH_WORKER_ARGS (extra node flags for bin/lastopens, e.g. --cpu-prof),
+ * BENCH_WORKER_ARGS (extra node flags for bin/lastopens, e.g. --cpu-prof; it is then started as
+ * `node <flags of its shebang line> <these flags> bin/lastopens`),
  * BENCH_WORKER_ENV (extra KEY=VALUE pairs for it, space-separated).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -74,6 +75,13 @@ function peakRssMb(pid: number | undefined): number {
   }
 }
 
+/** The node flags on an executable's `#!/usr/bin/env -S node ...` line. */
+function shebangFlags(path: string): string[] {
+  const first = readFileSync(path, 'utf8').split('\n', 1)[0] ?? '';
+  const m = /^#!\S*env(?: -S)? node(.*)$/.exec(first);
+  return m ? m[1]!.split(' ').filter(Boolean) : [];
+}
+
 /** Drives one worker process through every batch; the clock runs from the first send to the last status. */
 async function timeWorker(command: string, args: string[], env: NodeJS.ProcessEnv, data: BenchData): Promise<RunResult> {
   const daemon = TestDaemon.spawn(command, { args, env, actionTimeoutMs: 600_000 });
@@ -140,6 +148,18 @@ async function verify(redis: Redis, data: BenchData, mode: 'newest' | 'last'): P
   }
 }
 
+/** Time Redis spent in the worker's script calls per batch (INFO commandstats), then resets the stats. */
+async function redisBusyMs(redis: Redis, batches: number): Promise<string> {
+  const info = await redis.info('commandstats');
+  await redis.config('RESETSTAT');
+  const parts: string[] = [];
+  // Commands a script runs are counted too (and inside the script's time): report them apart.
+  for (const m of info.matchAll(/cmdstat_(evalsha|eval|hset|hget):calls=(\d+),usec=(\d+)/g)) {
+    parts.push(`${m[1]} ${(Number(m[3]) / 1000 / batches).toFixed(1)} ms/batch (${m[2]} calls)`);
+  }
+  return `redis: ${parts.join(', ')}`;
+}
+
 /** JSON.parse + base64 + fromAvro + validate of every line, in this process, no Redis. */
 function decodeBound(data: BenchData): number {
   const now = Date.now() / 1000;
@@ -201,12 +221,16 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
     const ours: RunResult[] = [];
     for (let i = 0; i < runs; i++) {
       await redis.flushall();
-      const r = await timeWorker(process.execPath, [...workerArgs, LASTOPENS], env, data);
+      // Started as users start it: the executable itself (its shebang line picks node and its flags).
+      const r =
+        workerArgs.length === 0
+          ? await timeWorker(LASTOPENS, [], env, data)
+          : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], env, data);
       await verify(redis, data, 'newest');
       const letters = await redis.xlen('deadletter:app-opens');
       if (letters !== 0) throw new Error(`bin/lastopens dead-lettered ${letters} valid records`);
       ours.push(r);
-      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}`);
+      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  ${await redisBusyMs(redis, data.batches.length)}`);
     }
     const baseline: RunResult[] = [];
     for (let i = 0; i < baselineRuns; i++) {
@@ -214,7 +238,7 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       const r = await timeWorker(process.execPath, [BASELINE], env, data);
       await verify(redis, data, 'last');
       baseline.push(r);
-      log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}`);
+      log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}  ${await redisBusyMs(redis, data.batches.length)}`);
     }
     const bound: number[] = [];
     for (let i = 0; i < runs; i++) {

@@ -62,6 +62,11 @@ export interface WorkerConfig<T> {
   stdout?: NodeJS.WriteStream;
   /** Exit the process when done (and handle SIGTERM/SIGINT). Default true. */
   exitProcess?: boolean;
+  /**
+   * Log one `batch timings` line per processRecords at info level: where the batch's milliseconds
+   * went (parsing the line, decoding, processing, dead letters, checkpoint). Default false.
+   */
+  batchTimings?: boolean;
 }
 
 const CHECKPOINT_RETRY_DEFAULT: RetryOptions = { initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, maxAttempts: 10 };
@@ -101,6 +106,9 @@ class KclWorker<T> {
   private readonly checkpointRetry: Required<RetryOptions>;
   private readonly shutdownTimeoutMs: number;
   private readonly exitProcess: boolean;
+  private readonly batchTimings: boolean;
+  /** Parse time and length of the last processRecords line, for the batch timings log. */
+  private lastLine = { parseMs: 0, chars: 0 };
 
   private readonly queue: DaemonAction[] = [];
   private busy = false;
@@ -129,6 +137,7 @@ class KclWorker<T> {
     if (typeof config.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
     this.checkpointRetry = resolveRetryOptions({ ...CHECKPOINT_RETRY_DEFAULT, ...config.checkpointRetry });
     this.exitProcess = config.exitProcess ?? true;
+    this.batchTimings = config.batchTimings ?? false;
 
     const base: Record<string, unknown> = {};
     if (config.streamName) base.stream = config.streamName;
@@ -185,6 +194,7 @@ class KclWorker<T> {
   private onLine(line: string): void {
     if (this.finished) return;
     let msg;
+    const t0 = this.batchTimings ? performance.now() : 0;
     try {
       msg = parseDaemonLine(line);
     } catch (err) {
@@ -192,6 +202,7 @@ class KclWorker<T> {
       return;
     }
     if (msg === null) return;
+    if (this.batchTimings && msg.action === 'processRecords') this.lastLine = { parseMs: performance.now() - t0, chars: line.length };
     if (msg.action === 'checkpoint') {
       const pending = this.pendingCheckpoint;
       if (pending) {
@@ -272,7 +283,9 @@ class KclWorker<T> {
     if (outcome.complete) {
       const last = records[records.length - 1];
       if (last) this.lastHandled = positionOf(last);
+      const beforeCheckpoint = performance.now();
       await this.checkpointHandled();
+      if (this.batchTimings) this.logTimings(records.length, started, beforeCheckpoint);
       return this.status('processRecords');
     }
     if (outcome.error instanceof AbortedError || this.abort.signal.aborted) throw new AbortedError();
@@ -284,6 +297,27 @@ class KclWorker<T> {
     const failed = records[outcome.firstUnhandled];
     this.fatal(outcome.error, ExitCode.RETRIES_EXHAUSTED, 'retries exhausted', failed ? positionOf(failed) : undefined);
     throw new AbortedError('stopping after exhausted retries');
+  }
+
+  private logTimings(records: number, started: number, beforeCheckpoint: number): void {
+    const t = this.pipeline.lastTimings;
+    const round = (ms: number): number => Math.round(ms * 100) / 100;
+    this.logger.info(
+      {
+        timings: {
+          records,
+          lineChars: this.lastLine.chars,
+          parseMs: round(this.lastLine.parseMs),
+          decodeMs: round(t.decodeMs),
+          processMs: round(t.processMs),
+          deadLetterMs: round(t.deadLetterMs),
+          pipelineMs: round(t.totalMs),
+          checkpointMs: round(performance.now() - beforeCheckpoint),
+          batchMs: round(performance.now() - started),
+        },
+      },
+      'batch timings',
+    );
   }
 
   private async checkpointHandled(): Promise<void> {

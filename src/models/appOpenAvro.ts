@@ -11,6 +11,7 @@
  * `validate` rejects anyway, so no valid plain record is misread; and a damaged header is reported
  * as what it is (an unknown fingerprint) instead of as whatever the bytes happen to mean as a body.
  */
+import { isUtf8 } from 'node:buffer';
 import type { Resolver, Type } from 'avsc';
 import { DecodeError, ValidationError } from '../core/errors.js';
 import type { Decoder } from '../core/types.js';
@@ -182,6 +183,121 @@ function decodeBody(buf: Buffer, offset: number, resolver: Resolver | undefined,
 }
 
 /**
+ * The v1 body read directly, without avsc's generic machinery (which allocates a Buffer per long
+ * and goes through a resolver-capable reader): the hot path of every worker.
+ *
+ * It handles only the regular case and returns undefined for anything else: a varint longer than
+ * 7 bytes (a long past 2^48; string lengths past 2 bytes), a negative or out-of-range string
+ * length, a union index other than 0 or 1, invalid UTF-8, truncation, trailing bytes. The caller
+ * then decodes the same bytes with avsc ({@link decodeBody}), which gives the exact value or the
+ * exact DecodeError. So the result is always what the avsc path gives; the property test in
+ * test/models/appOpenFastPath.test.ts checks that on generated and damaged records.
+ */
+function readV1Fast(buf: Buffer, offset: number): AppOpen | undefined {
+  const end = buf.length;
+  let pos = offset;
+
+  // timestamp: zigzag varint, at most 7 bytes (49 bits, exact in a double and a safe integer).
+  let n = 0;
+  let scale = 1;
+  let b: number;
+  let count = 0;
+  do {
+    if (pos >= end || count === 7) return undefined;
+    b = buf[pos++]!;
+    n += (b & 0x7f) * scale;
+    scale *= 128;
+    count++;
+  } while (b & 0x80);
+  const timestamp = n % 2 === 1 ? -(n + 1) / 2 : n / 2;
+
+  // userId: the same, as a bigint (decodeZigZagLong's arithmetic for varints of up to 7 bytes).
+  n = 0;
+  scale = 1;
+  count = 0;
+  do {
+    if (pos >= end || count === 7) return undefined;
+    b = buf[pos++]!;
+    n += (b & 0x7f) * scale;
+    scale *= 128;
+    count++;
+  } while (b & 0x80);
+  const userId = BigInt(n % 2 === 1 ? -(n + 1) / 2 : n / 2);
+
+  // platform: string.
+  let len = stringLength(buf, pos, end);
+  if (len < 0) return undefined;
+  pos += len >= 64 ? 2 : 1;
+  if (pos + len > end) return undefined;
+  const platform = utf8(buf, pos, pos + len);
+  if (platform === undefined) return undefined;
+  pos += len;
+
+  // appVersion, deviceId: ["null","string"], the branch index as a one-byte zigzag varint.
+  let appVersion: string | null = null;
+  if (pos >= end) return undefined;
+  b = buf[pos++]!;
+  if (b === 2) {
+    len = stringLength(buf, pos, end);
+    if (len < 0) return undefined;
+    pos += len >= 64 ? 2 : 1;
+    if (pos + len > end) return undefined;
+    appVersion = utf8(buf, pos, pos + len) ?? null;
+    if (appVersion === null) return undefined;
+    pos += len;
+  } else if (b !== 0) {
+    return undefined;
+  }
+  let deviceId: string | null = null;
+  if (pos >= end) return undefined;
+  b = buf[pos++]!;
+  if (b === 2) {
+    len = stringLength(buf, pos, end);
+    if (len < 0) return undefined;
+    pos += len >= 64 ? 2 : 1;
+    if (pos + len > end) return undefined;
+    deviceId = utf8(buf, pos, pos + len) ?? null;
+    if (deviceId === null) return undefined;
+    pos += len;
+  } else if (b !== 0) {
+    return undefined;
+  }
+  if (pos !== end) return undefined;
+  return { timestamp, userId, platform, appVersion, deviceId };
+}
+
+/**
+ * A string length at `pos` written in its minimal form: one byte (0..63) or two bytes
+ * (64..8191), non-negative. -1 for anything else (the caller falls back to avsc). Its encoded
+ * size is therefore 1 byte for a length below 64 and 2 bytes otherwise.
+ */
+function stringLength(buf: Buffer, pos: number, end: number): number {
+  if (pos >= end) return -1;
+  const b0 = buf[pos]!;
+  if ((b0 & 0x80) === 0) return (b0 & 1) === 1 ? -1 : b0 >> 1;
+  if (pos + 1 >= end) return -1;
+  const b1 = buf[pos + 1]!;
+  if (b1 === 0 || (b1 & 0x80) !== 0) return -1; // not minimal, or longer than two bytes
+  const z = (b0 & 0x7f) | (b1 << 7);
+  return (z & 1) === 1 ? -1 : z >> 1;
+}
+
+/** UTF-8 text of buf[start, end), or undefined when the bytes are not valid UTF-8. */
+function utf8(buf: Buffer, start: number, end: number): string | undefined {
+  const text = buf.toString('utf8', start, end);
+  if (text.includes('\uFFFD') && !isUtf8(buf.subarray(start, end))) return undefined;
+  return text;
+}
+
+/**
+ * The avsc path alone (no fast reader): {@link fromAvro}'s reference behaviour, kept for the
+ * equivalence tests and benchmarks. Not part of the public API.
+ */
+export function fromAvroReference(bytes: Uint8Array): AppOpen {
+  return fromAvroWith(bytes, false);
+}
+
+/**
  * Decodes an AppOpen from single-object encoding (any registered writer schema, resolved to v1)
  * or from a plain binary body written with v1. Bytes starting with `C3 01` are always taken as
  * single-object (see this module's header for why). The whole input must be one record.
@@ -194,13 +310,17 @@ function decodeBody(buf: Buffer, offset: number, resolver: Resolver | undefined,
  * fromAvro(toAvro(event)); // deep-equals event
  */
 export function fromAvro(bytes: Uint8Array): AppOpen {
+  return fromAvroWith(bytes, true);
+}
+
+function fromAvroWith(bytes: Uint8Array, fast: boolean): AppOpen {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length === 0) throw new DecodeError('empty record: no bytes to decode as AppOpen');
   if (buf[0] === MAGIC_0 && buf[1] === MAGIC_1) {
     if (buf.length < HEADER_LENGTH) {
       throw new DecodeError(`truncated single-object header: ${buf.length} bytes, the header alone is ${HEADER_LENGTH}`);
     }
-    if (isV1Header(buf)) return decodeBody(buf, HEADER_LENGTH, undefined, 'AppOpen v1 record');
+    if (isV1Header(buf)) return (fast ? readV1Fast(buf, HEADER_LENGTH) : undefined) ?? decodeBody(buf, HEADER_LENGTH, undefined, 'AppOpen v1 record');
     const fingerprint = buf.readBigUInt64LE(2);
     const writer = writers.get(fingerprint);
     if (writer === undefined) {
@@ -211,7 +331,7 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
     }
     return decodeBody(buf, HEADER_LENGTH, writer.resolver, `AppOpen record (schema ${formatFingerprint(fingerprint)})`);
   }
-  return decodeBody(buf, 0, undefined, 'plain AppOpen v1 record');
+  return (fast ? readV1Fast(buf, 0) : undefined) ?? decodeBody(buf, 0, undefined, 'plain AppOpen v1 record');
 }
 
 /**
