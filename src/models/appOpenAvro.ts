@@ -229,7 +229,7 @@ function readV1Fast(buf: Buffer, offset: number): AppOpen | undefined {
   if (len < 0) return undefined;
   pos += len >= 64 ? 2 : 1;
   if (pos + len > end) return undefined;
-  const platform = utf8(buf, pos, pos + len);
+  const platform = len <= INTERN_MAX_BYTES ? (internedAscii(buf, pos, pos + len) ?? utf8(buf, pos, pos + len)) : utf8(buf, pos, pos + len);
   if (platform === undefined) return undefined;
   pos += len;
 
@@ -242,7 +242,7 @@ function readV1Fast(buf: Buffer, offset: number): AppOpen | undefined {
     if (len < 0) return undefined;
     pos += len >= 64 ? 2 : 1;
     if (pos + len > end) return undefined;
-    appVersion = utf8(buf, pos, pos + len) ?? null;
+    appVersion = (len <= INTERN_MAX_BYTES ? (internedAscii(buf, pos, pos + len) ?? utf8(buf, pos, pos + len)) : utf8(buf, pos, pos + len)) ?? null;
     if (appVersion === null) return undefined;
     pos += len;
   } else if (b !== 0) {
@@ -280,6 +280,44 @@ function stringLength(buf: Buffer, pos: number, end: number): number {
   if (b1 === 0 || (b1 & 0x80) !== 0) return -1; // not minimal, or longer than two bytes
   const z = (b0 & 0x7f) | (b1 << 7);
   return (z & 1) === 1 ? -1 : z >> 1;
+}
+
+/** Strings up to this many bytes (platforms, app versions) go through {@link internedAscii}. */
+const INTERN_MAX_BYTES = 16;
+const INTERN_SLOTS = 256;
+/** A small direct-mapped cache of recent short ASCII strings, by a hash of their bytes. */
+const internBytes: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(INTERN_SLOTS);
+const internText: string[] = new Array<string>(INTERN_SLOTS);
+
+/**
+ * The text of buf[start, end) when those bytes are ASCII, else undefined (the caller decodes them
+ * as UTF-8). Platforms and app versions repeat across records: the same string is returned from
+ * a cache instead of a new one being decoded per record. ASCII decodes to the same text under
+ * latin1 and UTF-8, and is always valid UTF-8.
+ */
+function internedAscii(buf: Buffer, start: number, end: number): string | undefined {
+  let h = 0x811c9dc5 ^ (end - start);
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c >= 0x80) return undefined;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  const slot = (h ^ (h >>> 8) ^ (h >>> 16)) & (INTERN_SLOTS - 1);
+  const bytes = internBytes[slot];
+  if (bytes !== undefined && bytes.length === end - start) {
+    let same = true;
+    for (let k = 0; k < bytes.length; k++) {
+      if (bytes[k] !== buf[start + k]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return internText[slot];
+  }
+  const text = buf.toString('latin1', start, end);
+  internBytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
+  internText[slot] = text;
+  return text;
 }
 
 /** UTF-8 text of buf[start, end), or undefined when the bytes are not valid UTF-8. */

@@ -55,6 +55,8 @@ export interface ExitInfo {
 export interface PreparedProcessRecords {
   /** The action as one JSON line (without the newline). */
   readonly line: string;
+  /** The line and its newline as UTF-8, written as is (no encoding per send). */
+  readonly bytes: Buffer;
   /** The last record's sequence number (what the worker may checkpoint at most), or null. */
   readonly lastSequenceNumber: string | null;
   /** Records in the batch. */
@@ -160,13 +162,14 @@ export class TestDaemon {
    */
   static prepareProcessRecords(records: readonly KinesisRecord[], millisBehindLatest: number | null = 0): PreparedProcessRecords {
     const message = { action: 'processRecords', millisBehindLatest, records: records.map((r) => ({ ...r, action: 'record' })) };
-    return { line: JSON.stringify(message), lastSequenceNumber: records[records.length - 1]?.sequenceNumber ?? null, count: records.length };
+    const line = JSON.stringify(message);
+    return { line, bytes: Buffer.from(`${line}\n`, 'utf8'), lastSequenceNumber: records[records.length - 1]?.sequenceNumber ?? null, count: records.length };
   }
 
   /** Sends a batch made by {@link TestDaemon.prepareProcessRecords} and waits for its status. */
   sendPrepared(prepared: PreparedProcessRecords): Promise<ActionResult> {
     if (prepared.lastSequenceNumber !== null) this.lastDelivered = prepared.lastSequenceNumber;
-    return this.actLine('processRecords', prepared.line);
+    return this.actLine('processRecords', prepared.bytes);
   }
 
   leaseLost(): Promise<ActionResult> {
@@ -209,10 +212,11 @@ export class TestDaemon {
   }
 
   private act(action: string, message: object): Promise<ActionResult> {
-    return this.actLine(action, JSON.stringify(message));
+    return this.actLine(action, `${JSON.stringify(message)}\n`);
   }
 
-  private actLine(action: string, line: string): Promise<ActionResult> {
+  /** Sends one line (with its newline) and waits for the action's status. */
+  private actLine(action: string, line: string | Buffer): Promise<ActionResult> {
     if (this.exitInfo) return Promise.reject(new Error(`worker already exited (code ${this.exitInfo.code}); stderr: ${this.stderr.trim()}`));
     if (this.waiter) return Promise.reject(new Error(`${action} sent while ${this.waiter.action} is still in hand`));
     return new Promise<ActionResult>((resolve, reject) => {
@@ -221,7 +225,7 @@ export class TestDaemon {
         reject(new Error(`no status for ${action} within ${this.actionTimeoutMs} ms`));
       }, this.actionTimeoutMs);
       this.waiter = { action, resolve, reject, checkpoints: [], timer };
-      this.child.stdin.write(`${line}\n`);
+      this.child.stdin.write(line);
     });
   }
 
