@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo bench clean
+.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench clean
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -42,8 +42,11 @@ test: setup lint typecheck test-unit
 test-unit: build
 	$(NODE_TEST) $(TEST_FILES)
 
-demo: setup
-	node --import tsx scripts/demo.ts
+demo: demo-local
+
+# The main job without Java or AWS: bin/lastopens driven by the test daemon.
+demo-local: setup
+	node --import tsx scripts/demo-testdaemon.ts
 
 bench: setup
 	node --import tsx bench/run.ts

@@ -41,3 +41,17 @@ export { createWorkerLogger } from './config/logging.js';
 export type { LogOptions, WorkerLogger } from './config/logging.js';
 export { ConfigError, loadEnvFile, mandatoryVar, importantVar, optionalVar, parseUrl, parseInteger, parseStreamName } from './config/env.js';
 export { redactUrl } from './config/redact.js';
+export type { AppOpen, AvroSchema } from './models/index.js';
+export {
+  APP_OPEN_SCHEMA_V1,
+  APP_OPEN_V1_FINGERPRINT,
+  appOpenDecoder,
+  fromAvro,
+  toAvro,
+  validate,
+  registerAppOpenSchema,
+  knownAppOpenFingerprints,
+  fingerprintOf,
+  canonicalFormOf,
+  formatFingerprint,
+} from './models/index.js';

@@ -11,13 +11,13 @@
  * `validate` rejects anyway, so no valid plain record is misread; and a damaged header is reported
  * as what it is (an unknown fingerprint) instead of as whatever the bytes happen to mean as a body.
  */
-import { isUtf8 } from 'node:buffer';
 import type { Resolver, Type } from 'avsc';
 import { DecodeError, ValidationError } from '../core/errors.js';
 import type { Decoder } from '../core/types.js';
 import { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
 import type { AppOpen } from './appOpen.js';
-import { canonicalFormOf, fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
+import { decodeAppOpenV1Body, encodeAppOpenV1 } from './appOpenV1Body.js';
+import { fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
 import type { AvroSchema } from './schemaFingerprint.js';
 
 const MAGIC_0 = 0xc3;
@@ -49,15 +49,17 @@ function singleObjectHeader(fingerprint: bigint): Buffer {
   return header;
 }
 
-/** A writer schema we can read, with its resolver to v1 cached (undefined for v1 itself). */
+/**
+ * A writer schema we can read, with its resolver to v1 built once (undefined for v1 itself, which
+ * the direct decoder reads) and the name its records go by in error messages.
+ */
 interface WriterSchema {
-  readonly fingerprint: bigint;
-  readonly canonicalForm: string;
   readonly resolver: Resolver | undefined;
+  readonly description: string;
 }
 
 const writers = new Map<bigint, WriterSchema>([
-  [APP_OPEN_V1_FINGERPRINT, { fingerprint: APP_OPEN_V1_FINGERPRINT, canonicalForm: canonicalFormOf(readerType), resolver: undefined }],
+  [APP_OPEN_V1_FINGERPRINT, { resolver: undefined, description: 'AppOpen v1 record' }],
 ]);
 
 /**
@@ -84,7 +86,7 @@ export function registerAppOpenSchema(schema: AvroSchema): bigint {
   }
   const fingerprint = fingerprintOf(writerType);
   if (!writers.has(fingerprint)) {
-    writers.set(fingerprint, { fingerprint, canonicalForm: canonicalFormOf(writerType), resolver });
+    writers.set(fingerprint, { resolver, description: `AppOpen record (schema ${formatFingerprint(fingerprint)})` });
   }
   return fingerprint;
 }
@@ -99,6 +101,9 @@ export function knownAppOpenFingerprints(): bigint[] {
   return [...writers.keys()];
 }
 
+/** A UTF-16 surrogate without its partner: it has no UTF-8 encoding (Node would write U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkEncodable(event: AppOpen): void {
   if (!Number.isSafeInteger(event.timestamp)) {
     throw new ValidationError('timestamp', `timestamp must be a safe integer to be encoded, got ${String(event.timestamp)}`);
@@ -106,13 +111,15 @@ function checkEncodable(event: AppOpen): void {
   if (typeof event.userId !== 'bigint' || event.userId < INT64_MIN || event.userId > INT64_MAX) {
     throw new ValidationError('userId', `userId must be a bigint in int64 range to be encoded, got ${String(event.userId)}`);
   }
-  if (typeof event.platform !== 'string') {
-    throw new ValidationError('platform', `platform must be a string to be encoded, got ${typeof event.platform}`);
-  }
-  for (const field of ['appVersion', 'deviceId'] as const) {
+  for (const field of ['platform', 'appVersion', 'deviceId'] as const) {
     const value: unknown = event[field];
-    if (value !== null && value !== undefined && typeof value !== 'string') {
-      throw new ValidationError(field, `${field} must be a string or null to be encoded, got ${typeof value}`);
+    if (field !== 'platform' && (value === null || value === undefined)) continue;
+    if (typeof value !== 'string') {
+      const expected = field === 'platform' ? 'a string' : 'a string or null';
+      throw new ValidationError(field, `${field} must be ${expected} to be encoded, got ${value === null ? 'null' : typeof value}`);
+    }
+    if (LONE_SURROGATE.test(value)) {
+      throw new ValidationError(field, `${field} holds a lone UTF-16 surrogate, which has no UTF-8 encoding`);
     }
   }
 }
@@ -121,9 +128,10 @@ function checkEncodable(event: AppOpen): void {
  * Encodes an event with schema v1 in Avro single-object encoding: `C3 01`, the 8-byte
  * little-endian CRC-64-AVRO fingerprint of v1's canonical form, then the binary body.
  *
- * It checks only that the event can be encoded (types and int64 range; `undefined` optional
- * fields are written as null) and throws ValidationError naming the field otherwise; it does not
- * apply the model's rules (call `validate` for those), so tests can encode invalid events.
+ * It checks only that the event can be encoded (types, int64 range, strings without lone
+ * surrogates; `undefined` optional fields are written as null) and otherwise throws a
+ * ValidationError naming the field. It does not apply the model's rules (call `validate` for
+ * those), so tests and replays can encode invalid events.
  *
  * @example
  * const bytes = toAvro({ timestamp: 1764000000, userId: 42n, platform: 'ios', appVersion: null, deviceId: null });
@@ -131,17 +139,16 @@ function checkEncodable(event: AppOpen): void {
  */
 export function toAvro(event: AppOpen): Buffer {
   checkEncodable(event);
-  const body = readerType.toBuffer({
-    timestamp: event.timestamp,
-    userId: event.userId,
-    platform: event.platform,
-    appVersion: event.appVersion ?? null,
-    deviceId: event.deviceId ?? null,
-  });
-  const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
-  V1_HEADER.copy(out, 0);
-  body.copy(out, HEADER_LENGTH);
-  return out;
+  return encodeAppOpenV1(
+    {
+      timestamp: event.timestamp,
+      userId: event.userId,
+      platform: event.platform,
+      appVersion: event.appVersion ?? null,
+      deviceId: event.deviceId ?? null,
+    },
+    V1_HEADER,
+  );
 }
 
 function isV1Header(buf: Buffer): boolean {
@@ -157,7 +164,15 @@ interface DecodedRecord {
   deviceId: string | null;
 }
 
-function decodeBody(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
+/**
+ * Decodes a body with avsc, resolving from the writer schema `resolver` was built for (v1 when
+ * undefined). `fromAvro` uses it for every writer but v1, which has a direct decoder; tests use
+ * it as the reference the direct decoder must agree with. Throws only DecodeError.
+ *
+ * @example
+ * decodeBodyWithAvsc(bytes, 10, undefined, 'AppOpen v1 record');
+ */
+export function decodeBodyWithAvsc(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
   let result: { value: unknown; offset: number };
   try {
     result = readerType.decode(buf, offset, resolver);
@@ -183,159 +198,6 @@ function decodeBody(buf: Buffer, offset: number, resolver: Resolver | undefined,
 }
 
 /**
- * The v1 body read directly, without avsc's generic machinery (which allocates a Buffer per long
- * and goes through a resolver-capable reader): the hot path of every worker.
- *
- * It handles only the regular case and returns undefined for anything else: a varint longer than
- * 7 bytes (a long past 2^48; string lengths past 2 bytes), a negative or out-of-range string
- * length, a union index other than 0 or 1, invalid UTF-8, truncation, trailing bytes. The caller
- * then decodes the same bytes with avsc ({@link decodeBody}), which gives the exact value or the
- * exact DecodeError. So the result is always what the avsc path gives; the property test in
- * test/models/appOpenFastPath.test.ts checks that on generated and damaged records.
- */
-function readV1Fast(buf: Buffer, offset: number): AppOpen | undefined {
-  const end = buf.length;
-  let pos = offset;
-
-  // timestamp: zigzag varint, at most 7 bytes (49 bits, exact in a double and a safe integer).
-  let n = 0;
-  let scale = 1;
-  let b: number;
-  let count = 0;
-  do {
-    if (pos >= end || count === 7) return undefined;
-    b = buf[pos++]!;
-    n += (b & 0x7f) * scale;
-    scale *= 128;
-    count++;
-  } while (b & 0x80);
-  const timestamp = n % 2 === 1 ? -(n + 1) / 2 : n / 2;
-
-  // userId: the same, as a bigint (decodeZigZagLong's arithmetic for varints of up to 7 bytes).
-  n = 0;
-  scale = 1;
-  count = 0;
-  do {
-    if (pos >= end || count === 7) return undefined;
-    b = buf[pos++]!;
-    n += (b & 0x7f) * scale;
-    scale *= 128;
-    count++;
-  } while (b & 0x80);
-  const userId = BigInt(n % 2 === 1 ? -(n + 1) / 2 : n / 2);
-
-  // platform: string.
-  let len = stringLength(buf, pos, end);
-  if (len < 0) return undefined;
-  pos += len >= 64 ? 2 : 1;
-  if (pos + len > end) return undefined;
-  const platform = len <= INTERN_MAX_BYTES ? (internedAscii(buf, pos, pos + len) ?? utf8(buf, pos, pos + len)) : utf8(buf, pos, pos + len);
-  if (platform === undefined) return undefined;
-  pos += len;
-
-  // appVersion, deviceId: ["null","string"], the branch index as a one-byte zigzag varint.
-  let appVersion: string | null = null;
-  if (pos >= end) return undefined;
-  b = buf[pos++]!;
-  if (b === 2) {
-    len = stringLength(buf, pos, end);
-    if (len < 0) return undefined;
-    pos += len >= 64 ? 2 : 1;
-    if (pos + len > end) return undefined;
-    appVersion = (len <= INTERN_MAX_BYTES ? (internedAscii(buf, pos, pos + len) ?? utf8(buf, pos, pos + len)) : utf8(buf, pos, pos + len)) ?? null;
-    if (appVersion === null) return undefined;
-    pos += len;
-  } else if (b !== 0) {
-    return undefined;
-  }
-  let deviceId: string | null = null;
-  if (pos >= end) return undefined;
-  b = buf[pos++]!;
-  if (b === 2) {
-    len = stringLength(buf, pos, end);
-    if (len < 0) return undefined;
-    pos += len >= 64 ? 2 : 1;
-    if (pos + len > end) return undefined;
-    deviceId = utf8(buf, pos, pos + len) ?? null;
-    if (deviceId === null) return undefined;
-    pos += len;
-  } else if (b !== 0) {
-    return undefined;
-  }
-  if (pos !== end) return undefined;
-  return { timestamp, userId, platform, appVersion, deviceId };
-}
-
-/**
- * A string length at `pos` written in its minimal form: one byte (0..63) or two bytes
- * (64..8191), non-negative. -1 for anything else (the caller falls back to avsc). Its encoded
- * size is therefore 1 byte for a length below 64 and 2 bytes otherwise.
- */
-function stringLength(buf: Buffer, pos: number, end: number): number {
-  if (pos >= end) return -1;
-  const b0 = buf[pos]!;
-  if ((b0 & 0x80) === 0) return (b0 & 1) === 1 ? -1 : b0 >> 1;
-  if (pos + 1 >= end) return -1;
-  const b1 = buf[pos + 1]!;
-  if (b1 === 0 || (b1 & 0x80) !== 0) return -1; // not minimal, or longer than two bytes
-  const z = (b0 & 0x7f) | (b1 << 7);
-  return (z & 1) === 1 ? -1 : z >> 1;
-}
-
-/** Strings up to this many bytes (platforms, app versions) go through {@link internedAscii}. */
-const INTERN_MAX_BYTES = 16;
-const INTERN_SLOTS = 256;
-/** A small direct-mapped cache of recent short ASCII strings, by a hash of their bytes. */
-const internBytes: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(INTERN_SLOTS);
-const internText: string[] = new Array<string>(INTERN_SLOTS);
-
-/**
- * The text of buf[start, end) when those bytes are ASCII, else undefined (the caller decodes them
- * as UTF-8). Platforms and app versions repeat across records: the same string is returned from
- * a cache instead of a new one being decoded per record. ASCII decodes to the same text under
- * latin1 and UTF-8, and is always valid UTF-8.
- */
-function internedAscii(buf: Buffer, start: number, end: number): string | undefined {
-  let h = 0x811c9dc5 ^ (end - start);
-  for (let i = start; i < end; i++) {
-    const c = buf[i]!;
-    if (c >= 0x80) return undefined;
-    h = Math.imul(h ^ c, 0x01000193);
-  }
-  const slot = (h ^ (h >>> 8) ^ (h >>> 16)) & (INTERN_SLOTS - 1);
-  const bytes = internBytes[slot];
-  if (bytes !== undefined && bytes.length === end - start) {
-    let same = true;
-    for (let k = 0; k < bytes.length; k++) {
-      if (bytes[k] !== buf[start + k]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return internText[slot];
-  }
-  const text = buf.toString('latin1', start, end);
-  internBytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
-  internText[slot] = text;
-  return text;
-}
-
-/** UTF-8 text of buf[start, end), or undefined when the bytes are not valid UTF-8. */
-function utf8(buf: Buffer, start: number, end: number): string | undefined {
-  const text = buf.toString('utf8', start, end);
-  if (text.includes('\uFFFD') && !isUtf8(buf.subarray(start, end))) return undefined;
-  return text;
-}
-
-/**
- * The avsc path alone (no fast reader): {@link fromAvro}'s reference behaviour, kept for the
- * equivalence tests and benchmarks. Not part of the public API.
- */
-export function fromAvroReference(bytes: Uint8Array): AppOpen {
-  return fromAvroWith(bytes, false);
-}
-
-/**
  * Decodes an AppOpen from single-object encoding (any registered writer schema, resolved to v1)
  * or from a plain binary body written with v1. Bytes starting with `C3 01` are always taken as
  * single-object (see this module's header for why). The whole input must be one record.
@@ -348,17 +210,16 @@ export function fromAvroReference(bytes: Uint8Array): AppOpen {
  * fromAvro(toAvro(event)); // deep-equals event
  */
 export function fromAvro(bytes: Uint8Array): AppOpen {
-  return fromAvroWith(bytes, true);
-}
-
-function fromAvroWith(bytes: Uint8Array, fast: boolean): AppOpen {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let buf: Buffer;
+  if (Buffer.isBuffer(bytes)) buf = bytes;
+  else if (bytes instanceof Uint8Array) buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  else throw new DecodeError(`expected the record's bytes (a Buffer or Uint8Array), got ${bytes === null ? 'null' : typeof bytes}`);
   if (buf.length === 0) throw new DecodeError('empty record: no bytes to decode as AppOpen');
   if (buf[0] === MAGIC_0 && buf[1] === MAGIC_1) {
     if (buf.length < HEADER_LENGTH) {
       throw new DecodeError(`truncated single-object header: ${buf.length} bytes, the header alone is ${HEADER_LENGTH}`);
     }
-    if (isV1Header(buf)) return (fast ? readV1Fast(buf, HEADER_LENGTH) : undefined) ?? decodeBody(buf, HEADER_LENGTH, undefined, 'AppOpen v1 record');
+    if (isV1Header(buf)) return decodeAppOpenV1Body(buf, HEADER_LENGTH, 'AppOpen v1 record');
     const fingerprint = buf.readBigUInt64LE(2);
     const writer = writers.get(fingerprint);
     if (writer === undefined) {
@@ -367,9 +228,9 @@ function fromAvroWith(bytes: Uint8Array, fast: boolean): AppOpen {
           `(header bytes ${buf.subarray(0, HEADER_LENGTH).toString('hex')}); known: ${knownAppOpenFingerprints().map(formatFingerprint).join(', ')}`,
       );
     }
-    return decodeBody(buf, HEADER_LENGTH, writer.resolver, `AppOpen record (schema ${formatFingerprint(fingerprint)})`);
+    return decodeBodyWithAvsc(buf, HEADER_LENGTH, writer.resolver, writer.description);
   }
-  return (fast ? readV1Fast(buf, 0) : undefined) ?? decodeBody(buf, 0, undefined, 'plain AppOpen v1 record');
+  return decodeAppOpenV1Body(buf, 0, 'plain AppOpen v1 record');
 }
 
 /**
