@@ -7,7 +7,8 @@
  * BENCH_ID_SPACE (1000000), BENCH_RUNS (3), BENCH_BASELINE_RUNS (= BENCH_RUNS; 0 skips it),
  * BENCH_WORKER_ARGS (extra node flags for bin/lastopens, e.g. --cpu-prof; it is then started as
  * `node <flags of its shebang line> <these flags> bin/lastopens`),
- * BENCH_WORKER_ENV (extra KEY=VALUE pairs for it, space-separated).
+ * BENCH_WORKER_ENV (extra KEY=VALUE pairs for it, space-separated), BENCH_NODE_OPTIONS (NODE_OPTIONS
+ * of bin/lastopens, default `--max-semi-space-size=64`, the setting docs/performance.md recommends).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,8 @@ export interface RunResult {
   p99BatchMs: number;
   maxBatchMs: number;
   rssMb: number;
+  /** CPU seconds the worker process used during the timed part (user + system). */
+  cpuSec: number;
 }
 
 /** The figures `make bench` reports for the worker (medians of the runs). */
@@ -75,6 +78,18 @@ function peakRssMb(pid: number | undefined): number {
   }
 }
 
+/** CPU time a process has used (user + system), seconds; 0 when /proc is not there. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
 /** The node flags on an executable's `#!/usr/bin/env -S node ...` line. */
 function shebangFlags(path: string): string[] {
   const first = readFileSync(path, 'utf8').split('\n', 1)[0] ?? '';
@@ -88,6 +103,7 @@ async function timeWorker(command: string, args: string[], env: NodeJS.ProcessEn
   try {
     await daemon.initialize(SHARD);
     const batchMs: number[] = [];
+    const cpuBefore = cpuSeconds(daemon.pid);
     const started = performance.now();
     for (const batch of data.batches) {
       const t0 = performance.now();
@@ -99,6 +115,7 @@ async function timeWorker(command: string, args: string[], env: NodeJS.ProcessEn
       }
     }
     const totalMs = performance.now() - started;
+    const cpuSec = cpuSeconds(daemon.pid) - cpuBefore;
     const rssMb = peakRssMb(daemon.pid);
     await daemon.shutdownRequested();
     const exit = await daemon.closeInput();
@@ -111,6 +128,7 @@ async function timeWorker(command: string, args: string[], env: NodeJS.ProcessEn
       p99BatchMs: percentile(batchMs, 99),
       maxBatchMs: Math.max(...batchMs),
       rssMb,
+      cpuSec,
     };
   } finally {
     await daemon.stop();
@@ -160,6 +178,14 @@ async function redisBusyMs(redis: Redis, batches: number): Promise<string> {
   return `redis: ${parts.join(', ')}`;
 }
 
+/** CPU seconds redis-server has used so far (INFO cpu). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const user = /used_cpu_user:([\d.]+)/.exec(info);
+  const sys = /used_cpu_sys:([\d.]+)/.exec(info);
+  return Number(user?.[1] ?? 0) + Number(sys?.[1] ?? 0);
+}
+
 /** JSON.parse + base64 + fromAvro + validate of every line, in this process, no Redis. */
 function decodeBound(data: BenchData): number {
   const now = Date.now() / 1000;
@@ -179,7 +205,7 @@ function decodeBound(data: BenchData): number {
 }
 
 const fmt = (r: RunResult): string =>
-  `${Math.round(r.recordsPerSec).toLocaleString('en-US').padStart(9)} records/s  ${(r.totalMs / 1000).toFixed(2)} s  batch p50 ${r.p50BatchMs.toFixed(1)} ms p99 ${r.p99BatchMs.toFixed(1)} ms max ${r.maxBatchMs.toFixed(1)} ms  peak RSS ${r.rssMb.toFixed(0)} MB`;
+  `${Math.round(r.recordsPerSec).toLocaleString('en-US').padStart(9)} records/s  ${(r.totalMs / 1000).toFixed(2)} s  batch p50 ${r.p50BatchMs.toFixed(1)} ms p99 ${r.p99BatchMs.toFixed(1)} ms max ${r.maxBatchMs.toFixed(1)} ms  peak RSS ${r.rssMb.toFixed(0)} MB  worker CPU ${r.cpuSec.toFixed(2)} s (${Math.round(r.cpuSec > 0 ? r.recordsPerSec * (r.totalMs / 1000 / r.cpuSec) : 0).toLocaleString('en-US')} records per CPU-second)`;
 
 /**
  * Runs the worker benchmark and prints a table of every run to stdout; returns the medians.
@@ -216,29 +242,38 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       STREAM_NAME: 'app-opens',
       LOG_PATH: join(dir, 'lastopens.log'),
       STATS_INTERVAL_MS: '0',
-      ...extraEnv,
     };
+    // Only bin/lastopens gets the recommended young-generation size; the baseline runs as shipped.
+    const workerEnv: NodeJS.ProcessEnv = { ...env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=64', ...extraEnv };
     const ours: RunResult[] = [];
     for (let i = 0; i < runs; i++) {
       await redis.flushall();
+      await redis.config('RESETSTAT');
+      const redisCpu = await redisCpuSeconds(redis);
       // Started as users start it: the executable itself (its shebang line picks node and its flags).
       const r =
         workerArgs.length === 0
-          ? await timeWorker(LASTOPENS, [], env, data)
-          : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], env, data);
+          ? await timeWorker(LASTOPENS, [], workerEnv, data)
+          : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data);
+      const redisCpuSec = (await redisCpuSeconds(redis)) - redisCpu;
+      const redisStats = await redisBusyMs(redis, data.batches.length);
       await verify(redis, data, 'newest');
       const letters = await redis.xlen('deadletter:app-opens');
       if (letters !== 0) throw new Error(`bin/lastopens dead-lettered ${letters} valid records`);
       ours.push(r);
-      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  ${await redisBusyMs(redis, data.batches.length)}`);
+      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}`);
     }
     const baseline: RunResult[] = [];
     for (let i = 0; i < baselineRuns; i++) {
       await redis.flushall();
+      await redis.config('RESETSTAT');
+      const redisCpu = await redisCpuSeconds(redis);
       const r = await timeWorker(process.execPath, [BASELINE], env, data);
+      const redisCpuSec = (await redisCpuSeconds(redis)) - redisCpu;
+      const redisStats = await redisBusyMs(redis, data.batches.length);
       await verify(redis, data, 'last');
       baseline.push(r);
-      log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}  ${await redisBusyMs(redis, data.batches.length)}`);
+      log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}`);
     }
     const bound: number[] = [];
     for (let i = 0; i < runs; i++) {
