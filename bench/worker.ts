@@ -8,7 +8,7 @@
  * BENCH_WORKER_ARGS (extra node flags for bin/lastopens, e.g. --cpu-prof; it is then started as
  * `node <flags of its shebang line> <these flags> bin/lastopens`),
  * BENCH_WORKER_ENV (extra KEY=VALUE pairs for it, space-separated), BENCH_NODE_OPTIONS (NODE_OPTIONS
- * of bin/lastopens, default `--max-semi-space-size=64`, the setting docs/performance.md recommends).
+ * of bin/lastopens, default `--max-semi-space-size=32`, the setting docs/performance.md recommends).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -244,7 +244,7 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       STATS_INTERVAL_MS: '0',
     };
     // Only bin/lastopens gets the recommended young-generation size; the baseline runs as shipped.
-    const workerEnv: NodeJS.ProcessEnv = { ...env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=64', ...extraEnv };
+    const workerEnv: NodeJS.ProcessEnv = { ...env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32', ...extraEnv };
     const ours: RunResult[] = [];
     for (let i = 0; i < runs; i++) {
       await redis.flushall();
