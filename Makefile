@@ -5,13 +5,14 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench clean
+.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
 	@echo "make demo      run the main job end to end on local stand-ins"
 	@echo "make test      lint, type-check and run every test"
 	@echo "make bench     run the benchmarks"
+	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
 setup: system-deps deps build
 
@@ -24,9 +25,11 @@ system-deps:
 
 deps: node_modules/.package-lock.json
 
+# A worktree's node_modules may be a symlink to a shared install: npm ci would empty the shared
+# directory through the link (it did, once). Leave a symlinked install alone.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $@
+	@if [ -L node_modules ]; then echo "node_modules is a symlink to a shared install: not running npm ci"; \
+	else npm ci --no-audit --no-fund && touch $@; fi
 
 build: deps
 	npx tsc -p tsconfig.build.json
@@ -50,6 +53,11 @@ demo-local: setup
 
 bench: setup
 	node --import tsx bench/run.ts
+
+# The lastopens Lambda handler on an event file (env: RESULTS_REDIS_URL, STREAM_NAME; see docs/lambda.md).
+EVENT ?= test/fixtures/lambda/app-opens-event.json
+lambda-local:
+	node --import tsx scripts/lambda-local.ts $(EVENT)
 
 clean:
 	rm -rf dist .local

@@ -16,12 +16,12 @@
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
  */
-import { ConfigError, importantVar, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../config/env.js';
+import { ConfigError, importantVar, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName } from '../config/env.js';
 import { createWorkerLogger } from '../config/logging.js';
 import { redactUrl } from '../config/redact.js';
 import { ExitCode, runWithBatchProcessor } from '../kcl/worker.js';
 import { appOpenDecoder, type AppOpen } from '../models/index.js';
-import { createRedisClient } from '../redis/connection.js';
+import { createRedisClient, parseRedisUrl } from '../redis/connection.js';
 import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
 import { recordLastOpens } from '../tasks/recordLastOpen.js';
 
@@ -38,7 +38,12 @@ function readConfig() {
   loadEnvFile();
   const warnings: string[] = [];
   return {
-    redisUrl: mandatoryVar('RESULTS_REDIS_URL', parseUrl(['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'])),
+    // parseRedisUrl, not WHATWG URL: a cluster URL lists several seeds (host1:p1,host2:p2), which
+    // URL refuses. Its errors show the URL with the password redacted.
+    redisUrl: mandatoryVar('RESULTS_REDIS_URL', (v) => {
+      parseRedisUrl(v);
+      return v;
+    }),
     streamName: mandatoryVar('STREAM_NAME', parseStreamName),
     logPath: importantVar('LOG_PATH', DEFAULT_LOG_PATH, (m) => warnings.push(m)),
     logLevel: optionalVar('LOG_LEVEL', 'info', (v) => {

@@ -17,10 +17,21 @@ import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { NonRetriableError, RetriableError, StreamError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 
-/** A standalone or cluster client, as returned by {@link createRedisClient}. */
+/**
+ * A standalone or cluster client, as returned by {@link createRedisClient}.
+ *
+ * @example
+ * const redis: RedisClient = createRedisClient(url);
+ * if (redis instanceof Cluster) log.info({}, 'cluster mode');
+ */
 export type RedisClient = Redis | Cluster;
 
-/** Options of {@link createRedisClient}. Every field has a default; see {@link DEFAULT_REDIS_CLIENT_OPTIONS}. */
+/**
+ * Options of {@link createRedisClient}. Every field has a default; see {@link DEFAULT_REDIS_CLIENT_OPTIONS}.
+ *
+ * @example
+ * createRedisClient(url, { commandTimeoutMs: 2_000, tls: { ca: readFileSync('ca.pem') }, logger });
+ */
 export interface RedisClientOptions {
   /** Treat the URL's hosts as Redis Cluster seeds. Default: true for `redis+cluster://` and `rediss+cluster://`, else false. */
   cluster?: boolean;
@@ -48,7 +59,12 @@ export interface RedisClientOptions {
   lazyConnect?: boolean;
 }
 
-/** The defaults of {@link RedisClientOptions}. */
+/**
+ * The defaults of {@link RedisClientOptions}.
+ *
+ * @example
+ * DEFAULT_REDIS_CLIENT_OPTIONS.commandTimeoutMs; // 5000
+ */
 export const DEFAULT_REDIS_CLIENT_OPTIONS = Object.freeze({
   commandTimeoutMs: 5_000,
   connectTimeoutMs: 5_000,
@@ -56,7 +72,12 @@ export const DEFAULT_REDIS_CLIENT_OPTIONS = Object.freeze({
   lazyConnect: false,
 });
 
-/** A URL taken apart by {@link parseRedisUrl}. */
+/**
+ * A URL taken apart by {@link parseRedisUrl}.
+ *
+ * @example
+ * const { nodes, cluster } = parseRedisUrl('redis+cluster://a:7000,b:7001');
+ */
 export interface ParsedRedisUrl {
   tls: boolean;
   cluster: boolean;
@@ -73,6 +94,8 @@ const SCHEMES: Record<string, { tls: boolean; cluster: boolean }> = {
   'rediss+cluster:': { tls: true, cluster: true },
 };
 
+const SCHEME_LIST = 'redis://, rediss://, redis+cluster:// or rediss+cluster://';
+
 /**
  * Takes a Redis URL apart (see the module comment for the forms). Errors name the problem and
  * show the URL with its password redacted.
@@ -84,9 +107,9 @@ const SCHEMES: Record<string, { tls: boolean; cluster: boolean }> = {
 export function parseRedisUrl(url: string): ParsedRedisUrl {
   const bad = (why: string): TypeError => new TypeError(`Invalid Redis URL ${redactUrl(url)}: ${why}`);
   const sep = url.indexOf('://');
-  if (sep < 0) throw bad('expected scheme://host[:port]');
+  if (sep < 0) throw bad(`expected a ${SCHEME_LIST} URL`);
   const scheme = SCHEMES[url.slice(0, sep + 1).toLowerCase()];
-  if (!scheme) throw bad('the scheme must be redis, rediss, redis+cluster or rediss+cluster');
+  if (!scheme) throw bad(`expected a ${SCHEME_LIST} URL`);
   const rest = url.slice(sep + 3);
   const at = rest.lastIndexOf('@');
   const userinfo = at >= 0 ? rest.slice(0, at) : undefined;
@@ -213,6 +236,9 @@ function resolveOptions(options: RedisClientOptions): ResolvedOptions {
   return r;
 }
 
+/** How often a Cluster client re-reads the slot map (CLUSTER SLOTS), in ms. */
+const CLUSTER_REFRESH_INTERVAL_MS = 2_000;
+
 /** Per-client settings the tasks read back (the command bound used by {@link runBounded}). */
 const settings = new WeakMap<object, { commandTimeoutMs: number; where: string }>();
 
@@ -257,6 +283,10 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
       enableOfflineQueue: true,
       lazyConnect: o.lazyConnect,
       clusterRetryStrategy: reconnectDelay,
+      // ioredis 6 does not refresh the slot map periodically by default: a node that went down
+      // and came back would stay unknown (its slots answered with MOVED by the others) until a
+      // single command's MOVED happened to refresh it. Pipelines spanning slots never do that.
+      slotsRefreshInterval: CLUSTER_REFRESH_INTERVAL_MS,
       // Keep host names as given so TLS certificates match them.
       ...(tls === undefined ? {} : { dnsLookup: (address, callback) => callback(null, address) }),
     };
@@ -433,6 +463,7 @@ export function runBounded<T>(client: RedisClient, what: string, op: () => Promi
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
+      refreshTopology(client);
       reject(timeoutError(what, limit, client));
     }, limit);
     let p: Promise<T>;
@@ -455,10 +486,23 @@ export function runBounded<T>(client: RedisClient, what: string, op: () => Promi
         clearTimeout(timer);
         if (settled) return;
         settled = true;
+        refreshTopology(client);
         reject(translateRedisError(err, what, client));
       },
     );
   });
+}
+
+/**
+ * After a failure on a Cluster client, re-reads the slot map at once (deduplicated by ioredis), so
+ * the caller's retry is routed by the current topology: a node that restarted or a slot that
+ * moved. No-op for a standalone client.
+ *
+ * @example
+ * if (replies.some(([err]) => err)) refreshTopology(redis);
+ */
+export function refreshTopology(client: RedisClient): void {
+  if (client instanceof Cluster && client.status !== 'end' && client.status !== 'close') client.refreshSlotsCache();
 }
 
 function timeoutError(what: string, limit: number, client: RedisClient): RetriableError {

@@ -3,10 +3,15 @@
  */
 import { RetriableError } from '../core/errors.js';
 import type { DeadLetter, DeadLetterSink } from '../core/types.js';
-import { runBounded, translateRedisError } from './connection.js';
+import { refreshTopology, runBounded, translateRedisError } from './connection.js';
 import type { RedisClient } from './connection.js';
 
-/** Options of {@link RedisDeadLetterSink}. */
+/**
+ * Options of {@link RedisDeadLetterSink}.
+ *
+ * @example
+ * new RedisDeadLetterSink(redis, { streamName: 'app-opens', maxLen: 10_000 });
+ */
 export interface RedisDeadLetterSinkOptions {
   /** The Kinesis stream's name; entries go to `deadletter:<streamName>`. Required. */
   streamName: string;
@@ -14,10 +19,21 @@ export interface RedisDeadLetterSinkOptions {
   maxLen?: number;
 }
 
-/** The defaults of {@link RedisDeadLetterSinkOptions}. */
+/**
+ * The defaults of {@link RedisDeadLetterSinkOptions}.
+ *
+ * @example
+ * new RedisDeadLetterSink(redis, { streamName: 's' }).maxLen === DEFAULT_DEAD_LETTER_MAX_LEN; // true
+ */
 export const DEFAULT_DEAD_LETTER_MAX_LEN = 100_000;
 
-/** The fields of every dead-letter stream entry, in the order they are written. */
+/**
+ * The fields of every dead-letter stream entry, in the order they are written.
+ *
+ * @example
+ * const [, fields] = (await redis.xrange('deadletter:app-opens', '-', '+', 'COUNT', 1))[0]!;
+ * // fields: ['sequenceNumber', '4960...', 'subSequenceNumber', '0', ..., 'data', 'w4EB...']
+ */
 export const DEAD_LETTER_FIELDS = Object.freeze([
   'sequenceNumber',
   'subSequenceNumber',
@@ -102,7 +118,10 @@ export class RedisDeadLetterSink implements DeadLetterSink {
       throw asRetriable(err);
     });
     for (const [err] of replies ?? []) {
-      if (err) throw asRetriable(translateRedisError(err, what, this.redis));
+      if (err) {
+        refreshTopology(this.redis);
+        throw asRetriable(translateRedisError(err, what, this.redis));
+      }
     }
   }
 }

@@ -16,6 +16,7 @@ export {
   translateRedisError,
   replyCode,
   runBounded,
+  refreshTopology,
   DEFAULT_REDIS_CLIENT_OPTIONS,
 } from './connection.js';
 export type { RedisClient, RedisClientOptions, ParsedRedisUrl } from './connection.js';

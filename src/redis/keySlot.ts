@@ -12,7 +12,12 @@ const TABLE = (() => {
   return t;
 })();
 
-/** Number of hash slots in a Redis Cluster. */
+/**
+ * Number of hash slots in a Redis Cluster.
+ *
+ * @example
+ * keySlot('user:1:checkpoint') < SLOT_COUNT; // true
+ */
 export const SLOT_COUNT = 16384;
 
 /**

@@ -6,37 +6,44 @@
  * events change nothing. The compare-and-set runs in Redis as one Lua script (EVALSHA, EVAL on
  * a connection that has not seen it yet or after NOSCRIPT), never as read-then-write from here.
  */
+import { createHash } from 'node:crypto';
 import { Cluster } from 'ioredis';
-import type { ChainableCommander } from 'ioredis';
 import { NonRetriableError, ValidationError } from '../core/errors.js';
 import type { StreamError } from '../core/errors.js';
-import { runBounded, translateRedisError } from '../redis/connection.js';
+import { refreshTopology, runBounded, translateRedisError } from '../redis/connection.js';
 import type { RedisClient } from '../redis/connection.js';
 import { keySlot } from '../redis/keySlot.js';
+import type { AppOpen } from '../models/index.js';
+
+/** The event recorded (the models' AppOpen); only `userId`, `platform` and `timestamp` are used. */
+export type { AppOpen };
 
 /**
- * The event recorded. Structurally identical to `AppOpen` of the models module (which this
- * task accepts): only `userId`, `platform` and `timestamp` are used.
+ * Options of {@link recordLastOpens}.
+ *
+ * @example
+ * await recordLastOpens(redis, events, { maxKeysPerCall: 4_000 });
  */
-export interface AppOpen {
-  /** Unix seconds. */
-  timestamp: number;
-  userId: bigint;
-  platform: string;
-  appVersion: string | null;
-  deviceId: string | null;
-}
-
-/** Options of {@link recordLastOpens}. */
 export interface RecordLastOpensOptions {
   /** Hash fields per script call (one KEYS entry each). Default 1,000. */
   maxKeysPerCall?: number;
 }
 
-/** The defaults of {@link RecordLastOpensOptions}. */
+/**
+ * The defaults of {@link RecordLastOpensOptions}.
+ *
+ * @example
+ * DEFAULT_RECORD_LAST_OPENS_OPTIONS.maxKeysPerCall; // 1000
+ */
 export const DEFAULT_RECORD_LAST_OPENS_OPTIONS = Object.freeze({ maxKeysPerCall: 1_000 });
 
-/** What {@link recordLastOpens} did. */
+/**
+ * What {@link recordLastOpens} did.
+ *
+ * @example
+ * const { updated, unchanged, rejected } = await recordLastOpens(redis, events);
+ * logger.debug({ updated, unchanged, rejected: rejected.length }, 'batch applied');
+ */
 export interface RecordLastOpensResult {
   /** Events given. */
   events: number;
@@ -56,18 +63,18 @@ export interface RecordLastOpensResult {
 }
 
 /**
- * `KEYS[i]` is a hash, `ARGV[2i-1]` its field, `ARGV[2i]` the timestamp. Sets the field unless
- * it already holds a number >= the timestamp. A key of another type is skipped and reported
- * (so one bad key does not fail a thousand good ones). Returns { updated, { bad key indexes } }.
- * Timestamps are integers below 2^53, so Lua's doubles compare them exactly. A stored value that
- * is not a number is overwritten.
+ * `KEYS[i]` is a hash, `ARGV[1]` the field (one platform per call, so it is sent once), `ARGV[i+1]`
+ * the timestamp for `KEYS[i]`. Sets the field unless it already holds a number >= the timestamp.
+ * A key of another type is skipped and reported (so one bad key does not fail a thousand good
+ * ones). Returns { updated, { bad key indexes } }. Timestamps are integers below 2^53, so Lua's
+ * doubles compare them exactly. A stored value that is not a number is overwritten.
  */
 const LUA = `
+local field = ARGV[1]
 local updated = 0
 local bad = {}
 for i = 1, #KEYS do
-  local field = ARGV[2 * i - 1]
-  local ts = ARGV[2 * i]
+  local ts = ARGV[i + 1]
   local cur = redis.pcall('HGET', KEYS[i], field)
   if type(cur) == 'table' and cur.err then
     bad[#bad + 1] = i
@@ -82,21 +89,27 @@ end
 return { updated, bad }
 `;
 
-const SCRIPT = 'recordLastOpenMax';
+/**
+ * The command name carries the script's hash: two copies (versions) of this module sharing one
+ * client then define two commands instead of silently replacing each other's script.
+ */
+const SCRIPT = `recordLastOpenMax_${createHash('sha1').update(LUA).digest('hex').slice(0, 12)}`;
 
 type ScriptReply = [number, number[]];
-interface WithScript {
-  [SCRIPT](...args: Array<string | number>): Promise<ScriptReply>;
+/** Calls the script command ioredis defined on `target` (a client or a pipeline). */
+function invoke<R>(target: object, args: Array<string | number>): R {
+  const fn = (target as Record<string, unknown>)[SCRIPT] as (...a: Array<string | number>) => R;
+  return fn.apply(target, args);
 }
 
 const defined = new WeakSet<object>();
 
-function withScript(client: RedisClient): RedisClient & WithScript {
+function withScript(client: RedisClient): RedisClient {
   if (!defined.has(client)) {
     client.defineCommand(SCRIPT, { lua: LUA });
     defined.add(client);
   }
-  return client as RedisClient & WithScript;
+  return client;
 }
 
 const fieldCache = new Map<string, string>();
@@ -159,7 +172,7 @@ export async function recordLastOpen(redis: RedisClient, event: AppOpen): Promis
   const what = `recordLastOpen ${key}`;
   const client = withScript(redis);
   const [updated, badKeys] = await runBounded(redis, what, () =>
-    client[SCRIPT](1, key, lastOpenField(event.platform), String(event.timestamp)),
+    invoke<Promise<ScriptReply>>(client, [1, key, lastOpenField(event.platform), String(event.timestamp)]),
   );
   if (badKeys.length > 0) throw wrongType(key, what);
   return updated > 0;
@@ -179,8 +192,9 @@ interface Entry {
 /**
  * Records a batch with the semantics of calling {@link recordLastOpen} for each event, in few
  * round trips: the batch is collapsed to the newest timestamp per (user, platform), the fields are
- * sent in script calls of up to `maxKeysPerCall` keys, pipelined (one pipeline per node on a
- * cluster, where each call holds keys of a single hash slot), and all replies awaited.
+ * sent in script calls of up to `maxKeysPerCall` keys (one platform per call), pipelined (one
+ * pipeline per node on a cluster, where each call holds keys of a single hash slot), and all
+ * replies awaited.
  *
  * Invalid events, and events whose key holds something other than a hash, are reported in
  * `rejected` and everything else is applied. Rejects (RetriableError) when Redis is unreachable,
@@ -207,7 +221,7 @@ export async function recordLastOpens(
   if (newest.size === 0) return result;
 
   const client = withScript(redis);
-  const groups = redis instanceof Cluster ? groupBySlot(newest.values()) : [[...newest.values()]];
+  const groups = redis instanceof Cluster ? groupBySlotAndField(newest.values()) : groupByField(newest.values());
   const calls = toCalls(groups, maxKeys);
   const what = `recordLastOpens (${newest.size} fields in ${calls.length} script calls)`;
   const replies = await runBounded(redis, what, () => send(client, calls));
@@ -215,7 +229,10 @@ export async function recordLastOpens(
   const badKeys = new Set<string>();
   for (let c = 0; c < calls.length; c++) {
     const [err, reply] = replies[c] ?? [new Error('no reply'), undefined];
-    if (err) throw translateRedisError(err, what, redis);
+    if (err) {
+      refreshTopology(redis);
+      throw translateRedisError(err, what, redis);
+    }
     const [updated, bad] = reply as ScriptReply;
     result.updated += updated;
     const callEntries = calls[c] as Entry[];
@@ -264,8 +281,22 @@ function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['r
   return newest;
 }
 
-/** Entries grouped by cluster hash slot (a script call may only touch keys of one slot). */
-function groupBySlot(entries: Iterable<Entry>): Entry[][] {
+/** Entries grouped by field (a script call writes one field), in first-seen order. */
+function groupByField(entries: Iterable<Entry>): Entry[][] {
+  const byField = new Map<string, Entry[]>();
+  for (const e of entries) {
+    const group = byField.get(e.field);
+    if (group) group.push(e);
+    else byField.set(e.field, [e]);
+  }
+  return [...byField.values()];
+}
+
+/**
+ * Entries grouped by cluster hash slot (a script call may only touch keys of one slot), then by
+ * field.
+ */
+function groupBySlotAndField(entries: Iterable<Entry>): Entry[][] {
   const bySlot = new Map<number, Entry[]>();
   for (const e of entries) {
     const slot = keySlot(e.key);
@@ -273,7 +304,12 @@ function groupBySlot(entries: Iterable<Entry>): Entry[][] {
     if (group) group.push(e);
     else bySlot.set(slot, [e]);
   }
-  return [...bySlot.values()];
+  const groups: Entry[][] = [];
+  for (const g of bySlot.values()) {
+    if (g.length === 1 || g.every((e) => e.field === (g[0] as Entry).field)) groups.push(g);
+    else groups.push(...groupByField(g));
+  }
+  return groups;
 }
 
 /** Splits each group into calls of at most `maxKeys` entries. */
@@ -286,16 +322,14 @@ function toCalls(groups: Entry[][], maxKeys: number): Entry[][] {
   return calls;
 }
 
+/** `numkeys, key1..keyN, field, ts1..tsN` for one call (all entries of a call share a field). */
 function scriptArgs(call: Entry[]): Array<string | number> {
   const n = call.length;
-  const args = new Array<string | number>(1 + 3 * n);
-  args[0] = n;
-  for (let i = 0; i < n; i++) {
-    const e = call[i] as Entry;
-    args[1 + i] = e.key;
-    args[1 + n + 2 * i] = e.field;
-    args[2 + n + 2 * i] = String(e.ts);
-  }
+  // Filled by push, not preallocated: a packed array is cheaper for ioredis to copy.
+  const args: Array<string | number> = [n];
+  for (let i = 0; i < n; i++) args.push((call[i] as Entry).key);
+  args.push((call[0] as Entry).field);
+  for (let i = 0; i < n; i++) args.push(String((call[i] as Entry).ts));
   return args;
 }
 
@@ -307,10 +341,10 @@ type Replies = Array<[Error | null, unknown]>;
  * whose slot has no known node yet (topology still loading) is sent on its own and routed by
  * ioredis.
  */
-async function send(client: RedisClient & WithScript, calls: Entry[][]): Promise<Replies> {
+async function send(client: RedisClient, calls: Entry[][]): Promise<Replies> {
   if (!(client instanceof Cluster)) {
-    const pipeline = client.pipeline() as ChainableCommander & WithScript;
-    for (const call of calls) void pipeline[SCRIPT](...scriptArgs(call));
+    const pipeline = client.pipeline();
+    for (const call of calls) invoke<unknown>(pipeline, scriptArgs(call));
     return ((await pipeline.exec()) ?? []) as Replies;
   }
   const replies: Replies = new Array(calls.length);
@@ -321,7 +355,7 @@ async function send(client: RedisClient & WithScript, calls: Entry[][]): Promise
     const nodes = client.slots[keySlot(first.key)];
     if (!nodes || nodes.length === 0) {
       loose.push(
-        client[SCRIPT](...scriptArgs(calls[c] as Entry[])).then(
+        invoke<Promise<ScriptReply>>(client, scriptArgs(calls[c] as Entry[])).then(
           (r) => void (replies[c] = [null, r]),
           (err: Error) => void (replies[c] = [err, undefined]),
         ),
@@ -334,8 +368,8 @@ async function send(client: RedisClient & WithScript, calls: Entry[][]): Promise
     else byNode.set(node, [c]);
   }
   const piped = [...byNode.values()].map(async (indexes) => {
-    const pipeline = client.pipeline() as ChainableCommander & WithScript;
-    for (const c of indexes) void pipeline[SCRIPT](...scriptArgs(calls[c] as Entry[]));
+    const pipeline = client.pipeline();
+    for (const c of indexes) invoke<unknown>(pipeline, scriptArgs(calls[c] as Entry[]));
     try {
       const out = ((await pipeline.exec()) ?? []) as Replies;
       indexes.forEach((c, i) => (replies[c] = out[i] ?? [new Error('no reply'), undefined]));

@@ -14,8 +14,8 @@
  * after(stopAllRedis);
  * test('x', async () => { const client = new Redis(redis.url); ... });
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,11 @@ export interface StartRedisOptions {
   args?: string[];
   /** Use this port instead of a free one (e.g. to restart a server elsewhere). */
   port?: number;
+  /**
+   * Also listen with TLS on a second free port, with a fresh self-signed CA and a certificate for
+   * 127.0.0.1/localhost (made with openssl). The server then has `tlsPort`, `tlsUrl` and `ca`.
+   */
+  tls?: boolean;
 }
 
 /** A running private redis-server. */
@@ -43,6 +48,10 @@ export interface RedisServer {
   url: string;
   /** Its working directory (removed by `stop()`). */
   dir: string;
+  /** With `tls: true`: the TLS port, its `rediss://` URL, and the CA certificate (PEM) to trust. */
+  tlsPort?: number;
+  tlsUrl?: string;
+  ca?: string;
   /** True while the process is running. */
   readonly running: boolean;
   /** Stops the process gracefully (SIGTERM, then SIGKILL after 5 s). Keeps the directory. */
@@ -51,6 +60,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Starts the server again on the same port and directory; resolves when it answers PING. */
   up(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open but nothing answers, like a hung host. */
+  pause(): void;
+  /** Thaws a paused process (SIGCONT). */
+  resume(): void;
   /** Stops the process and removes its directory. Idempotent. */
   stop(): Promise<void>;
 }
@@ -182,7 +195,26 @@ async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs: nu
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function spawnServer(port: number, dir: string, opts: StartRedisOptions): ChildProcess {
+/**
+ * Writes a throwaway CA and a server certificate for 127.0.0.1/localhost into `dir` (openssl).
+ *
+ * @example
+ * const { ca } = makeTestCertificates(dir); // dir/ca.crt, dir/server.crt, dir/server.key
+ */
+export function makeTestCertificates(dir: string): { ca: string } {
+  const run = (args: string[]): void => {
+    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8', timeout: 20_000 });
+    if (r.status !== 0) throw new Error(`openssl ${args[0] ?? ''} failed: ${r.stderr}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test-ca']);
+  run(['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext']);
+  return { ca: readFileSync(join(dir, 'ca.crt'), 'utf8') };
+}
+
+function spawnServer(port: number, dir: string, opts: StartRedisOptions, tlsPort?: number): ChildProcess {
   const args = [
     '--port', String(port),
     '--bind', HOST,
@@ -194,6 +226,15 @@ function spawnServer(port: number, dir: string, opts: StartRedisOptions): ChildP
     '--logfile', join(dir, 'redis.log'),
   ];
   if (opts.password !== undefined) args.push('--requirepass', opts.password);
+  if (tlsPort !== undefined) {
+    args.push(
+      '--tls-port', String(tlsPort),
+      '--tls-cert-file', join(dir, 'server.crt'),
+      '--tls-key-file', join(dir, 'server.key'),
+      '--tls-ca-cert-file', join(dir, 'ca.crt'),
+      '--tls-auth-clients', 'no',
+    );
+  }
   if (opts.args) args.push(...opts.args);
   const child = spawn('redis-server', args, { stdio: 'ignore' });
   live.add(child);
@@ -234,12 +275,13 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
 
 async function launch(port: number, dir: string, opts: StartRedisOptions): Promise<RedisServer> {
   let child: ChildProcess | undefined;
+  const tls = opts.tls ? { ...makeTestCertificates(dir), port: await freePort() } : undefined;
   let removed = false;
   const ping = async (): Promise<boolean> => (await rawCommand(port, ['PING'], opts.password)).includes('+PONG');
 
   const up = async (): Promise<void> => {
     if (child && child.exitCode === null && child.signalCode === null) return;
-    const c = spawnServer(port, dir, opts);
+    const c = spawnServer(port, dir, opts, tls?.port);
     child = c;
     try {
       await waitFor(ping, `redis-server on port ${port}`, START_TIMEOUT_MS, () => c.exitCode === null && c.signalCode === null);
@@ -265,7 +307,10 @@ async function launch(port: number, dir: string, opts: StartRedisOptions): Promi
     c.kill('SIGKILL');
     await exited(c);
   };
+  const pause = (): void => void child?.kill('SIGSTOP');
+  const resume = (): void => void child?.kill('SIGCONT');
   const stop = async (): Promise<void> => {
+    resume(); // a stopped process does not act on SIGTERM until continued
     await down();
     stoppers.delete(stop);
     if (!removed) {
@@ -286,12 +331,15 @@ async function launch(port: number, dir: string, opts: StartRedisOptions): Promi
     port,
     url: `redis://${auth}${HOST}:${port}`,
     dir,
+    ...(tls === undefined ? {} : { tlsPort: tls.port, tlsUrl: `rediss://${auth}${HOST}:${tls.port}`, ca: tls.ca }),
     get running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null;
     },
     up,
     down,
     kill,
+    pause,
+    resume,
     stop,
   };
 }

@@ -100,7 +100,9 @@ describe('checkpoint replies', () => {
     fail = false;
     const shutdown = await w.daemon.shutdownRequested();
     assert.deepEqual(shutdown.checkpoints.map((c) => [c.sequenceNumber, c.error]), [[records[0]!.sequenceNumber, null]]);
-    const logged = w.log().filter((l) => l.msg === 'checkpoint failed; the position stays pending and is checkpointed again after the next batch');
+    const pendingLines = () => w.log().filter((l) => l.msg === 'checkpoint failed; the position stays pending and is checkpointed again after the next batch');
+    await waitFor(() => pendingLines().length >= 1, 'the checkpoint failure in the log');
+    const logged = pendingLines();
     assert.equal(logged.length, 1);
     assert.equal(logged[0]!.shardId, SHARD);
     assert.equal(logged[0]!.sequenceNumber, records[0]!.sequenceNumber);
@@ -170,7 +172,9 @@ describe('processor failures', () => {
     const { checkpoints } = await w.daemon.processRecords(records);
     assert.equal(w.deadLetters().length, 1);
     assert.equal(checkpoints.length, 1);
-    const retries = w.log().filter((l) => l.msg === 'dead-letter write failed; retrying');
+    const retryLines = () => w.log().filter((l) => l.msg === 'dead-letter write failed; retrying');
+    await waitFor(() => retryLines().length >= 2, 'the dead-letter retries in the log');
+    const retries = retryLines();
     assert.equal(retries.length, 2);
   });
 
@@ -193,7 +197,10 @@ describe('stdout belongs to the protocol', () => {
     const { checkpoints } = await w.daemon.processRecords(makeRecords([cmd('s', { op: 'stdout' }), cmd('b')]));
     assert.equal(checkpoints.length, 1);
     assert.deepEqual(w.daemon.strayLines, []);
-    const redirected = w.log().filter((l) => String(l.msg).startsWith('stdout write by user code'));
+    // The log is written asynchronously: wait for the lines rather than racing the writer.
+    const redirectedLines = () => w.log().filter((l) => String(l.msg).startsWith('stdout write by user code'));
+    await waitFor(() => redirectedLines().length >= 2, 'the redirected lines in the log');
+    const redirected = redirectedLines();
     assert.deepEqual(redirected.map((l) => l.stdout), ['hello from user code s', 'raw write from user code s']);
     assert.ok(redirected.every((l) => l.shardId === SHARD));
   });

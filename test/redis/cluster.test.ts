@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Cluster } from 'ioredis';
+import { RetriableError } from '../../src/core/errors.js';
 import { closeRedisClient, createRedisClient, type RedisClient } from '../../src/redis/connection.js';
 import { RedisDeadLetterSink } from '../../src/redis/deadLetterSink.js';
 import { keySlot } from '../../src/redis/keySlot.js';
@@ -72,5 +73,34 @@ describe('Redis Cluster (three masters)', () => {
       })),
     );
     assert.equal(await redis.xlen('deadletter:app-opens'), 20);
+  });
+
+  test('a master down mid-stream: RetriableError within the bound; after its restart a retry applies the batch', async () => {
+    const client = createRedisClient(cluster.url, { commandTimeoutMs: 1500 });
+    try {
+      const batch = (ts: number): AppOpen[] => Array.from({ length: 2000 }, (_, i) => open(10_000 + i, 'web', ts));
+      await recordLastOpens(client, batch(1));
+      const victim = cluster.servers[1];
+      assert.ok(victim);
+      await victim.down();
+      const t0 = Date.now();
+      await assert.rejects(recordLastOpens(client, batch(2)), (e: unknown) => e instanceof RetriableError);
+      assert.ok(Date.now() - t0 < 2600, `failed after ${Date.now() - t0} ms`);
+      await victim.up(); // same port and nodes.conf: it rejoins with its slots (and no data)
+      const deadline = Date.now() + 20_000;
+      for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+        try {
+          await recordLastOpens(client, batch(2));
+          break;
+        } catch (e) {
+          assert.ok(e instanceof RetriableError, String(e));
+          if (Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+      for (let i = 0; i < 2000; i += 97) assert.equal(await client.hget(lastOpenKey(BigInt(10_000 + i)), 'web_app_open'), '2');
+    } finally {
+      await closeRedisClient(client);
+    }
   });
 });

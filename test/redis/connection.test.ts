@@ -11,6 +11,7 @@ import {
   runBounded,
   translateRedisError,
 } from '../../src/redis/connection.js';
+import { recordLastOpen } from '../../src/tasks/recordLastOpen.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
 
 const SECRET = 'pa$$:w/rd@top-secret';
@@ -248,6 +249,75 @@ describe('against a private redis-server', () => {
       }
       assert.equal(await redis.get('after'), '1');
     } finally {
+      await closeRedisClient(redis);
+    }
+  });
+});
+
+describe('rediss:// against a private TLS redis-server', () => {
+  let tlsServer: RedisServer;
+  before(async () => {
+    tlsServer = await startRedis({ tls: true, password: SECRET });
+  });
+  after(stopAllRedis);
+
+  test('connects over TLS with the CA given in options.tls, and the task works through it', async () => {
+    assert.ok(tlsServer.tlsUrl?.startsWith('rediss://'));
+    const redis = createRedisClient(tlsServer.tlsUrl as string, { tls: { ca: tlsServer.ca } });
+    try {
+      assert.equal(await redis.ping(), 'PONG');
+      assert.equal(await recordLastOpen(redis, { userId: 1n, platform: 'ios', timestamp: 5, appVersion: null, deviceId: null }), true);
+      const info = String(await redis.client('INFO'));
+      assert.match(info, new RegExp(`laddr=127\\.0\\.0\\.1:${tlsServer.tlsPort}`), 'the connection is the TLS port');
+    } finally {
+      await closeRedisClient(redis);
+    }
+  });
+
+  test('an untrusted certificate fails bounded and retriable, without the password in the error', async () => {
+    const redis = createRedisClient(tlsServer.tlsUrl as string, { commandTimeoutMs: 1000 });
+    try {
+      const t0 = Date.now();
+      const err = await runBounded(redis, 'PING', () => redis.ping()).then(
+        () => assert.fail('expected a failure'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof RetriableError, String(err));
+      assert.ok(Date.now() - t0 < 2600);
+      assert.ok(!err.message.includes(SECRET) && !err.message.includes(ENC));
+    } finally {
+      await closeRedisClient(redis);
+    }
+  });
+});
+
+describe('a hung Redis (process frozen with SIGSTOP)', () => {
+  let hung: RedisServer;
+  before(async () => {
+    hung = await startRedis();
+  });
+  after(async () => {
+    hung.resume();
+    await stopAllRedis();
+  });
+
+  test('commands fail after commandTimeoutMs as RetriableError; after it thaws, commands work again', async () => {
+    const redis = createRedisClient(hung.url, { commandTimeoutMs: 800 });
+    try {
+      await redis.ping();
+      hung.pause();
+      const t0 = Date.now();
+      const err = await runBounded(redis, 'SET', () => redis.set('k', 'v')).then(
+        () => assert.fail('expected a timeout'),
+        (e: unknown) => e,
+      );
+      const took = Date.now() - t0;
+      assert.ok(err instanceof RetriableError, String(err));
+      assert.ok(took >= 700 && took < 2000, `failed after ${took} ms`);
+      hung.resume();
+      assert.equal(await runBounded(redis, 'GET', () => redis.get('k')), 'v', 'the timed-out SET was applied late: why writes must be idempotent');
+    } finally {
+      hung.resume();
       await closeRedisClient(redis);
     }
   });
