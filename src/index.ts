@@ -19,7 +19,7 @@ export type { RecordLocation } from './core/errors.js';
 export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
 export type { RetryOptions } from './core/retry.js';
 export { RecordPipeline, newCounters } from './core/pipeline.js';
-export type { PipelineBatch, PipelineCounters, PipelineOptions, PipelineOutcome, ProcessorSpec } from './core/pipeline.js';
+export type { BatchTimings, PipelineBatch, PipelineCounters, PipelineOptions, PipelineOutcome, ProcessorSpec } from './core/pipeline.js';
 export type {
   BatchContext,
   BatchProcessor,

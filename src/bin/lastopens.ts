@@ -10,6 +10,9 @@
  *   LOG_LEVEL           optional   pino level, default info
  *   DEADLETTER_MAXLEN   optional   approximate cap of the dead-letter stream, default 100000
  *   STATS_INTERVAL_MS   optional   interval of the stats line, default 60000
+ *   LOG_BATCH_TIMINGS   optional   1 logs where each batch's milliseconds went, default 0
+ *   CHUNK_SIZE          optional   records per Redis write while the rest of a batch decodes,
+ *                                  default 2000 (see docs/performance.md)
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
  */
@@ -23,6 +26,13 @@ import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
 import { recordLastOpens } from '../tasks/recordLastOpen.js';
 
 const DEFAULT_LOG_PATH = './lastopens.log';
+/**
+ * Records per Redis write. A batch is decoded and written a chunk at a time, so Redis applies one
+ * chunk while this process decodes the next. Safe here because the writes are monotonic and
+ * idempotent: chunks may land in any order and the final state is the same, and the checkpoint
+ * still waits for every chunk.
+ */
+const DEFAULT_CHUNK_SIZE = 2_000;
 
 function readConfig() {
   loadEnvFile();
@@ -42,6 +52,8 @@ function readConfig() {
     }),
     deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', 100_000, parseInteger({ min: 1 })),
     statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
+    batchTimings: optionalVar('LOG_BATCH_TIMINGS', 0, parseInteger({ min: 0, max: 1 })) === 1,
+    chunkSize: optionalVar('CHUNK_SIZE', DEFAULT_CHUNK_SIZE, parseInteger({ min: 1 })),
     warnings,
   };
 }
@@ -72,6 +84,8 @@ await runWithBatchProcessor<AppOpen>(
     logger,
     flushLogs: flushSync,
     statsIntervalMs: config.statsIntervalMs,
+    batchTimings: config.batchTimings,
+    chunkSize: config.chunkSize,
   },
   async (records) => {
     const events = new Array<AppOpen>(records.length);

@@ -7,18 +7,28 @@ import type { Readable } from 'node:stream';
 /**
  * Calls `onLine` for every complete line of `input` (without its `\n`, and without a trailing
  * `\r`), then `onEnd` once the input ends (a final unterminated line is delivered first).
+ * `onLine` also gets the `performance.now()` at which the line's first chunk arrived.
  *
  * @example
  * readLines(process.stdin, (line) => handle(line), () => shutdown());
  */
-export function readLines(input: Readable, onLine: (line: string) => void, onEnd: (error?: Error) => void): () => void {
+export function readLines(
+  input: Readable,
+  onLine: (line: string, firstChunkAt: number) => void,
+  onEnd: (error?: Error) => void,
+): () => void {
   let pending: Buffer[] = [];
+  // performance.now() when the chunk holding the line's first byte arrived: how long a long line
+  // took to come through the pipe.
+  let lineStartedAt = 0;
   const emit = (buf: Buffer): void => {
     let end = buf.length;
     if (end > 0 && buf[end - 1] === 0x0d) end--;
-    onLine(buf.toString('utf8', 0, end));
+    onLine(buf.toString('utf8', 0, end), lineStartedAt);
   };
   const onData = (chunk: Buffer): void => {
+    const arrivedAt = performance.now();
+    if (pending.length === 0) lineStartedAt = arrivedAt;
     let start = 0;
     let nl = chunk.indexOf(0x0a, start);
     while (nl !== -1) {
@@ -32,6 +42,7 @@ export function readLines(input: Readable, onLine: (line: string) => void, onEnd
         emit(piece);
       }
       start = nl + 1;
+      lineStartedAt = arrivedAt;
       nl = chunk.indexOf(0x0a, start);
     }
     if (start < chunk.length) pending.push(chunk.subarray(start));

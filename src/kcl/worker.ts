@@ -3,6 +3,7 @@
  * batch through the record pipeline, checkpoints what was handled, answers every action with
  * exactly one status, and owns stdout so nothing else can write there.
  */
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { createWorkerLogger } from '../config/logging.js';
 import { AbortedError, errorMessage } from '../core/errors.js';
@@ -62,6 +63,11 @@ export interface WorkerConfig<T> {
   stdout?: NodeJS.WriteStream;
   /** Exit the process when done (and handle SIGTERM/SIGINT). Default true. */
   exitProcess?: boolean;
+  /**
+   * Log one `batch timings` line per processRecords at info level: where the batch's milliseconds
+   * went (parsing the line, decoding, processing, dead letters, checkpoint). Default false.
+   */
+  batchTimings?: boolean;
 }
 
 const CHECKPOINT_RETRY_DEFAULT: RetryOptions = { initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, maxAttempts: 10 };
@@ -101,6 +107,12 @@ class KclWorker<T> {
   private readonly checkpointRetry: Required<RetryOptions>;
   private readonly shutdownTimeoutMs: number;
   private readonly exitProcess: boolean;
+  private readonly batchTimings: boolean;
+  /** Parse time and length of the last processRecords line, for the batch timings log. */
+  private lastLine = { readMs: 0, parseMs: 0, chars: 0 };
+  /** Garbage collection pauses since the last batch timings line, ms (only with batchTimings). */
+  private gc = { minorMs: 0, majorMs: 0, count: 0 };
+  private gcObserver: PerformanceObserver | undefined;
 
   private readonly queue: DaemonAction[] = [];
   private busy = false;
@@ -129,6 +141,18 @@ class KclWorker<T> {
     if (typeof config.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
     this.checkpointRetry = resolveRetryOptions({ ...CHECKPOINT_RETRY_DEFAULT, ...config.checkpointRetry });
     this.exitProcess = config.exitProcess ?? true;
+    this.batchTimings = config.batchTimings ?? false;
+    if (this.batchTimings) {
+      this.gcObserver = new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) {
+          const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+          if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) this.gc.minorMs += entry.duration;
+          else this.gc.majorMs += entry.duration;
+          this.gc.count++;
+        }
+      });
+      this.gcObserver.observe({ entryTypes: ['gc'] });
+    }
 
     const base: Record<string, unknown> = {};
     if (config.streamName) base.stream = config.streamName;
@@ -171,7 +195,7 @@ class KclWorker<T> {
     }
     this.stopReading = readLines(
       input,
-      (line) => this.onLine(line),
+      (line, firstChunkAt) => this.onLine(line, firstChunkAt),
       (err) => {
         if (err) this.logger.warn({ err: errorMessage(err) }, 'error reading stdin');
         this.onInputEnd();
@@ -182,9 +206,10 @@ class KclWorker<T> {
     return this.done;
   }
 
-  private onLine(line: string): void {
+  private onLine(line: string, firstChunkAt: number): void {
     if (this.finished) return;
     let msg;
+    const t0 = this.batchTimings ? performance.now() : 0;
     try {
       msg = parseDaemonLine(line);
     } catch (err) {
@@ -192,6 +217,7 @@ class KclWorker<T> {
       return;
     }
     if (msg === null) return;
+    if (this.batchTimings && msg.action === 'processRecords') this.lastLine = { readMs: t0 - firstChunkAt, parseMs: performance.now() - t0, chars: line.length };
     if (msg.action === 'checkpoint') {
       const pending = this.pendingCheckpoint;
       if (pending) {
@@ -272,7 +298,9 @@ class KclWorker<T> {
     if (outcome.complete) {
       const last = records[records.length - 1];
       if (last) this.lastHandled = positionOf(last);
+      const beforeCheckpoint = performance.now();
       await this.checkpointHandled();
+      if (this.batchTimings) this.logTimings(records.length, started, beforeCheckpoint);
       return this.status('processRecords');
     }
     if (outcome.error instanceof AbortedError || this.abort.signal.aborted) throw new AbortedError();
@@ -284,6 +312,33 @@ class KclWorker<T> {
     const failed = records[outcome.firstUnhandled];
     this.fatal(outcome.error, ExitCode.RETRIES_EXHAUSTED, 'retries exhausted', failed ? positionOf(failed) : undefined);
     throw new AbortedError('stopping after exhausted retries');
+  }
+
+  private logTimings(records: number, started: number, beforeCheckpoint: number): void {
+    const t = this.pipeline.lastTimings;
+    const round = (ms: number): number => Math.round(ms * 100) / 100;
+    this.logger.info(
+      {
+        timings: {
+          records,
+          lineChars: this.lastLine.chars,
+          readMs: round(this.lastLine.readMs),
+          parseMs: round(this.lastLine.parseMs),
+          decodeMs: round(t.decodeMs),
+          processMs: round(t.processMs),
+          deadLetterMs: round(t.deadLetterMs),
+          pipelineMs: round(t.totalMs),
+          checkpointMs: round(performance.now() - beforeCheckpoint),
+          batchMs: round(performance.now() - started),
+          // GC entries are delivered asynchronously: these are the pauses up to about now.
+          gcMinorMs: round(this.gc.minorMs),
+          gcMajorMs: round(this.gc.majorMs),
+          gcCount: this.gc.count,
+        },
+      },
+      'batch timings',
+    );
+    this.gc = { minorMs: 0, majorMs: 0, count: 0 };
   }
 
   private async checkpointHandled(): Promise<void> {
@@ -387,6 +442,7 @@ class KclWorker<T> {
     this.stopping = true;
     this.abort.abort();
     this.stopReading();
+    this.gcObserver?.disconnect();
     this.stats.stop();
     this.logger.info({ code, lastHandled: this.lastHandled, lastCheckpointed: this.lastCheckpointed }, 'worker exiting');
     this.flushLogs();

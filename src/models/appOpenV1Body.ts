@@ -60,6 +60,44 @@ function readLong(buf: Buffer): number | bigint {
   throw invalid('long varint longer than 10 bytes'); // unreachable: byte 10 returned or threw
 }
 
+/** Strings up to this many bytes (platforms, app versions) go through {@link internedAscii}. */
+const INTERN_MAX_BYTES = 16;
+const INTERN_SLOTS = 256;
+/** A small direct-mapped cache of recent short ASCII strings, by a hash of their bytes. */
+const internBytes: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(INTERN_SLOTS);
+const internText: string[] = new Array<string>(INTERN_SLOTS);
+
+/**
+ * The text of buf[start, end) when those bytes are ASCII, else undefined (the caller decodes them
+ * as UTF-8). Platforms and app versions repeat from record to record: the string is returned from
+ * a cache instead of being decoded again (a call into C++ and a new string per record). ASCII
+ * reads the same as latin1 and as UTF-8, and is always valid UTF-8.
+ */
+function internedAscii(buf: Buffer, start: number, end: number): string | undefined {
+  let h = 0x811c9dc5 ^ (end - start);
+  for (let i = start; i < end; i++) {
+    const c = buf[i]!;
+    if (c >= 0x80) return undefined;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  const slot = (h ^ (h >>> 8) ^ (h >>> 16)) & (INTERN_SLOTS - 1);
+  const bytes = internBytes[slot];
+  if (bytes !== undefined && bytes.length === end - start) {
+    let same = true;
+    for (let k = 0; k < bytes.length; k++) {
+      if (bytes[k] !== buf[start + k]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return internText[slot];
+  }
+  const text = buf.toString('latin1', start, end);
+  internBytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
+  internText[slot] = text;
+  return text;
+}
+
 function readString(buf: Buffer, field: string): string {
   const length = readLong(buf);
   if (typeof length !== 'number' || length < 0) throw invalid(`negative or huge length ${length} for ${field}`);
@@ -70,6 +108,10 @@ function readString(buf: Buffer, field: string): string {
     throw truncated(buf);
   }
   pos = end;
+  if (length <= INTERN_MAX_BYTES) {
+    const interned = internedAscii(buf, start, end);
+    if (interned !== undefined) return interned;
+  }
   const text = buf.toString('utf8', start, end);
   // Node replaces bad UTF-8 with U+FFFD: check the bytes only when one shows up.
   if (text.includes('\uFFFD') && !isUtf8(buf.subarray(start, end))) throw invalid(`invalid UTF-8 in ${field}`);

@@ -3,5 +3,5 @@
  * factories. Import from `kinesis-streams/testing`.
  */
 export { TestDaemon } from './testDaemon.js';
-export type { ActionResult, CheckpointResponder, ExitInfo, ObservedCheckpoint, TestDaemonOptions } from './testDaemon.js';
+export type { ActionResult, CheckpointResponder, ExitInfo, ObservedCheckpoint, PreparedProcessRecords, TestDaemonOptions } from './testDaemon.js';
 export { makeRecords, sequenceNumber } from './records.js';

@@ -48,6 +48,21 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
+/**
+ * A processRecords action serialized ahead of time, so a benchmark can build every line before it
+ * starts the clock. Make one with {@link TestDaemon.prepareProcessRecords}.
+ */
+export interface PreparedProcessRecords {
+  /** The action as one JSON line (without the newline). */
+  readonly line: string;
+  /** The line and its newline as UTF-8, written as is (no encoding per send). */
+  readonly bytes: Buffer;
+  /** The last record's sequence number (what the worker may checkpoint at most), or null. */
+  readonly lastSequenceNumber: string | null;
+  /** Records in the batch. */
+  readonly count: number;
+}
+
 type Waiter = { action: string; resolve: (r: ActionResult) => void; reject: (e: Error) => void; checkpoints: ObservedCheckpoint[]; timer: NodeJS.Timeout };
 
 /** Compares two decimal sequence numbers. */
@@ -134,9 +149,27 @@ export class TestDaemon {
 
   /** Sends a batch and waits for its status; the result lists the checkpoints sent meanwhile. */
   processRecords(records: readonly KinesisRecord[], millisBehindLatest: number | null = 0): Promise<ActionResult> {
-    const last = records[records.length - 1];
-    if (last) this.lastDelivered = last.sequenceNumber;
-    return this.act('processRecords', { action: 'processRecords', millisBehindLatest, records: records.map((r) => ({ ...r, action: 'record' })) });
+    return this.sendPrepared(TestDaemon.prepareProcessRecords(records, millisBehindLatest));
+  }
+
+  /**
+   * Serializes a processRecords action once, exactly as {@link TestDaemon.processRecords} sends
+   * it, for {@link TestDaemon.sendPrepared}. The same prepared batch can be sent to many workers.
+   *
+   * @example
+   * const prepared = batches.map((b) => TestDaemon.prepareProcessRecords(b));
+   * for (const p of prepared) await daemon.sendPrepared(p);
+   */
+  static prepareProcessRecords(records: readonly KinesisRecord[], millisBehindLatest: number | null = 0): PreparedProcessRecords {
+    const message = { action: 'processRecords', millisBehindLatest, records: records.map((r) => ({ ...r, action: 'record' })) };
+    const line = JSON.stringify(message);
+    return { line, bytes: Buffer.from(`${line}\n`, 'utf8'), lastSequenceNumber: records[records.length - 1]?.sequenceNumber ?? null, count: records.length };
+  }
+
+  /** Sends a batch made by {@link TestDaemon.prepareProcessRecords} and waits for its status. */
+  sendPrepared(prepared: PreparedProcessRecords): Promise<ActionResult> {
+    if (prepared.lastSequenceNumber !== null) this.lastDelivered = prepared.lastSequenceNumber;
+    return this.actLine('processRecords', prepared.bytes);
   }
 
   leaseLost(): Promise<ActionResult> {
@@ -179,6 +212,11 @@ export class TestDaemon {
   }
 
   private act(action: string, message: object): Promise<ActionResult> {
+    return this.actLine(action, `${JSON.stringify(message)}\n`);
+  }
+
+  /** Sends one line (with its newline) and waits for the action's status. */
+  private actLine(action: string, line: string | Buffer): Promise<ActionResult> {
     if (this.exitInfo) return Promise.reject(new Error(`worker already exited (code ${this.exitInfo.code}); stderr: ${this.stderr.trim()}`));
     if (this.waiter) return Promise.reject(new Error(`${action} sent while ${this.waiter.action} is still in hand`));
     return new Promise<ActionResult>((resolve, reject) => {
@@ -187,7 +225,7 @@ export class TestDaemon {
         reject(new Error(`no status for ${action} within ${this.actionTimeoutMs} ms`));
       }, this.actionTimeoutMs);
       this.waiter = { action, resolve, reject, checkpoints: [], timer };
-      this.child.stdin.write(`${JSON.stringify(message)}\n`);
+      this.child.stdin.write(line);
     });
   }
 

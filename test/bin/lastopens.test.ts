@@ -125,6 +125,40 @@ describe('bin/lastopens under the test daemon', () => {
     assert.equal(failure.shardId, SHARD);
   });
 
+  test('chunked writes (CHUNK_SIZE=2): the newest timestamp wins whichever chunk holds it; dead letters and checkpoint as unchunked; timings logged when asked', async () => {
+    // Prepare: one user's events spread over chunks, newest in the first chunk, older ones later;
+    // a bad record in the middle chunk.
+    const events = [open(7, 'ios', now - 10), open(8, 'web', now - 20), open(7, 'ios', now - 30), open(7, 'android', now - 1), open(7, 'ios', now - 50)];
+    const batch = makeRecords([...events.slice(0, 3).map(toAvro), Buffer.from('garbage'), ...events.slice(3).map(toAvro)]);
+    const d = spawnWorker({ CHUNK_SIZE: '2', LOG_BATCH_TIMINGS: '1' });
+    // Act
+    await d.initialize(SHARD);
+    const { checkpoints } = await d.processRecords(batch);
+    await d.closeInput();
+    // Assess
+    assert.deepEqual(checkpoints.map((c) => c.sequenceNumber), [batch.at(-1)!.sequenceNumber]);
+    assert.deepEqual(await client.hgetall('user:7:checkpoint'), { ios_app_open: String(now - 10), android_app_open: String(now - 1) });
+    assert.deepEqual(await client.hgetall('user:8:checkpoint'), { web_app_open: String(now - 20) });
+    const letters = await client.xrange('deadletter:app-opens', '-', '+');
+    assert.deepEqual(letters.map(([, f]) => f[f.indexOf('sequenceNumber') + 1]), [batch[3]!.sequenceNumber]);
+    const timings = logLines(join(dir, 'lastopens.log')).filter((l) => l.msg === 'batch timings');
+    assert.equal(timings.length, 1);
+    const t = timings[0]!.timings as Record<string, number>;
+    assert.equal(t.records, batch.length);
+    for (const k of ['readMs', 'parseMs', 'decodeMs', 'processMs', 'deadLetterMs', 'pipelineMs', 'checkpointMs', 'batchMs']) {
+      assert.ok(typeof t[k] === 'number' && t[k] >= 0, `${k} is a duration`);
+    }
+    assert.ok(t.batchMs! >= t.pipelineMs!);
+  });
+
+  test('no batch timings unless asked', async () => {
+    const d = spawnWorker();
+    await d.initialize(SHARD);
+    await d.processRecords(makeRecords([toAvro(open(9, 'ios', now))]));
+    await d.closeInput();
+    assert.equal(logLines(join(dir, 'lastopens.log')).filter((l) => l.msg === 'batch timings').length, 0);
+  });
+
   test('the password in RESULTS_REDIS_URL never reaches the log', async () => {
     const secret = await startRedis({ password: 'hunter2-s3cret' });
     const d = spawnWorker({ RESULTS_REDIS_URL: secret.url });

@@ -1,0 +1,92 @@
+/**
+ * The benchmark's input: realistic AppOpen records in processRecords batches, built (and
+ * serialized as protocol lines) before any clock starts. Deterministic for a given seed.
+ */
+import { toAvro, type AppOpen } from '../src/models/index.js';
+import { TestDaemon, makeRecords, type PreparedProcessRecords } from '../src/testing/index.js';
+
+/** What to build. */
+export interface BenchDataOptions {
+  /** Records in all. */
+  records: number;
+  /** Records per processRecords batch (a shard's GetRecords maximum is 10,000). */
+  batchSize: number;
+  /** userIds are drawn from 1..idSpace. */
+  idSpace: number;
+  seed?: number;
+}
+
+/** The prepared input. */
+export interface BenchData {
+  batches: PreparedProcessRecords[];
+  /** Every processRecords line, for the in-process decode bound. */
+  lines: string[];
+  records: number;
+  /** Average size of one record's payload (Avro single-object bytes). */
+  avgPayloadBytes: number;
+  /** Size of one processRecords line, bytes. */
+  avgLineBytes: number;
+}
+
+/** A small, fast, seedable PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const PLATFORMS = ['ios', 'ios', 'ios', 'android', 'android', 'android', 'android', 'web', 'ipados', 'android_tv'];
+const VERSIONS = ['7.12.0', '7.12.1', '7.13.0', '7.14.2', '8.0.0', '8.0.1', '6.9.15', '8.1.0-beta.3'];
+
+function uuid(next: () => number): string {
+  let hex = '';
+  for (let i = 0; i < 32; i++) hex += Math.floor(next() * 16).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * Builds `records` AppOpen events: userIds uniform over the id space (a few past 2^53, as real
+ * int64 ids can be), platforms and app versions weighted like a mobile app's, a device id on most
+ * events, timestamps spread over the last 30 days (so replays and out-of-order events occur).
+ */
+export function buildBenchData(options: BenchDataOptions): BenchData {
+  const next = rng(options.seed ?? 7);
+  const now = Math.floor(Date.now() / 1000);
+  const payloads: Buffer[] = new Array<Buffer>(options.records);
+  const keys: string[] = new Array<string>(options.records);
+  let payloadBytes = 0;
+  for (let i = 0; i < options.records; i++) {
+    const big = next() < 0.001;
+    const userId = big ? 2n ** 53n + BigInt(Math.floor(next() * options.idSpace)) : BigInt(1 + Math.floor(next() * options.idSpace));
+    const event: AppOpen = {
+      timestamp: now - Math.floor(next() * 30 * 86_400),
+      userId,
+      platform: PLATFORMS[Math.floor(next() * PLATFORMS.length)]!,
+      appVersion: next() < 0.98 ? VERSIONS[Math.floor(next() * VERSIONS.length)]! : null,
+      deviceId: next() < 0.9 ? uuid(next) : null,
+    };
+    const bytes = toAvro(event);
+    payloads[i] = bytes;
+    keys[i] = userId.toString();
+    payloadBytes += bytes.length;
+  }
+  const batches: PreparedProcessRecords[] = [];
+  for (let start = 0; start < options.records; start += options.batchSize) {
+    const end = Math.min(options.records, start + options.batchSize);
+    const records = makeRecords(payloads.slice(start, end), { start, partitionKey: (i) => keys[i]!, arrival: Date.now() - 3_600_000 });
+    batches.push(TestDaemon.prepareProcessRecords(records, 3_600_000));
+  }
+  const lines = batches.map((b) => b.line);
+  return {
+    batches,
+    lines,
+    records: options.records,
+    avgPayloadBytes: Math.round(payloadBytes / options.records),
+    avgLineBytes: Math.round(lines.reduce((n, l) => n + l.length, 0) / lines.length),
+  };
+}
