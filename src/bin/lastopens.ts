@@ -49,11 +49,19 @@ try {
   process.exit(ExitCode.CONFIG_ERROR);
 }
 
-const { logger, flushSync } = createWorkerLogger({
-  destination: config.logPath,
-  level: config.logLevel,
-  base: { app: 'lastopens', stream: config.streamName },
-});
+let workerLogger: ReturnType<typeof createWorkerLogger>;
+try {
+  workerLogger = createWorkerLogger({
+    destination: config.logPath,
+    level: config.logLevel,
+    base: { app: 'lastopens', stream: config.streamName },
+  });
+} catch (err) {
+  // The log file is opened at once: a path that cannot be written is a configuration error.
+  process.stderr.write(`lastopens: LOG_PATH cannot be opened: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(ExitCode.CONFIG_ERROR);
+}
+const { logger, flushSync } = workerLogger;
 for (const warning of config.warnings) logger.warn({}, warning);
 logger.info({ redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen }, 'lastopens starting');
 
