@@ -5,13 +5,14 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench clean
+.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench soak clean
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
 	@echo "make demo      run the main job end to end on local stand-ins"
 	@echo "make test      lint, type-check and run every test"
 	@echo "make bench     run the benchmarks"
+	@echo "make soak      millions of records through bin/lastopens; fails unless RSS stays flat (SOAK_RECORDS=N)"
 
 setup: system-deps deps build
 
@@ -50,6 +51,10 @@ demo-local: setup
 
 bench: setup
 	node --import tsx bench/run.ts
+
+# Not part of `make test`: 3,000,000 records by default (SOAK_RECORDS to change), several minutes.
+soak: setup
+	node --import tsx scripts/soak.ts
 
 clean:
 	rm -rf dist .local
