@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench soak clean
+.PHONY: help setup deps build system-deps lint typecheck test test-unit demo demo-local bench soak clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test      lint, type-check and run every test"
 	@echo "make bench     run the benchmarks"
 	@echo "make soak      millions of records through bin/lastopens; fails unless RSS stays flat (SOAK_RECORDS=N)"
+	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
 setup: system-deps deps build
 
@@ -25,9 +26,11 @@ system-deps:
 
 deps: node_modules/.package-lock.json
 
+# A worktree's node_modules may be a symlink to a shared install: npm ci would empty the shared
+# directory through the link (it did, once). Leave a symlinked install alone.
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $@
+	@if [ -L node_modules ]; then echo "node_modules is a symlink to a shared install: not running npm ci"; \
+	else npm ci --no-audit --no-fund && touch $@; fi
 
 build: deps
 	npx tsc -p tsconfig.build.json
@@ -55,6 +58,11 @@ bench: setup
 # Not part of `make test`: 3,000,000 records by default (SOAK_RECORDS to change), several minutes.
 soak: setup
 	node --import tsx scripts/soak.ts
+
+# The lastopens Lambda handler on an event file (env: RESULTS_REDIS_URL, STREAM_NAME; see docs/lambda.md).
+EVENT ?= test/fixtures/lambda/app-opens-event.json
+lambda-local:
+	node --import tsx scripts/lambda-local.ts $(EVENT)
 
 clean:
 	rm -rf dist .local

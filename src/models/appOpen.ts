@@ -46,10 +46,20 @@ export const APP_OPEN_SCHEMA_V1: object = deepFreeze({
   ],
 });
 
-/** How far in the future a timestamp may be (clock skew between devices and us): 24 hours. */
+/**
+ * How far in the future a timestamp may be (clock skew between devices and us): 24 hours.
+ *
+ * @example
+ * validate(event, nowSeconds); // accepts timestamps up to nowSeconds + MAX_FUTURE_SECONDS
+ */
 export const MAX_FUTURE_SECONDS = 24 * 60 * 60;
 
-/** The platform rule: it becomes part of the Redis field `<platform>_app_open`. */
+/**
+ * The platform rule: it becomes part of the Redis field `<platform>_app_open`.
+ *
+ * @example
+ * PLATFORM_PATTERN.test('android_tv'); // true
+ */
 export const PLATFORM_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
 
 const INT64_MAX = 2n ** 63n - 1n;

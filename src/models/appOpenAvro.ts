@@ -16,7 +16,8 @@ import { DecodeError, ValidationError } from '../core/errors.js';
 import type { Decoder } from '../core/types.js';
 import { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
 import type { AppOpen } from './appOpen.js';
-import { canonicalFormOf, fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
+import { decodeAppOpenV1Body, encodeAppOpenV1 } from './appOpenV1Body.js';
+import { fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
 import type { AvroSchema } from './schemaFingerprint.js';
 
 const MAGIC_0 = 0xc3;
@@ -48,15 +49,17 @@ function singleObjectHeader(fingerprint: bigint): Buffer {
   return header;
 }
 
-/** A writer schema we can read, with its resolver to v1 cached (undefined for v1 itself). */
+/**
+ * A writer schema we can read, with its resolver to v1 built once (undefined for v1 itself, which
+ * the direct decoder reads) and the name its records go by in error messages.
+ */
 interface WriterSchema {
-  readonly fingerprint: bigint;
-  readonly canonicalForm: string;
   readonly resolver: Resolver | undefined;
+  readonly description: string;
 }
 
 const writers = new Map<bigint, WriterSchema>([
-  [APP_OPEN_V1_FINGERPRINT, { fingerprint: APP_OPEN_V1_FINGERPRINT, canonicalForm: canonicalFormOf(readerType), resolver: undefined }],
+  [APP_OPEN_V1_FINGERPRINT, { resolver: undefined, description: 'AppOpen v1 record' }],
 ]);
 
 /**
@@ -83,7 +86,7 @@ export function registerAppOpenSchema(schema: AvroSchema): bigint {
   }
   const fingerprint = fingerprintOf(writerType);
   if (!writers.has(fingerprint)) {
-    writers.set(fingerprint, { fingerprint, canonicalForm: canonicalFormOf(writerType), resolver });
+    writers.set(fingerprint, { resolver, description: `AppOpen record (schema ${formatFingerprint(fingerprint)})` });
   }
   return fingerprint;
 }
@@ -98,6 +101,9 @@ export function knownAppOpenFingerprints(): bigint[] {
   return [...writers.keys()];
 }
 
+/** A UTF-16 surrogate without its partner: it has no UTF-8 encoding (Node would write U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkEncodable(event: AppOpen): void {
   if (!Number.isSafeInteger(event.timestamp)) {
     throw new ValidationError('timestamp', `timestamp must be a safe integer to be encoded, got ${String(event.timestamp)}`);
@@ -105,13 +111,15 @@ function checkEncodable(event: AppOpen): void {
   if (typeof event.userId !== 'bigint' || event.userId < INT64_MIN || event.userId > INT64_MAX) {
     throw new ValidationError('userId', `userId must be a bigint in int64 range to be encoded, got ${String(event.userId)}`);
   }
-  if (typeof event.platform !== 'string') {
-    throw new ValidationError('platform', `platform must be a string to be encoded, got ${typeof event.platform}`);
-  }
-  for (const field of ['appVersion', 'deviceId'] as const) {
+  for (const field of ['platform', 'appVersion', 'deviceId'] as const) {
     const value: unknown = event[field];
-    if (value !== null && value !== undefined && typeof value !== 'string') {
-      throw new ValidationError(field, `${field} must be a string or null to be encoded, got ${typeof value}`);
+    if (field !== 'platform' && (value === null || value === undefined)) continue;
+    if (typeof value !== 'string') {
+      const expected = field === 'platform' ? 'a string' : 'a string or null';
+      throw new ValidationError(field, `${field} must be ${expected} to be encoded, got ${value === null ? 'null' : typeof value}`);
+    }
+    if (LONE_SURROGATE.test(value)) {
+      throw new ValidationError(field, `${field} holds a lone UTF-16 surrogate, which has no UTF-8 encoding`);
     }
   }
 }
@@ -120,9 +128,10 @@ function checkEncodable(event: AppOpen): void {
  * Encodes an event with schema v1 in Avro single-object encoding: `C3 01`, the 8-byte
  * little-endian CRC-64-AVRO fingerprint of v1's canonical form, then the binary body.
  *
- * It checks only that the event can be encoded (types and int64 range; `undefined` optional
- * fields are written as null) and throws ValidationError naming the field otherwise; it does not
- * apply the model's rules (call `validate` for those), so tests can encode invalid events.
+ * It checks only that the event can be encoded (types, int64 range, strings without lone
+ * surrogates; `undefined` optional fields are written as null) and otherwise throws a
+ * ValidationError naming the field. It does not apply the model's rules (call `validate` for
+ * those), so tests and replays can encode invalid events.
  *
  * @example
  * const bytes = toAvro({ timestamp: 1764000000, userId: 42n, platform: 'ios', appVersion: null, deviceId: null });
@@ -130,17 +139,16 @@ function checkEncodable(event: AppOpen): void {
  */
 export function toAvro(event: AppOpen): Buffer {
   checkEncodable(event);
-  const body = readerType.toBuffer({
-    timestamp: event.timestamp,
-    userId: event.userId,
-    platform: event.platform,
-    appVersion: event.appVersion ?? null,
-    deviceId: event.deviceId ?? null,
-  });
-  const out = Buffer.allocUnsafe(HEADER_LENGTH + body.length);
-  V1_HEADER.copy(out, 0);
-  body.copy(out, HEADER_LENGTH);
-  return out;
+  return encodeAppOpenV1(
+    {
+      timestamp: event.timestamp,
+      userId: event.userId,
+      platform: event.platform,
+      appVersion: event.appVersion ?? null,
+      deviceId: event.deviceId ?? null,
+    },
+    V1_HEADER,
+  );
 }
 
 function isV1Header(buf: Buffer): boolean {
@@ -156,7 +164,15 @@ interface DecodedRecord {
   deviceId: string | null;
 }
 
-function decodeBody(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
+/**
+ * Decodes a body with avsc, resolving from the writer schema `resolver` was built for (v1 when
+ * undefined). `fromAvro` uses it for every writer but v1, which has a direct decoder; tests use
+ * it as the reference the direct decoder must agree with. Throws only DecodeError.
+ *
+ * @example
+ * decodeBodyWithAvsc(bytes, 10, undefined, 'AppOpen v1 record');
+ */
+export function decodeBodyWithAvsc(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
   let result: { value: unknown; offset: number };
   try {
     result = readerType.decode(buf, offset, resolver);
@@ -194,13 +210,16 @@ function decodeBody(buf: Buffer, offset: number, resolver: Resolver | undefined,
  * fromAvro(toAvro(event)); // deep-equals event
  */
 export function fromAvro(bytes: Uint8Array): AppOpen {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let buf: Buffer;
+  if (Buffer.isBuffer(bytes)) buf = bytes;
+  else if (bytes instanceof Uint8Array) buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  else throw new DecodeError(`expected the record's bytes (a Buffer or Uint8Array), got ${bytes === null ? 'null' : typeof bytes}`);
   if (buf.length === 0) throw new DecodeError('empty record: no bytes to decode as AppOpen');
   if (buf[0] === MAGIC_0 && buf[1] === MAGIC_1) {
     if (buf.length < HEADER_LENGTH) {
       throw new DecodeError(`truncated single-object header: ${buf.length} bytes, the header alone is ${HEADER_LENGTH}`);
     }
-    if (isV1Header(buf)) return decodeBody(buf, HEADER_LENGTH, undefined, 'AppOpen v1 record');
+    if (isV1Header(buf)) return decodeAppOpenV1Body(buf, HEADER_LENGTH, 'AppOpen v1 record');
     const fingerprint = buf.readBigUInt64LE(2);
     const writer = writers.get(fingerprint);
     if (writer === undefined) {
@@ -209,9 +228,9 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
           `(header bytes ${buf.subarray(0, HEADER_LENGTH).toString('hex')}); known: ${knownAppOpenFingerprints().map(formatFingerprint).join(', ')}`,
       );
     }
-    return decodeBody(buf, HEADER_LENGTH, writer.resolver, `AppOpen record (schema ${formatFingerprint(fingerprint)})`);
+    return decodeBodyWithAvsc(buf, HEADER_LENGTH, writer.resolver, writer.description);
   }
-  return decodeBody(buf, 0, undefined, 'plain AppOpen v1 record');
+  return decodeAppOpenV1Body(buf, 0, 'plain AppOpen v1 record');
 }
 
 /**

@@ -21,7 +21,7 @@ function isLong(value: unknown): value is bigint | number {
 }
 
 /** Decodes one zigzag varint occupying all of `bytes` (avsc has already found its end). */
-export function decodeZigZagLong(bytes: Uint8Array): bigint {
+function decodeZigZagLong(bytes: Uint8Array): bigint {
   const length = bytes.length;
   if (length === 0 || length > 10) throw new RangeError(`invalid long: a ${length}-byte varint`);
   if (length <= 7) {
@@ -41,7 +41,7 @@ export function decodeZigZagLong(bytes: Uint8Array): bigint {
 }
 
 /** Encodes an int64 as a zigzag varint. */
-export function encodeZigZagLong(value: bigint | number): Buffer {
+function encodeZigZagLong(value: bigint | number): Buffer {
   const v = BigInt(value);
   let u = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
   const out: number[] = [];
@@ -66,6 +66,10 @@ function fromJson(value: unknown): bigint {
 /**
  * The shared exact-long type. Types are immutable in avsc, so one instance serves every schema;
  * pass it as `registry: { long: exactLongType }` to `Type.forSchema`.
+ *
+ * @example
+ * const type = avro.Type.forSchema('long', { registry: { long: exactLongType } });
+ * type.fromBuffer(type.toBuffer(2n ** 53n + 1n)); // 9007199254740993n
  */
 export const exactLongType: Type = avro.types.LongType.__with(
   {

@@ -10,13 +10,21 @@ import { crc64Avro } from './crc64Avro.js';
 import { exactLongType } from './exactLong.js';
 import { strictStringType } from './strictString.js';
 
-/** An Avro schema as JSON text or as its parsed JSON value. */
+/**
+ * An Avro schema as JSON text or as its parsed JSON value.
+ *
+ * @example
+ * const schema: AvroSchema = '{"type":"array","items":"long"}';
+ */
 export type AvroSchema = object | string;
 
 /**
  * Parses a schema into an avsc type whose longs are exact `bigint`s and whose strings are strict
  * UTF-8.
  * Unions are left unwrapped (`["null","string"]` reads as `null` or a string).
+ *
+ * @example
+ * parseSchema(APP_OPEN_SCHEMA_V1).createResolver(parseSchema(v2Schema));
  */
 export function parseSchema(schema: AvroSchema): Type {
   const value: unknown = typeof schema === 'string' ? JSON.parse(schema) : schema;

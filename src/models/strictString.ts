@@ -35,6 +35,10 @@ function readStrictString(this: void, tap: Tap): string | undefined {
 /**
  * The shared strict string type; pass it as `registry: { string: strictStringType }` to
  * `Type.forSchema`. Behaves as avsc's string in every other respect.
+ *
+ * @example
+ * const type = avro.Type.forSchema('string', { registry: { string: strictStringType } });
+ * type.fromBuffer(Buffer.from([0x02, 0xff])); // throws RangeError: invalid UTF-8 in a string
  */
 export const strictStringType: Type = Object.freeze(
   Object.create(avro.Type.forSchema('string'), { _read: { value: readStrictString } }) as Type,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValidationError } from '../../src/core/errors.js';
-import { validate } from '../../src/models/index.js';
+import { APP_OPEN_SCHEMA_V1, validate } from '../../src/models/index.js';
 import type { AppOpen } from '../../src/models/index.js';
 
 const NOW = 1_764_000_000;
@@ -69,4 +69,18 @@ void test('optional fields must be strings or null', () => {
 
 void test('a non-finite clock is a programmer error', () => {
   assert.throws(() => validate(appOpen(), Number.NaN), TypeError);
+});
+
+void test('APP_OPEN_SCHEMA_V1 is the issue\'s schema text exactly, and frozen', () => {
+  assert.equal(
+    JSON.stringify(APP_OPEN_SCHEMA_V1),
+    '{"type":"record","name":"AppOpen","namespace":"com.timehop.streams","fields":[' +
+      '{"name":"timestamp","type":"long"},{"name":"userId","type":"long"},' +
+      '{"name":"platform","type":"string"},' +
+      '{"name":"appVersion","type":["null","string"],"default":null},' +
+      '{"name":"deviceId","type":["null","string"],"default":null}]}',
+  );
+  assert.ok(Object.isFrozen(APP_OPEN_SCHEMA_V1));
+  const fields = (APP_OPEN_SCHEMA_V1 as { fields: object[] }).fields;
+  assert.ok(Object.isFrozen(fields) && fields.every((f) => Object.isFrozen(f)));
 });

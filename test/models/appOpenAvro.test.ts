@@ -15,6 +15,7 @@ import {
 } from '../../src/models/index.js';
 import type { AppOpen } from '../../src/models/index.js';
 import type { KinesisRecord } from '../../src/core/types.js';
+import { parseSchema } from '../../src/models/schemaFingerprint.js';
 
 const NOW = Math.floor(Date.now() / 1000);
 
@@ -114,6 +115,9 @@ void test('toAvro refuses values it cannot encode, naming the field', () => {
     [{ userId: 5 as unknown as bigint }, 'userId'],
     [{ platform: null as unknown as string }, 'platform'],
     [{ deviceId: 3 as unknown as string }, 'deviceId'],
+    [{ appVersion: 'x\uD800' }, 'appVersion'],
+    [{ deviceId: '\uDC00y' }, 'deviceId'],
+    [{ platform: '\uDFFF\uD800' }, 'platform'],
   ];
   for (const [overrides, field] of cases) {
     assert.throws(() => toAvro(appOpen(overrides)), (err: unknown) => err instanceof ValidationError && err.field === field);
@@ -153,6 +157,9 @@ void test('empty, garbage, truncated and trailing bytes are DecodeErrors', () =>
   const good = toAvro(appOpen());
   assertDecodeError(Buffer.alloc(0), /^empty record/);
   assertDecodeError(new Uint8Array(0), /^empty record/);
+  for (const notBytes of [null, undefined, 'c301', 42, [0xc3, 0x01]]) {
+    assertDecodeError(notBytes as unknown as Uint8Array, /expected the record's bytes/);
+  }
   assertDecodeError(Buffer.from([0xc3]), /truncated/); // a lone C3 is a truncated varint
   assertDecodeError(Buffer.from([0xc3, 0x01]), /truncated single-object header/);
   assertDecodeError(good.subarray(0, 9), /truncated single-object header/);
@@ -162,8 +169,10 @@ void test('empty, garbage, truncated and trailing bytes are DecodeErrors', () =>
   assertDecodeError(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), /invalid|truncated/);
   // Union index 7 where ["null","string"] has two branches.
   const badUnion = plainV1({ timestamp: NOW, userId: 1, platform: 'ios', appVersion: null, deviceId: null });
-  badUnion[badUnion.length - 2] = 14; // zigzag(7)
-  assertDecodeError(badUnion, /invalid/);
+  for (const index of [2, 7, -1]) {
+    badUnion[badUnion.length - 2] = index < 0 ? 1 : index * 2; // zigzag
+    assertDecodeError(badUnion, /invalid .*union index/);
+  }
   // A string length beyond the buffer, and a negative one.
   assertDecodeError(Buffer.from([0x02, 0x02, 0x40]), /truncated/);
   assertDecodeError(Buffer.from([0x02, 0x02, 0x03]), /truncated|invalid/);
@@ -176,15 +185,22 @@ void test('strings must be valid UTF-8; a real U+FFFD character is fine', () => 
   assertDecodeError(body, /invalid UTF-8/);
   body[at] = 0xc3; // a lead byte followed by 'b': an incomplete sequence
   assertDecodeError(body, /invalid UTF-8/);
-  const event = appOpen({ appVersion: 'x\uFFFDy', deviceId: '\uFFFD' });
+  const event = appOpen({ appVersion: 'x\uFFFDy\uD83D\uDE00', deviceId: '\uFFFD' });
   assert.deepEqual(fromAvro(toAvro(event)), event);
 });
 
 void test('a long varint longer than 10 bytes is a DecodeError, not a silently wrapped value', () => {
   const overlong = Buffer.from([0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x06, ...Buffer.from('ios'), 0, 0]);
-  assertDecodeError(overlong, /invalid long/);
+  assertDecodeError(overlong, /long varint longer than 10 bytes/);
   const wide = Buffer.from([0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x06, ...Buffer.from('ios'), 0, 0]);
-  assertDecodeError(wide, /invalid long/);
+  assertDecodeError(wide, /long varint exceeds 64 bits/);
+  // Both through the avsc path too (schema versions other than v1 use it).
+  assertDecodeError(Buffer.concat([Buffer.from([0xc3, 0x01, 0, 0, 0, 0, 0, 0, 0, 0]), overlong]), /unknown/);
+  // Non-minimal encodings are accepted, as Java and avsc do: 1 written in 3 bytes.
+  const padded = Buffer.from([0x82, 0x80, 0x00, 0x02, 0x06, ...Buffer.from('ios'), 0, 0]);
+  assert.deepEqual(fromAvro(padded), { timestamp: 1, userId: 1n, platform: 'ios', appVersion: null, deviceId: null });
+  const padded10 = Buffer.from([0x82, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x02, 0x06, ...Buffer.from('ios'), 0, 0]);
+  assert.equal(fromAvro(padded10).timestamp, 1);
 });
 
 void test('a v2 writer (an added field with a default, a removed default) resolves to v1', () => {
@@ -211,12 +227,19 @@ void test('a v2 writer (an added field with a default, a removed default) resolv
   assertDecodeError(bytes, new RegExp(`unknown AppOpen schema fingerprint ${formatFingerprint(v2Fingerprint)}`));
   assert.equal(registerAppOpenSchema(v2Schema), v2Fingerprint);
   assert.equal(registerAppOpenSchema(JSON.stringify(v2Schema)), v2Fingerprint, 'registering twice (as text) is harmless');
+  assert.equal(registerAppOpenSchema(APP_OPEN_SCHEMA_V1), APP_OPEN_V1_FINGERPRINT, 'v1 is always known');
   assert.deepEqual(knownAppOpenFingerprints(), [APP_OPEN_V1_FINGERPRINT, v2Fingerprint]);
 
   assert.deepEqual(fromAvro(bytes), { timestamp: NOW, userId: 9n, platform: 'ios', appVersion: null, deviceId: 'dev' });
   assertDecodeError(bytes.subarray(0, bytes.length - 1), /truncated/);
   assertDecodeError(Buffer.concat([bytes, Buffer.from([1])]), /trailing/);
-  // Strings stay strict through the resolver.
+  // Exact int64 through the resolver too (v2 written with an exact-long avsc type).
+  const exactV2 = parseSchema(v2Schema);
+  const bigBody = exactV2.toBuffer({ timestamp: NOW, country: '', userId: 2n ** 53n + 1n, platform: 'web', sessionMillis: null, deviceId: null });
+  assert.equal(fromAvro(singleObject(v2Fingerprint, bigBody)).userId, 2n ** 53n + 1n);
+  const hugeTs = exactV2.toBuffer({ timestamp: 2n ** 60n, country: '', userId: 1n, platform: 'web', sessionMillis: null, deviceId: null });
+  assertDecodeError(singleObject(v2Fingerprint, hugeTs), /^timestamp 1152921504606846976 is outside/);
+    // Strings stay strict through the resolver.
   const bad = Buffer.from(bytes);
   bad[bad.indexOf('NL')] = 0xfe; // a field v1 skips: skipping does not look at the bytes
   assert.equal(fromAvro(bad).platform, 'ios');

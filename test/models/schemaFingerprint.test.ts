@@ -77,6 +77,7 @@ void test('the AppOpen v1 canonical form and fingerprint are pinned (a change br
   );
   assert.equal(APP_OPEN_V1_FINGERPRINT, fingerprintOf(JSON.stringify(APP_OPEN_SCHEMA_V1)));
   assert.equal(formatFingerprint(APP_OPEN_V1_FINGERPRINT), '0xde9354ce0abf1c89');
+  assert.equal(BigInt.asIntN(64, APP_OPEN_V1_FINGERPRINT), -2408488131792790391n); // as Java prints it
 });
 
 void test('formatFingerprint pads to 16 hex digits', () => {

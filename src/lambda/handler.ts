@@ -1,0 +1,209 @@
+/**
+ * The Lambda driver of the record pipeline: a handler for Kinesis event source mappings with
+ * partial batch responses (`ReportBatchItemFailures`).
+ *
+ * Per invocation: map the event's records to the pipeline's shape, open KPL aggregates, run the
+ * pipeline (decode -> process -> dead-letter) with a retry bounded by the invocation's remaining
+ * time, and answer with the sequence number of the first Kinesis record not fully handled, so
+ * that Lambda retries from there and keeps the shard's order. Poison records are dead-lettered,
+ * never reported.
+ */
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { AbortedError, errorMessage } from '../core/errors.js';
+import { RecordPipeline, newCounters, type PipelineCounters, type ProcessorSpec } from '../core/pipeline.js';
+import { resolveRetryOptions, type RetryOptions } from '../core/retry.js';
+import type { BatchProcessor, DeadLetter, DeadLetterSink, Decoder, Logger, RecordProcessor } from '../core/types.js';
+import { eventBatch } from './eventRecords.js';
+import { createLambdaLogger } from './logger.js';
+
+/** What the handler needs of Lambda's context object; a real `Context` has it all. */
+export type LambdaContextLike = Pick<Context, 'getRemainingTimeInMillis'> & Partial<Pick<Context, 'awsRequestId' | 'functionName'>>;
+
+/** A Lambda handler for Kinesis events that answers with a partial batch response. */
+export type KinesisHandler = (event: KinesisStreamEvent, context: LambdaContextLike) => Promise<KinesisStreamBatchResponse>;
+
+/**
+ * Options of {@link createKinesisHandler}. Give `decoder` and exactly one of `processor` and
+ * `batchProcessor` (the same types the KCL runtime takes); everything else has a default.
+ */
+export interface KinesisHandlerOptions<T> {
+  /** Turns a record's bytes into the value the processor gets; throwing dead-letters the record. */
+  decoder: Decoder<T>;
+  /** Handles one decoded record at a time, in order. */
+  processor?: RecordProcessor<T>;
+  /** Handles the decoded records of a batch at once (poison records already set aside). */
+  batchProcessor?: BatchProcessor<T>;
+  /** With `batchProcessor`: records per call, calls run concurrently. Default: the whole batch in one call. */
+  chunkSize?: number;
+  /** Where poison records go. Default: the log, at error level, with the record's data. */
+  deadLetters?: DeadLetterSink;
+  /** Default: {@link createLambdaLogger} (JSON lines on stdout, level `info`). */
+  logger?: Logger;
+  /**
+   * In-process retries of retriable failures before the record is reported to Lambda. Default
+   * {@link DEFAULT_LAMBDA_RETRY}: 4 attempts, 100 ms doubling, at most 1 s apart. Whatever the
+   * setting, retrying stops `reserveMs` before the invocation's deadline.
+   */
+  retry?: RetryOptions;
+  /**
+   * Time kept back from `context.getRemainingTimeInMillis()`, in ms: when only this much is left,
+   * waiting for a retry stops and the record in hand is reported. Default 1,000. A call already
+   * running is not interrupted (its `signal` is aborted; its own timeouts bound it), so keep the
+   * function timeout above the longest call plus this reserve.
+   */
+  reserveMs?: number;
+  /** Open KPL aggregates into their user records. Default true. */
+  deaggregate?: boolean;
+  /** Counters to add to (they are cumulative across invocations). Default: fresh ones, see {@link KinesisHandlerWithCounters.counters}. */
+  counters?: PipelineCounters;
+}
+
+/** The in-process retry of {@link KinesisHandlerOptions.retry} when none is given. */
+export const DEFAULT_LAMBDA_RETRY: Readonly<Required<RetryOptions>> = Object.freeze({
+  initialDelayMs: 100,
+  maxDelayMs: 1_000,
+  factor: 2,
+  maxAttempts: 4,
+});
+
+/** The defaults of {@link KinesisHandlerOptions}. */
+export const DEFAULT_KINESIS_HANDLER_OPTIONS = Object.freeze({
+  reserveMs: 1_000,
+  deaggregate: true,
+  retry: DEFAULT_LAMBDA_RETRY,
+});
+
+/** A handler, and the counters it adds to (records, processed, deadLettered, failures). */
+export type KinesisHandlerWithCounters = KinesisHandler & { readonly counters: PipelineCounters };
+
+class LogDeadLetterSink implements DeadLetterSink {
+  constructor(private readonly logger: Logger) {}
+  write(letters: readonly DeadLetter[]): Promise<void> {
+    for (const l of letters) this.logger.error({ deadLetter: { ...l.record, shardId: l.shardId, reason: l.reason } }, 'dead letter');
+    return Promise.resolve();
+  }
+}
+
+interface Resolved<T> {
+  decoder: Decoder<T>;
+  spec: ProcessorSpec<T>;
+  deadLetters: DeadLetterSink | undefined;
+  logger: Logger;
+  retry: Required<RetryOptions>;
+  reserveMs: number;
+  deaggregate: boolean;
+  counters: PipelineCounters;
+}
+
+function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('Expected options to be an object.');
+  const d = DEFAULT_KINESIS_HANDLER_OPTIONS;
+  if (typeof options.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
+  const { processor, batchProcessor, chunkSize } = options;
+  if ((processor === undefined) === (batchProcessor === undefined)) {
+    throw new TypeError('Expected exactly one of `processor` and `batchProcessor`.');
+  }
+  if (processor !== undefined && typeof processor !== 'function') throw new TypeError('Expected `processor` to be a function.');
+  if (batchProcessor !== undefined && typeof batchProcessor !== 'function') throw new TypeError('Expected `batchProcessor` to be a function.');
+  if (chunkSize !== undefined) {
+    if (processor !== undefined) throw new TypeError('Expected `chunkSize` only with `batchProcessor`.');
+    if (!(Number.isInteger(chunkSize) && chunkSize >= 1)) throw new TypeError('Expected `chunkSize` to be a positive integer.');
+  }
+  const reserveMs = options.reserveMs ?? d.reserveMs;
+  if (!(Number.isFinite(reserveMs) && reserveMs >= 0)) throw new TypeError('Expected `reserveMs` to be a non-negative number.');
+  const deaggregate = options.deaggregate ?? d.deaggregate;
+  if (typeof deaggregate !== 'boolean') throw new TypeError('Expected `deaggregate` to be a boolean.');
+  if (options.deadLetters !== undefined && typeof options.deadLetters?.write !== 'function') {
+    throw new TypeError('Expected `deadLetters` to have a `write` method.');
+  }
+  let spec: ProcessorSpec<T>;
+  if (processor !== undefined) spec = { kind: 'record', processor };
+  else if (chunkSize !== undefined) spec = { kind: 'batch', processor: batchProcessor!, chunkSize };
+  else spec = { kind: 'batch', processor: batchProcessor! };
+  return {
+    decoder: options.decoder,
+    spec,
+    deadLetters: options.deadLetters,
+    logger: options.logger ?? createLambdaLogger(),
+    retry: resolveRetryOptions({ ...d.retry, ...options.retry }),
+    reserveMs,
+    deaggregate,
+    counters: options.counters ?? newCounters(),
+  };
+}
+
+/**
+ * Creates a Lambda handler for a Kinesis event source mapping that runs each invocation's records
+ * through the same pipeline as the KCL runtime, with the same decoder, processor and dead-letter
+ * sink. It answers with a partial batch response:
+ *
+ * - everything handled (processed, or poison and dead-lettered): `{ batchItemFailures: [] }`;
+ * - a retriable failure that outlasts the in-process retry (or the invocation's time), or a
+ *   dead-letter write that fails: `{ batchItemFailures: [{ itemIdentifier }] }` naming the
+ *   sequence number of the Kinesis record that holds the first unhandled record. Later records
+ *   are not processed; Lambda retries from that record, so the shard's order is kept.
+ *
+ * The event source mapping must have `FunctionResponseTypes: ["ReportBatchItemFailures"]`; see
+ * docs/lambda.md for the other settings. A malformed (non-Kinesis) event fails the invocation.
+ *
+ * @example
+ * import { createKinesisHandler } from 'kinesis-streams/lambda';
+ * import { appOpenDecoder } from 'kinesis-streams';
+ * export const handler = createKinesisHandler({
+ *   decoder: appOpenDecoder,
+ *   processor: async (event, { logger }) => { logger.info({ platform: event.platform }, 'app open'); },
+ * });
+ */
+export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): KinesisHandlerWithCounters {
+  const o = resolve(options);
+  const deadLetters = o.deadLetters ?? new LogDeadLetterSink(o.logger);
+  const handler = async (event: KinesisStreamEvent, context: LambdaContextLike): Promise<KinesisStreamBatchResponse> => {
+    const started = performance.now();
+    const { shardId, records, origin } = eventBatch(event, { deaggregate: o.deaggregate });
+    if (records.length === 0) return { batchItemFailures: [] };
+    const logger = o.logger.child({ shardId, ...(context.awsRequestId ? { requestId: context.awsRequestId } : {}) });
+    const pipeline = new RecordPipeline<T>({ decoder: o.decoder, spec: o.spec, deadLetters, retry: o.retry, logger, counters: o.counters });
+    const abort = new AbortController();
+    const budgetMs = Math.max(0, remainingMs(context) - o.reserveMs);
+    // setTimeout takes at most 2^31-1 ms; a larger value would fire at once.
+    const timer = setTimeout(() => abort.abort(), Math.min(budgetMs, 2_147_483_647));
+    let outcome;
+    try {
+      outcome = await pipeline.run({ shardId, records, millisBehindLatest: null, signal: abort.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+    const summary = {
+      kinesisRecords: event.Records.length,
+      userRecords: records.length,
+      processed: outcome.processed,
+      deadLettered: outcome.deadLettered,
+      durationMs: Math.round(performance.now() - started),
+    };
+    if (outcome.complete) {
+      logger.info(summary, 'batch handled');
+      return { batchItemFailures: [] };
+    }
+    const failed = records[outcome.firstUnhandled]!;
+    const holder = event.Records[origin[outcome.firstUnhandled]!]!;
+    const timedOut = outcome.error instanceof AbortedError || abort.signal.aborted;
+    logger.warn(
+      {
+        ...summary,
+        itemIdentifier: holder.kinesis.sequenceNumber,
+        sequenceNumber: failed.sequenceNumber,
+        subSequenceNumber: failed.subSequenceNumber,
+        err: timedOut ? `the invocation's time ran out (reserveMs ${o.reserveMs})` : errorMessage(outcome.error),
+      },
+      'batch not fully handled: reporting the first unhandled record so Lambda retries from it',
+    );
+    return { batchItemFailures: [{ itemIdentifier: holder.kinesis.sequenceNumber }] };
+  };
+  return Object.assign(handler, { counters: o.counters });
+}
+
+function remainingMs(context: LambdaContextLike): number {
+  const ms = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : Number.NaN;
+  // Without a usable context (a hand-made call), retry within the retry options alone.
+  return Number.isFinite(ms) ? ms : Number.MAX_SAFE_INTEGER;
+}

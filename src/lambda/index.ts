@@ -1,0 +1,19 @@
+/**
+ * The Lambda side of the package (`kinesis-streams/lambda`): a handler factory for Kinesis event
+ * source mappings with partial batch responses, KPL de-aggregation, the Lambda logger, and a
+ * context for local runs. The deployable lastopens function is dist/lambda/lastopens.js.
+ *
+ * @example
+ * import { createKinesisHandler } from 'kinesis-streams/lambda';
+ * export const handler = createKinesisHandler({ decoder, batchProcessor, deadLetters });
+ */
+export { createKinesisHandler, DEFAULT_KINESIS_HANDLER_OPTIONS, DEFAULT_LAMBDA_RETRY } from './handler.js';
+export type { KinesisHandler, KinesisHandlerOptions, KinesisHandlerWithCounters, LambdaContextLike } from './handler.js';
+export { deaggregate, parseAggregate, KPL_MAGIC } from './deaggregate.js';
+export type { AggregatedUserRecord } from './deaggregate.js';
+export { eventBatch, shardIdOf, toKinesisRecord } from './eventRecords.js';
+export type { EventBatch } from './eventRecords.js';
+export { createLambdaLogger } from './logger.js';
+export type { LambdaLoggerOptions } from './logger.js';
+export { createLocalContext } from './localContext.js';
+export type { LocalContextOptions } from './localContext.js';

@@ -1,0 +1,119 @@
+/**
+ * The lastopens Lambda function: the work of bin/lastopens (per user and platform, the last time
+ * the app was opened, `HSET user:<id>:checkpoint <platform>_app_open <ts>`, monotonic; poison
+ * records to the Redis stream `deadletter:<STREAM_NAME>`), driven by a Kinesis event source
+ * mapping instead of the KCL daemon.
+ *
+ * Built by `tsc -p tsconfig.build.json` to dist/lambda/lastopens.js (ESM); deploy it with the
+ * package.json (its `"type": "module"` is what makes Lambda load the .js file as ESM) and
+ * node_modules, handler `dist/lambda/lastopens.handler`. See docs/lambda.md.
+ *
+ * Environment (as bin/lastopens; a .env file in the working directory is read too, the real
+ * environment wins):
+ *   RESULTS_REDIS_URL   mandatory  redis://, rediss://, redis+cluster:// or rediss+cluster:// URL
+ *   STREAM_NAME         mandatory  the Kinesis stream; names the dead-letter stream
+ *   LOG_LEVEL           optional   pino level, default info (logs go to stdout, i.e. CloudWatch)
+ *   DEADLETTER_MAXLEN   optional   approximate cap of the dead-letter stream, default 100000
+ * LOG_PATH and STATS_INTERVAL_MS of bin/lastopens do not apply here. A missing or malformed
+ * variable fails every invocation with a ConfigError naming it.
+ *
+ * The Redis client is created on the first invocation of a container and reused by the next ones.
+ */
+import { ConfigError, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../config/env.js';
+import { redactUrl } from '../config/redact.js';
+import type { Logger } from '../core/types.js';
+import { appOpenDecoder, type AppOpen } from '../models/index.js';
+import { closeRedisClient, createRedisClient, type RedisClient } from '../redis/connection.js';
+import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
+import { recordLastOpens } from '../tasks/recordLastOpen.js';
+import { createKinesisHandler, type KinesisHandler, type KinesisHandlerWithCounters } from './handler.js';
+import { createLambdaLogger } from './logger.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The `CLIENT SETNAME` of this function's Redis connections (visible in `CLIENT LIST`). */
+export const LASTOPENS_CONNECTION_NAME = 'lastopens-lambda';
+
+function readConfig() {
+  loadEnvFile();
+  return {
+    redisUrl: mandatoryVar('RESULTS_REDIS_URL', parseUrl(['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'])),
+    streamName: mandatoryVar('STREAM_NAME', parseStreamName),
+    logLevel: optionalVar('LOG_LEVEL', 'info', (v) => {
+      if (!LOG_LEVELS.includes(v)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
+      return v;
+    }),
+    deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', 100_000, parseInteger({ min: 1 })),
+  };
+}
+
+interface Container {
+  handler: KinesisHandlerWithCounters;
+  redis: RedisClient;
+  logger: Logger;
+}
+
+/** What this container set up on its first invocation; kept for the next ones. */
+let container: Container | undefined;
+
+function setUp(): Container {
+  if (container) return container;
+  let config: ReturnType<typeof readConfig>;
+  try {
+    config = readConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.variable, `lastopens: ${err.message}`);
+    throw err;
+  }
+  const logger = createLambdaLogger({ level: config.logLevel, base: { app: 'lastopens', stream: config.streamName } });
+  logger.info({ redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen }, 'lastopens starting (new container)');
+  const redis = createRedisClient(config.redisUrl, { logger, connectionName: LASTOPENS_CONNECTION_NAME });
+  const deadLetters = new RedisDeadLetterSink(redis, { streamName: config.streamName, maxLen: config.deadLetterMaxLen });
+  const handler = createKinesisHandler<AppOpen>({
+    decoder: appOpenDecoder,
+    deadLetters,
+    logger,
+    batchProcessor: async (records) => {
+      const events = new Array<AppOpen>(records.length);
+      for (let i = 0; i < records.length; i++) events[i] = records[i]!.value;
+      const result = await recordLastOpens(redis, events);
+      return { failed: result.rejected };
+    },
+  });
+  container = { handler, redis, logger };
+  return container;
+}
+
+/**
+ * The Lambda entry point (`dist/lambda/lastopens.handler`). Reads the configuration and connects
+ * to Redis on the first invocation of a container; answers with a partial batch response.
+ *
+ * @example
+ * // Lambda: Runtime nodejs20.x (or later), Handler dist/lambda/lastopens.handler
+ * import { handler } from 'kinesis-streams/dist/lambda/lastopens.js';
+ * const response = await handler(event, context); // { batchItemFailures: [] }
+ */
+export const handler: KinesisHandler = (event, context) => {
+  let c: Container;
+  try {
+    c = setUp();
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+  return c.handler(event, context);
+};
+
+/**
+ * Closes this container's Redis client and forgets the set-up, so the next invocation starts
+ * afresh. Lambda never needs it (a frozen container's connection is reused, a dead one is
+ * reconnected); local runs and tests call it to let the process exit.
+ *
+ * @example
+ * await handler(event, createLocalContext());
+ * await closeLastOpens();
+ */
+export async function closeLastOpens(): Promise<void> {
+  const c = container;
+  container = undefined;
+  if (c) await closeRedisClient(c.redis);
+}

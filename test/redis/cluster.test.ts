@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Cluster } from 'ioredis';
+import { closeRedisClient, createRedisClient, type RedisClient } from '../../src/redis/connection.js';
+import { RedisDeadLetterSink } from '../../src/redis/deadLetterSink.js';
+import { keySlot } from '../../src/redis/keySlot.js';
+import { lastOpenKey, recordLastOpen, recordLastOpens, type AppOpen } from '../../src/tasks/recordLastOpen.js';
+import { startRedisCluster, stopAllRedis, type RedisClusterServer } from '../helpers/redis.js';
+
+function open(userId: bigint | number, platform: string, timestamp: number): AppOpen {
+  return { userId: BigInt(userId), platform, timestamp, appVersion: null, deviceId: null };
+}
+
+let cluster: RedisClusterServer;
+let redis: RedisClient;
+before(async () => {
+  cluster = await startRedisCluster();
+  redis = createRedisClient(cluster.url);
+});
+after(async () => {
+  await closeRedisClient(redis);
+  await stopAllRedis();
+});
+
+describe('Redis Cluster (three masters)', () => {
+  test('keySlot agrees with CLUSTER KEYSLOT, hash tags included', async () => {
+    assert.ok(redis instanceof Cluster);
+    const keys = ['user:1:checkpoint', lastOpenKey(2n ** 53n + 1n), '{user:1}:x', 'a{}b', 'é{ü}', '{}{x}', 'deadletter:app-opens', ''];
+    for (let i = 0; i < 200; i++) keys.push(lastOpenKey(BigInt(i * 7919 + 1)));
+    for (const k of keys) {
+      assert.equal(keySlot(k), Number(await redis.cluster('KEYSLOT', k)), k);
+    }
+  });
+
+  test('batch path: keys across all three masters, collapsed, monotonic, replay-safe', async () => {
+    const users = 3000;
+    const events: AppOpen[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (let u = 1; u <= users; u++) events.push(open(u, round % 2 ? 'ios' : 'android', 1000 + round * 10 + (u % 7)));
+    }
+    events.push(open(2n ** 53n + 1n, 'ios', 77));
+    const result = await recordLastOpens(redis, events, { maxKeysPerCall: 50 });
+    assert.equal(result.fields, users * 2 + 1);
+    assert.equal(result.updated, users * 2 + 1);
+    assert.deepEqual(result.rejected, []);
+    // The keys really are spread over the three masters.
+    const masters = (redis as Cluster).nodes('master');
+    assert.equal(masters.length, 3);
+    const sizes = await Promise.all(masters.map((m) => m.dbsize()));
+    assert.ok(sizes.every((n) => n > 500), `dbsize per master: ${sizes.join(',')}`);
+
+    const replay = await recordLastOpens(redis, events.slice().reverse());
+    assert.deepEqual([replay.updated, replay.unchanged], [0, users * 2 + 1]);
+    for (const u of [1, 1500, 3000]) {
+      assert.deepEqual(await redis.hgetall(lastOpenKey(BigInt(u))), {
+        android_app_open: String(1000 + 20 + (u % 7)),
+        ios_app_open: String(1000 + 10 + (u % 7)),
+      });
+    }
+    assert.equal(await redis.hget('user:9007199254740993:checkpoint', 'ios_app_open'), '77');
+    assert.equal(await recordLastOpen(redis, open(1, 'ios', 1)), false);
+    assert.equal(await recordLastOpen(redis, open(1, 'ios', 5000)), true);
+  });
+
+  test('dead letters on a cluster', async () => {
+    const sink = new RedisDeadLetterSink(redis, { streamName: 'app-opens', maxLen: 1000 });
+    await sink.write(
+      Array.from({ length: 20 }, (_, i) => ({
+        shardId: 'shardId-000000000000',
+        reason: 'ValidationError: platform must match',
+        record: { data: 'AAE=', partitionKey: `p${i}`, sequenceNumber: String(100 + i), subSequenceNumber: 0, approximateArrivalTimestamp: null },
+      })),
+    );
+    assert.equal(await redis.xlen('deadletter:app-opens'), 20);
+  });
+});
