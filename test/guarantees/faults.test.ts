@@ -110,7 +110,7 @@ describe('Redis unavailable', () => {
     const w = worker(server.url);
     await w.daemon.initialize(SHARD);
     await w.daemon.processRecords(batches[0]!);
-    await client.call('CLIENT', 'PAUSE', '6500', 'WRITE');
+    await client.call('CLIENT', 'PAUSE', '7500', 'WRITE');
     const pausedAt = Date.now();
     const pending = w.daemon.processRecords(batches[1]!);
     await until(() => w.logged('retriable processor failure').length >= 1, 'the first attempt timing out', 15_000);
@@ -118,7 +118,7 @@ describe('Redis unavailable', () => {
     const pausedFor = Date.now() - pausedAt;
     const { checkpoints } = await pending;
     assert.equal(checkpointsDuringPause, 1, 'nothing checkpointed while writes were paused');
-    assert.ok(pausedFor < 6_500, 'the timeout came while the pause lasted');
+    assert.ok(pausedFor < 7_500, 'the timeout came while the pause lasted');
     assert.match(String(w.logged('retriable processor failure')[0]!.err), /timed out/i);
     assert.deepEqual(seqs(checkpoints), [lastSeq(batches[1]!)]);
     assert.deepEqual(await model.diff(client), []);
