@@ -275,7 +275,7 @@ describe('the protocol reader on generated lines (bin/lastopens, real process)',
       fc.asyncProperty(validAction, async (line) => {
         assert.equal(await run(line), 'answered');
       }),
-      { numRuns: 80, seed: 4242, endOnFailure: true, includeErrorInReport: true },
+      { numRuns: 60, seed: 4242, endOnFailure: true, includeErrorInReport: true },
     );
   });
 
@@ -284,7 +284,7 @@ describe('the protocol reader on generated lines (bin/lastopens, real process)',
       fc.asyncProperty(malformed, async (line) => {
         assert.equal(await run(line), 'exited');
       }),
-      { numRuns: 40, seed: 4243, endOnFailure: true, includeErrorInReport: true },
+      { numRuns: 25, seed: 4243, endOnFailure: true, includeErrorInReport: true },
     );
   });
 
@@ -294,7 +294,7 @@ describe('the protocol reader on generated lines (bin/lastopens, real process)',
       fc.asyncProperty(anyLine, async (line) => {
         outcomes[await run(line)]++;
       }),
-      { numRuns: 60, seed: 4244, endOnFailure: true, includeErrorInReport: true },
+      { numRuns: 40, seed: 4244, endOnFailure: true, includeErrorInReport: true },
     );
     assert.ok(outcomes.answered > 0 && outcomes.exited > 0, `both outcomes exercised: ${JSON.stringify(outcomes)}`);
   });
