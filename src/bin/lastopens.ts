@@ -66,15 +66,34 @@ try {
   process.exit(ExitCode.CONFIG_ERROR);
 }
 
-const { logger, flushSync } = createWorkerLogger({
-  destination: config.logPath,
-  level: config.logLevel,
-  base: { app: 'lastopens', stream: config.streamName },
-});
+let workerLogger: ReturnType<typeof createWorkerLogger>;
+try {
+  workerLogger = createWorkerLogger({
+    destination: config.logPath,
+    level: config.logLevel,
+    base: { app: 'lastopens', stream: config.streamName },
+  });
+} catch (err) {
+  // The log file is opened at once: a path that cannot be written is a configuration error.
+  process.stderr.write(`lastopens: LOG_PATH cannot be opened: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(ExitCode.CONFIG_ERROR);
+}
+const { logger, flushSync } = workerLogger;
 for (const warning of config.warnings) logger.warn({}, warning);
 logger.info({ redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen }, 'lastopens starting');
 
-const redis = createRedisClient(config.redisUrl, { logger, connectionName: `lastopens:${process.pid}` });
+let redis: ReturnType<typeof createRedisClient>;
+try {
+  redis = createRedisClient(config.redisUrl, { logger, connectionName: `lastopens:${process.pid}` });
+} catch (err) {
+  // A URL that parses as a URL but not as a Redis URL (a db that is not a number, a query string,
+  // a db on a cluster): the client names the problem with the password redacted.
+  if (!(err instanceof TypeError)) throw err;
+  logger.fatal({ err: err.message }, 'RESULTS_REDIS_URL is malformed');
+  flushSync();
+  process.stderr.write(`lastopens: RESULTS_REDIS_URL is malformed: ${err.message}\n`);
+  process.exit(ExitCode.CONFIG_ERROR);
+}
 const deadLetters = new RedisDeadLetterSink(redis, { streamName: config.streamName, maxLen: config.deadLetterMaxLen });
 
 await runWithBatchProcessor<AppOpen>(

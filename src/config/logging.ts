@@ -1,6 +1,8 @@
 /**
  * Worker logging: pino, to a file (or stderr when asked), never to stdout.
  */
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pino, { type Logger as PinoLogger } from 'pino';
 
 /** Where and how a worker logs. */
@@ -24,6 +26,17 @@ export interface WorkerLogger {
 export const REDACTED_PATHS = ['password', '*.password', 'secret', '*.secret', 'authorization', '*.authorization'];
 
 /**
+ * Opens (creating it and its folders) a log file for appending, synchronously. Given a path,
+ * pino's destination opens the file asynchronously, and a process that exits before that open
+ * completes has pino's exit hook throw ("sonic boom is not ready yet"): `process.exit()` is then
+ * abandoned and the process lingers. With the descriptor in hand the file is writable at once.
+ */
+function openLogFile(path: string): number {
+  mkdirSync(dirname(path), { recursive: true });
+  return openSync(path, 'a');
+}
+
+/**
  * Creates the logger a worker uses. Lines are JSON with `time`, `level`, `msg` and the `base`
  * fields; file output is buffered and flushed at exit through {@link WorkerLogger.flushSync}.
  *
@@ -36,7 +49,7 @@ export function createWorkerLogger(options: LogOptions): WorkerLogger {
   const toStderr = options.destination === 'stderr' || options.destination === '-';
   const dest = toStderr
     ? pino.destination({ fd: 2, sync: true })
-    : pino.destination({ dest: options.destination, sync: false, mkdir: true, minLength: 0 });
+    : pino.destination({ dest: openLogFile(options.destination), sync: false, minLength: 0 });
   const logger = pino(
     {
       level: options.level ?? 'info',

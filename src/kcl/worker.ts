@@ -83,6 +83,15 @@ interface Position {
   subSequenceNumber: number;
 }
 
+/**
+ * The daemon reads a worker's stderr line by line (Java's readLine also ends a line at a lone \r)
+ * and logs each one: escape control characters and Unicode line separators, which can come from
+ * the daemon's own input (a shard id, a malformed line), so a fatal message stays one line.
+ */
+const oneLine = (text: string): string =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 const positionOf = (r: KinesisRecord): Position => ({ sequenceNumber: r.sequenceNumber, subSequenceNumber: r.subSequenceNumber });
 const samePosition = (a: Position | null, b: Position | null): boolean =>
   a !== null && b !== null && a.sequenceNumber === b.sequenceNumber && a.subSequenceNumber === b.subSequenceNumber;
@@ -432,7 +441,7 @@ class KclWorker<T> {
     if (this.finished) return;
     const message = errorMessage(err);
     this.logger.error({ err: message, ...position, code }, `fatal: ${what}`);
-    process.stderr.write(`kcl worker (shard ${this.shardId}): fatal: ${what}: ${message}\n`);
+    process.stderr.write(`${oneLine(`kcl worker (shard ${this.shardId}): fatal: ${what}: ${message}`)}\n`);
     this.finish(code);
   }
 
