@@ -16,14 +16,14 @@
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
  */
-import { ConfigError, importantVar, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName } from '../config/env.js';
+import { lastOpensProcessor, readLastOpensEnv } from '../apps/lastopens.js';
+import { ConfigError, importantVar, optionalVar, parseInteger } from '../config/env.js';
 import { createWorkerLogger } from '../config/logging.js';
 import { redactUrl } from '../config/redact.js';
 import { ExitCode, runWithBatchProcessor } from '../kcl/worker.js';
 import { appOpenDecoder, type AppOpen } from '../models/index.js';
-import { createRedisClient, parseRedisUrl } from '../redis/connection.js';
+import { createRedisClient } from '../redis/connection.js';
 import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
-import { recordLastOpens } from '../tasks/recordLastOpen.js';
 
 const DEFAULT_LOG_PATH = './lastopens.log';
 /**
@@ -35,22 +35,11 @@ const DEFAULT_LOG_PATH = './lastopens.log';
 const DEFAULT_CHUNK_SIZE = 2_000;
 
 function readConfig() {
-  loadEnvFile();
+  const shared = readLastOpensEnv();
   const warnings: string[] = [];
   return {
-    // parseRedisUrl, not WHATWG URL: a cluster URL lists several seeds (host1:p1,host2:p2), which
-    // URL refuses. Its errors show the URL with the password redacted.
-    redisUrl: mandatoryVar('RESULTS_REDIS_URL', (v) => {
-      parseRedisUrl(v);
-      return v;
-    }),
-    streamName: mandatoryVar('STREAM_NAME', parseStreamName),
+    ...shared,
     logPath: importantVar('LOG_PATH', DEFAULT_LOG_PATH, (m) => warnings.push(m)),
-    logLevel: optionalVar('LOG_LEVEL', 'info', (v) => {
-      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new Error('expected one of fatal, error, warn, info, debug, trace, silent');
-      return v;
-    }),
-    deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', 100_000, parseInteger({ min: 1 })),
     statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
     batchTimings: optionalVar('LOG_BATCH_TIMINGS', 0, parseInteger({ min: 0, max: 1 })) === 1,
     chunkSize: optionalVar('CHUNK_SIZE', DEFAULT_CHUNK_SIZE, parseInteger({ min: 1 })),
@@ -106,10 +95,5 @@ await runWithBatchProcessor<AppOpen>(
     batchTimings: config.batchTimings,
     chunkSize: config.chunkSize,
   },
-  async (records) => {
-    const events = new Array<AppOpen>(records.length);
-    for (let i = 0; i < records.length; i++) events[i] = records[i]!.value;
-    const result = await recordLastOpens(redis, events);
-    return { failed: result.rejected };
-  },
+  lastOpensProcessor(redis),
 );

@@ -19,33 +19,18 @@
  *
  * The Redis client is created on the first invocation of a container and reused by the next ones.
  */
-import { ConfigError, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../config/env.js';
+import { lastOpensProcessor, readLastOpensEnv } from '../apps/lastopens.js';
+import { ConfigError } from '../config/env.js';
 import { redactUrl } from '../config/redact.js';
 import type { Logger } from '../core/types.js';
 import { appOpenDecoder, type AppOpen } from '../models/index.js';
 import { closeRedisClient, createRedisClient, type RedisClient } from '../redis/connection.js';
 import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
-import { recordLastOpens } from '../tasks/recordLastOpen.js';
 import { createKinesisHandler, type KinesisHandler, type KinesisHandlerWithCounters } from './handler.js';
 import { createLambdaLogger } from './logger.js';
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
 /** The `CLIENT SETNAME` of this function's Redis connections (visible in `CLIENT LIST`). */
 export const LASTOPENS_CONNECTION_NAME = 'lastopens-lambda';
-
-function readConfig() {
-  loadEnvFile();
-  return {
-    redisUrl: mandatoryVar('RESULTS_REDIS_URL', parseUrl(['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'])),
-    streamName: mandatoryVar('STREAM_NAME', parseStreamName),
-    logLevel: optionalVar('LOG_LEVEL', 'info', (v) => {
-      if (!LOG_LEVELS.includes(v)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
-      return v;
-    }),
-    deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', 100_000, parseInteger({ min: 1 })),
-  };
-}
 
 interface Container {
   handler: KinesisHandlerWithCounters;
@@ -58,9 +43,9 @@ let container: Container | undefined;
 
 function setUp(): Container {
   if (container) return container;
-  let config: ReturnType<typeof readConfig>;
+  let config: ReturnType<typeof readLastOpensEnv>;
   try {
-    config = readConfig();
+    config = readLastOpensEnv();
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.variable, `lastopens: ${err.message}`);
     throw err;
@@ -73,12 +58,7 @@ function setUp(): Container {
     decoder: appOpenDecoder,
     deadLetters,
     logger,
-    batchProcessor: async (records) => {
-      const events = new Array<AppOpen>(records.length);
-      for (let i = 0; i < records.length; i++) events[i] = records[i]!.value;
-      const result = await recordLastOpens(redis, events);
-      return { failed: result.rejected };
-    },
+    batchProcessor: lastOpensProcessor(redis),
   });
   container = { handler, redis, logger };
   return container;
