@@ -36,7 +36,7 @@ export interface AggregatedUserRecord {
  *
  * @example
  * const users = parseAggregate(Buffer.from(record.data, 'base64'));
- * if (users) for (const u of users) console.log(u.partitionKey, u.data.length);
+ * if (users) for (const u of users) logger.info({ partitionKey: u.partitionKey, bytes: u.data.length }, 'user record');
  */
 export function parseAggregate(bytes: Buffer): AggregatedUserRecord[] | undefined {
   if (bytes.length <= KPL_MAGIC.length + DIGEST_SIZE) return undefined;
