@@ -4,6 +4,7 @@
  */
 import { toAvro, type AppOpen } from '../src/models/index.js';
 import { TestDaemon, makeRecords, type PreparedProcessRecords } from '../src/testing/index.js';
+import { rng } from '../test/helpers/prng.js';
 
 /** What to build. */
 export interface BenchDataOptions {
@@ -28,17 +29,6 @@ export interface BenchData {
   avgLineBytes: number;
 }
 
-/** A small, fast, seedable PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PLATFORMS = ['ios', 'ios', 'ios', 'android', 'android', 'android', 'android', 'web', 'ipados', 'android_tv'];
 const VERSIONS = ['7.12.0', '7.12.1', '7.13.0', '7.14.2', '8.0.0', '8.0.1', '6.9.15', '8.1.0-beta.3'];

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import type { KinesisRecord } from '../../src/core/types.js';
 import { toAvro, type AppOpen } from '../../src/models/index.js';
 import { TestDaemon, sequenceNumber, type TestDaemonOptions } from '../../src/testing/index.js';
+import { rng } from './prng.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/lastopens', import.meta.url));
 export const NOW = Math.floor(Date.now() / 1000);
@@ -67,17 +68,7 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
   }
 }
 
-/** A small deterministic PRNG (mulberry32), so a failing run can be replayed from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
 /** The state the worker must leave in Redis: per `user:<id>:checkpoint` hash, per field, the max timestamp. */
 export class LastOpenModel {

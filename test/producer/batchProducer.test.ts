@@ -20,6 +20,7 @@ import {
 } from '../../src/producer/index.js';
 import { localClient, startKinesalite, type Kinesalite } from '../helpers/kinesalite.js';
 import { startFaultProxy } from '../helpers/faultProxy.js';
+import { rng } from '../helpers/prng.js';
 
 /** Waits until `cond` holds, polling, or fails after `ms`. */
 async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
@@ -30,17 +31,6 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
   }
 }
 
-/** A deterministic PRNG (mulberry32), so a failing run can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Observes the calls a real client makes (the client still does the work). */
 function observed(inner: PutRecordsSender): PutRecordsSender & { batchSizes: number[]; maxConcurrent: number } {
@@ -242,7 +232,7 @@ describe('BatchProducer against kinesalite', () => {
     test('500s and per-record throttling lose nothing: every record is delivered or reported dropped', async () => {
       // Prepare: every 3rd call answers 500; ~30% of records get ProvisionedThroughputExceeded on
       // each try; "doomed" records always fail with InternalFailure and must end up dropped.
-      const random = prng(42);
+      const random = rng(42);
       const proxy = await startFaultProxy(k.endpoint, {
         failRequest: (n) => n % 3 === 0,
         failRecord: (r) => {
