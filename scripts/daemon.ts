@@ -58,24 +58,32 @@ export interface Daemon {
   kill(): Promise<Exit>;
 }
 
-/**
- * Child pids of `pid`, read from /proc (Linux).
- * @example
- * childPids(process.pid);
- */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
+/** Every process's pid, state, parent and process group, read from /proc (Linux). */
+function processTable(): Array<{ pid: number; state: string; ppid: number; pgrp: number }> {
+  const out: Array<{ pid: number; state: string; ppid: number; pgrp: number }> = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(join('/proc', entry, 'stat'), 'utf8');
+      // Fields after the command name (which may hold spaces and parentheses): state ppid pgrp ...
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(entry));
+      out.push({ pid: Number(entry), state: fields[0] ?? '', ppid: Number(fields[1]), pgrp: Number(fields[2]) });
     } catch {
       // the process ended while we looked
     }
   }
   return out;
+}
+
+/**
+ * Child pids of `pid` that are not zombies, read from /proc (Linux).
+ * @example
+ * childPids(process.pid);
+ */
+export function childPids(pid: number): number[] {
+  return processTable()
+    .filter((p) => p.ppid === pid && p.state !== 'Z')
+    .map((p) => p.pid);
 }
 
 /**
@@ -146,16 +154,7 @@ export function startDaemon(options: DaemonOptions): Daemon {
 
 /** Live pids whose process group is `pgid` (the JVM's workers outlive it for a moment). */
 function childPidsOfGroup(pgid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(join('/proc', entry, 'stat'), 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && isAlive(Number(entry))) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return processTable()
+    .filter((p) => p.pgrp === pgid && isAlive(p.pid))
+    .map((p) => p.pid);
 }
