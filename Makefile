@@ -5,12 +5,14 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local
+.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
 	@echo "make demo      run the main job end to end on local stand-ins"
-	@echo "make test      lint, type-check and run every test"
+	@echo "make test      lint, type-check and run every test (unit tests on Node 20 and on Node $(NODE_LTS_VERSION))"
+	@echo "make node-lts  fetch Node $(NODE_LTS_VERSION) from the npm registry into tools/ (git-ignored)"
+	@echo "make test-unit-lts  the unit tests on that Node"
 	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
 	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
@@ -19,6 +21,20 @@ help:
 	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
 setup: system-deps deps jars build
+
+# A current Node LTS beside the machine's Node, from the npm registry's node-linux-<arch> package (no
+# other download), into tools/ (git-ignored), the way the KCL jars go into vendor/. Pinned: the
+# version CI tests is the version a user gets. `make test-unit-lts` runs the unit tests on it.
+NODE_LTS_VERSION ?= 24.22.3
+NODE_LTS_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x64)
+NODE_LTS_DIR := tools/node-$(NODE_LTS_VERSION)
+NODE_LTS_BIN := $(CURDIR)/$(NODE_LTS_DIR)/node_modules/node-linux-$(NODE_LTS_ARCH)/bin
+
+node-lts: $(NODE_LTS_BIN)/node
+
+$(NODE_LTS_BIN)/node:
+	npm install --prefix $(NODE_LTS_DIR) --no-save --no-audit --no-fund --loglevel=error node-linux-$(NODE_LTS_ARCH)@$(NODE_LTS_VERSION)
+	@$@ --version >/dev/null
 
 # The KCL MultiLangDaemon's jars (vendor/kcl-jars), once; without java or mvn it says so and goes on.
 jars: deps
@@ -49,10 +65,17 @@ typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
 
 # Everything: lint, types, unit and integration tests, and the real Java daemon end to end.
-test: setup lint typecheck test-unit test-e2e
+test: setup lint typecheck test-unit test-unit-lts test-e2e
 
 test-unit: build
+	@echo "unit tests on $$(node --version)"
 	$(NODE_TEST) $(TEST_FILES)
+
+# The same unit tests (the Lambda adapter's included) on the current LTS: its node comes first on
+# PATH, so the worker binaries the tests spawn (#!/usr/bin/env node) run on it too.
+test-unit-lts: build node-lts
+	@echo "unit tests on $$($(NODE_LTS_BIN)/node --version)"
+	PATH="$(NODE_LTS_BIN):$$PATH" $(NODE_TEST) $(TEST_FILES)
 
 # The real Java daemon against the local stack (a few minutes; needs java: make jars).
 test-e2e: build jars
@@ -97,4 +120,4 @@ lambda-local:
 	node --import tsx scripts/lambda-local.ts $(EVENT)
 
 clean:
-	rm -rf dist .local
+	rm -rf dist .local tools

@@ -27,7 +27,10 @@ import {
   type KinesisClient,
   type PutRecordsRequestEntry,
 } from '@aws-sdk/client-kinesis';
+import { sdkNodeNotice } from '../src/config/nodeSupport.js';
 import { BatchProducer, createKinesisClient } from '../src/producer/index.js';
+
+sdkNodeNotice(); // no SDK Node-version warning in the figures' output (README states it)
 
 const { values: args } = parseArgs({
   options: {

@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { sdkNodeNotice } from '../src/config/nodeSupport.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, awsJson, waitFor } from './stack.js';
 
 /**
@@ -26,6 +27,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION, awsJson, waitFor } from './stack.js';
  * const kinesis = localKinesisClient(stack.kinesisEndpoint);
  */
 export function localKinesisClient(endpoint: string): KinesisClient {
+  sdkNodeNotice(); // local tooling: the README says it once, no stderr line per client
   return new KinesisClient({
     endpoint,
     region: LOCAL_REGION,

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { sdkNodeNotice } from '../src/config/nodeSupport.js';
 import { backoffDelay, resolveRetryOptions, sleep } from '../src/core/retry.js';
 import { closeRedisClient, createRedisClient, redactUrl, type RedisClient } from '../src/redis/connection.js';
 import { deadLetterKey } from '../src/redis/deadLetterSink.js';
@@ -162,6 +163,7 @@ async function main(): Promise<void> {
       process.stderr.write(`${n} dead letters in ${deadLetterKey(stream)} on ${redactUrl(url)}\n`);
       return;
     }
+    sdkNodeNotice(); // the README states the SDK's Node 22 requirement
     const kinesis = new KinesisClient({
       requestHandler: new NodeHttpHandler(),
       ...(values.endpoint === undefined ? {} : { endpoint: values.endpoint }),

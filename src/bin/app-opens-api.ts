@@ -16,6 +16,7 @@
  */
 import { ConfigError, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../config/env.js';
 import { REDACTED_PATHS } from '../config/logging.js';
+import { sdkNodeNotice } from '../config/nodeSupport.js';
 import { redactUrl } from '../config/redact.js';
 
 const CONFIG_ERROR = 78;
@@ -46,7 +47,7 @@ try {
 }
 
 // Loaded only once the configuration is known to be good: a config error prints one line, and
-// nothing else (the AWS SDK warns on stderr under Node 20 when a client is created).
+// nothing else (the AWS SDK's Node-version warning is turned into a log line: see sdkNodeNotice).
 const { default: pino } = await import('pino');
 const { BatchProducer, createKinesisClient } = await import('../producer/index.js');
 const { buildApp } = await import('../api/app.js');
@@ -59,6 +60,8 @@ const logger = pino({
   formatters: { level: (label) => ({ level: label }) },
 });
 
+const nodeNotice = sdkNodeNotice();
+if (nodeNotice) logger.warn({ node: process.version }, nodeNotice);
 const client = createKinesisClient({ region: config.region, endpoint: config.endpoint });
 const producer = new BatchProducer({
   client,

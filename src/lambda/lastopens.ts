@@ -69,7 +69,7 @@ function setUp(): Container {
  * to Redis on the first invocation of a container; answers with a partial batch response.
  *
  * @example
- * // Lambda: Runtime nodejs20.x (or later), Handler dist/lambda/lastopens.handler
+ * // Lambda: Runtime nodejs24.x (or nodejs22.x), Handler dist/lambda/lastopens.handler
  * import { handler } from 'kinesis-streams/dist/lambda/lastopens.js';
  * const response = await handler(event, context); // { batchItemFailures: [] }
  */
