@@ -18,7 +18,8 @@ import { KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { sdkNodeNotice } from '../src/config/nodeSupport.js';
 import { backoffDelay, resolveRetryOptions, sleep } from '../src/core/retry.js';
-import { closeRedisClient, createRedisClient, redactUrl, type RedisClient } from '../src/redis/connection.js';
+import { redactUrl } from '../src/config/redact.js';
+import { closeRedisClient, createRedisClient, type RedisClient } from '../src/redis/connection.js';
 import { deadLetterKey } from '../src/redis/deadLetterSink.js';
 
 /** One dead-letter stream entry. */

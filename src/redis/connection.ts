@@ -14,6 +14,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
+import { redactUrl } from '../config/redact.js';
 import { NonRetriableError, RetriableError, StreamError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
 
@@ -176,28 +177,6 @@ function parseHostPort(text: string, bad: (why: string) => TypeError): { host: s
     port = Number(portText);
   }
   return { host, port };
-}
-
-/**
- * The URL with its password replaced by `***`, for logs and error messages. Never throws; a
- * string it cannot make sense of comes back with everything before the last `@` hidden.
- *
- * @example
- * redactUrl('redis://app:s3cret@cache:6379/1'); // 'redis://app:***@cache:6379/1'
- * redactUrl('redis://:s3cret@cache');           // 'redis://:***@cache'
- */
-export function redactUrl(url: string): string {
-  const sep = url.indexOf('://');
-  if (sep < 0) return url.includes('@') ? `***@${url.slice(url.lastIndexOf('@') + 1)}` : url;
-  const head = url.slice(0, sep + 3);
-  const rest = url.slice(sep + 3);
-  const at = rest.lastIndexOf('@');
-  if (at < 0) return url;
-  const userinfo = rest.slice(0, at);
-  const colon = userinfo.indexOf(':');
-  // `user@host` carries a password in the user position (see parseRedisUrl): hide it too.
-  const shown = colon >= 0 ? `${userinfo.slice(0, colon)}:***` : '***';
-  return `${head}${shown}${rest.slice(at)}`;
 }
 
 interface ResolvedOptions {

@@ -12,7 +12,6 @@ export {
   createRedisClient,
   closeRedisClient,
   parseRedisUrl,
-  redactUrl,
   translateRedisError,
   replyCode,
   runBounded,
@@ -20,6 +19,8 @@ export {
   DEFAULT_REDIS_CLIENT_OPTIONS,
 } from './connection.js';
 export type { RedisClient, RedisClientOptions, ParsedRedisUrl } from './connection.js';
+/** The one URL redaction (src/config/redact.ts), re-exported for Redis users. */
+export { redactUrl } from '../config/redact.js';
 export { RedisDeadLetterSink, deadLetterKey, DEAD_LETTER_FIELDS, DEFAULT_DEAD_LETTER_MAX_LEN } from './deadLetterSink.js';
 export type { RedisDeadLetterSinkOptions } from './deadLetterSink.js';
 export { keySlot, SLOT_COUNT } from './keySlot.js';
