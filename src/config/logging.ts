@@ -28,19 +28,17 @@ export const REDACTED_PATHS = ['password', '*.password', 'secret', '*.secret', '
 const { chindingsSym } = pino.symbols;
 /** Keys pino writes itself on every line, before the bindings. */
 const LINE_KEYS = ['level', 'time'];
-/** Bound keys by chindings text (a logger's bindings never change after creation). */
-const boundKeyCache = new Map<string, ReadonlyMap<string, string>>();
+/** Bound keys per logger, with the bindings text they were read from (setBindings may change it). */
+const boundKeyCache = new WeakMap<object, { chindings: string; keys: ReadonlyMap<string, string> }>();
 
 /** A logger's bound keys (and `level`, `time`), each with its value as JSON text. */
 function boundKeys(logger: PinoLogger): ReadonlyMap<string, string> {
   const chindings = (logger as unknown as Record<symbol, string>)[chindingsSym] ?? '';
-  let keys = boundKeyCache.get(chindings);
-  if (keys === undefined) {
-    const bound = JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>;
-    keys = new Map([...LINE_KEYS.map((k): [string, string] => [k, '']), ...Object.entries(bound).map(([k, v]): [string, string] => [k, JSON.stringify(v)])]);
-    if (boundKeyCache.size > 1000) boundKeyCache.clear();
-    boundKeyCache.set(chindings, keys);
-  }
+  const cached = boundKeyCache.get(logger);
+  if (cached !== undefined && cached.chindings === chindings) return cached.keys;
+  const bound = JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>;
+  const keys = new Map([...LINE_KEYS.map((k): [string, string] => [k, '']), ...Object.entries(bound).map(([k, v]): [string, string] => [k, JSON.stringify(v)])]);
+  boundKeyCache.set(logger, { chindings, keys });
   return keys;
 }
 
