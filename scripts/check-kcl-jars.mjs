@@ -20,42 +20,66 @@
  * @example
  * // node scripts/check-kcl-jars.mjs vendor/kcl-jars && java -cp 'vendor/kcl-jars/*' ...
  */
-/* global process, URL */
-import { readdirSync, readFileSync } from 'node:fs';
+/* global Buffer, process, URL */
+import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 
+/** Reads `length` bytes at `position` of an open file. */
+function readAt(fd, position, length) {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return buf.subarray(0, done);
+}
+
 /**
  * The entries of a zip file whose names match `wanted`, as text (stored or deflated entries only,
- * which is what jars use).
- * @param {Buffer} zip
+ * which is what jars use). Reads only the central directory and the wanted entries, not the file.
+ * @param {string} path
  * @param {(name: string) => boolean} wanted
  * @returns {Map<string, string>}
  */
-function zipEntries(zip, wanted) {
+function zipEntries(path, wanted) {
+  const fd = openSync(path, 'r');
+  try {
+    return zipEntriesOf(fd, fstatSync(fd).size, wanted);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function zipEntriesOf(fd, size, wanted) {
   const out = new Map();
+  const tailStart = Math.max(0, size - 22 - 65_535);
+  const tail = readAt(fd, tailStart, size - tailStart);
   let eocd = -1;
-  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 65_535); i--) {
-    if (zip.readUInt32LE(i) === 0x06054b50) {
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) === 0x06054b50) {
       eocd = i;
       break;
     }
   }
-  if (eocd < 0) throw new Error('not a zip file (no end of central directory)');
-  const count = zip.readUInt16LE(eocd + 10);
-  let p = zip.readUInt32LE(eocd + 16);
+  if (eocd < 0) throw new Error(`not a zip file (no end of central directory)`);
+  const count = tail.readUInt16LE(eocd + 10);
+  const zip = readAt(fd, tail.readUInt32LE(eocd + 16), tail.readUInt32LE(eocd + 12));
+  let p = 0;
   for (let n = 0; n < count; n++) {
     if (zip.readUInt32LE(p) !== 0x02014b50) throw new Error('corrupt zip central directory');
     const method = zip.readUInt16LE(p + 10);
-    const size = zip.readUInt32LE(p + 20);
+    const compressed = zip.readUInt32LE(p + 20);
     const nameLength = zip.readUInt16LE(p + 28);
     const skip = nameLength + zip.readUInt16LE(p + 30) + zip.readUInt16LE(p + 32);
     const local = zip.readUInt32LE(p + 42);
     const name = zip.toString('utf8', p + 46, p + 46 + nameLength);
     p += 46 + skip;
     if (!wanted(name)) continue;
-    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
-    const raw = zip.subarray(start, start + size);
+    const header = readAt(fd, local, 30);
+    const raw = readAt(fd, local + 30 + header.readUInt16LE(26) + header.readUInt16LE(28), compressed);
     if (method === 0) out.set(name, raw.toString('utf8'));
     else if (method === 8) out.set(name, inflateRawSync(raw).toString('utf8'));
     else throw new Error(`zip entry ${name}: compression method ${method} not supported`);
@@ -67,7 +91,7 @@ function zipEntries(zip, wanted) {
  * The compile/runtime dependencies a pom declares, with versions resolved from its own properties
  * (null when the version is a property it does not define).
  * @param {string} pom
- * @returns {Array<{ artifactId: string, version: string | null }>}
+ * @returns {Array<{ groupId: string | undefined, artifactId: string, version: string | null }>}
  */
 function declaredDependencies(pom) {
   const props = new Map();
@@ -81,12 +105,13 @@ function declaredDependencies(pom) {
   for (const m of block.matchAll(/<dependency>([\s\S]*?)<\/dependency>/g)) {
     const body = m[1].replace(/<exclusions>[\s\S]*?<\/exclusions>/g, '');
     const artifactId = /<artifactId>([^<]+)<\/artifactId>/.exec(body)?.[1]?.trim();
+    const groupId = /<groupId>([^<]+)<\/groupId>/.exec(body)?.[1]?.trim();
     const scope = /<scope>([^<]+)<\/scope>/.exec(body)?.[1]?.trim() ?? 'compile';
     const optional = /<optional>\s*true\s*<\/optional>/.test(body);
     if (!artifactId || optional || !['compile', 'runtime'].includes(scope)) continue;
     let version = /<version>([^<]+)<\/version>/.exec(body)?.[1]?.trim() ?? null;
     if (version !== null) version = version.replace(/\$\{([^}]+)\}/g, (whole, name) => props.get(name) ?? whole);
-    deps.push({ artifactId, version: version !== null && !version.includes('${') ? version : null });
+    deps.push({ groupId, artifactId, version: version !== null && !version.includes('${') ? version : null });
   }
   return deps;
 }
@@ -118,9 +143,17 @@ export function compareVersions(a, b) {
 export function checkKclJars(dir) {
   const jars = readdirSync(dir).filter((f) => f.endsWith('.jar'));
   const present = new Map(); // artifactId -> version, from artifactId-version.jar
-  const versionOf = (artifactId) => {
+  // The version of groupId:artifactId in the folder. File names (artifactId-version.jar) do not
+  // name the group, and artifactIds collide (org.jetbrains:annotations, software.amazon.awssdk:
+  // annotations): a candidate whose META-INF/maven names another group is not it.
+  const versionOf = (artifactId, groupId) => {
     for (const jar of jars) {
-      if (jar.startsWith(`${artifactId}-`) && /^\d/.test(jar.slice(artifactId.length + 1))) return jar.slice(artifactId.length + 1, -'.jar'.length);
+      if (!(jar.startsWith(`${artifactId}-`) && /^\d/.test(jar.slice(artifactId.length + 1)))) continue;
+      if (groupId !== undefined && !groupId.includes('${')) {
+        const names = [...zipEntries(join(dir, jar), (name) => name.startsWith('META-INF/maven/') && name.endsWith('/pom.properties')).keys()];
+        if (names.length > 0 && !names.includes(`META-INF/maven/${groupId}/${artifactId}/pom.properties`)) continue;
+      }
+      return jar.slice(artifactId.length + 1, -'.jar'.length);
     }
     return undefined;
   };
@@ -134,7 +167,7 @@ export function checkKclJars(dir) {
     }
     present.set(artifactId, version);
     const jar = `${artifactId}-${version}.jar`;
-    const poms = zipEntries(readFileSync(join(dir, jar)), (name) => name === `META-INF/maven/software.amazon.kinesis/${artifactId}/pom.xml`);
+    const poms = zipEntries(join(dir, jar), (name) => name === `META-INF/maven/software.amazon.kinesis/${artifactId}/pom.xml`);
     const pom = [...poms.values()][0];
     if (pom === undefined) {
       problems.push(`${jar} holds no pom.xml to check against`);
@@ -142,7 +175,7 @@ export function checkKclJars(dir) {
     }
     for (const dep of declaredDependencies(pom)) {
       if (dep.version === null) continue;
-      const have = versionOf(dep.artifactId);
+      const have = versionOf(dep.artifactId, dep.groupId);
       if (have === undefined) {
         // Absent is a problem only for what every daemon loads; the rest (e.g. Glue schema registry)
         // is loaded only when configured.

@@ -21,13 +21,24 @@
 # The stamp (DIR/.complete) is that generated pom: a folder fetched from another list (e.g. the
 # plain aws-kcl one, before the overrides) is fetched again by the next `make setup`.
 #
-# Usage: scripts/kcl-jars.sh            (KCL_JARS_DIR overrides the target folder)
+# KCL=3 (make jars KCL=3) fetches KCL 3.x instead, into vendor/kcl3-jars: aws-kcl has no list for
+# it, so Maven resolves software.amazon.kinesis:amazon-kinesis-client-multilang:3.1.3 with its whole
+# transitive closure (131 jars; protobuf 4.27.5 on both sides), and the same check runs on it.
+# Locally, KCL 3 needs dynalite to create its lease-owner index: scripts/patch-dynalite.mjs.
+#
+# Usage: scripts/kcl-jars.sh            (KCL_JARS_DIR overrides the target folder; KCL=2|3)
 # Missing java or mvn: one line on stderr, exit 0, so `make setup` goes on without the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 POM=node_modules/aws-kcl/pom.xml
-DIR=${KCL_JARS_DIR:-vendor/kcl-jars}
+KCL=${KCL:-2}
+KCL3_VERSION=3.1.3
+case "$KCL" in
+  2) DIR=${KCL_JARS_DIR:-vendor/kcl-jars} ;;
+  3) DIR=${KCL_JARS_DIR:-vendor/kcl3-jars} ;;
+  *) echo "kcl-jars: KCL must be 2 or 3, got '$KCL'" >&2; exit 2 ;;
+esac
 # artifactId=version: where KCL 2.7.2's own poms declare newer than aws-kcl 2.3.2's list.
 OVERRIDES="protobuf-java=4.31.1 schema-registry-serde=1.1.24"
 
@@ -43,6 +54,36 @@ if [ ! -f "$POM" ]; then
 fi
 
 mkdir -p "$(dirname "$DIR")" vendor
+case "$DIR" in /*) out="$DIR.partial" ;; *) out="$PWD/$DIR.partial" ;; esac
+
+if [ "$KCL" = 3 ]; then
+  pom3=vendor/.kcl3-pom.xml
+  cat >"$pom3" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
+<groupId>local.kcl</groupId><artifactId>kcl3-jars</artifactId><version>0</version><packaging>pom</packaging>
+<dependencies><dependency><groupId>software.amazon.kinesis</groupId>
+<artifactId>amazon-kinesis-client-multilang</artifactId><version>$KCL3_VERSION</version></dependency></dependencies>
+</project>
+POM
+  if [ -f "$DIR/.complete" ] && cmp -s "$DIR/.complete" "$pom3" && node scripts/check-kcl-jars.mjs "$DIR" 2>/dev/null; then
+    rm -f "$pom3"
+    exit 0
+  fi
+  rm -rf "$DIR.partial"
+  echo "kcl-jars: resolving KCL $KCL3_VERSION (multilang and its closure) with Maven into $DIR" >&2
+  if ! mvn -q -B -Dstyle.color=never -f "$pom3" dependency:copy-dependencies -DoutputDirectory="$out" >vendor/.kcl-mvn.log 2>&1; then
+    tail -n 20 vendor/.kcl-mvn.log >&2
+    echo "kcl-jars: Maven failed (full output in vendor/.kcl-mvn.log)" >&2
+    exit 1
+  fi
+  node scripts/check-kcl-jars.mjs "$DIR.partial"
+  rm -rf "$DIR"
+  mv "$DIR.partial" "$DIR"
+  mv "$pom3" "$DIR/.complete"
+  echo "kcl-jars: $(find "$DIR" -maxdepth 1 -name '*.jar' | wc -l) jars in $DIR" >&2
+  exit 0
+fi
+
 tmp_pom=vendor/.kcl-pom.xml
 sed 's#<modelVersion>4.0.0</modelVersion>#<modelVersion>4.0.0</modelVersion><groupId>local.kcl</groupId><artifactId>kcl-jars</artifactId><version>0</version><packaging>pom</packaging>#' \
   "$POM" >"$tmp_pom"
@@ -70,7 +111,6 @@ if [ -d "$DIR" ]; then
   echo "kcl-jars: $DIR is not the current jar set; fetching it again" >&2
 fi
 echo "kcl-jars: fetching $expected jars with Maven into $DIR" >&2
-case "$DIR" in /*) out="$DIR.partial" ;; *) out="$PWD/$DIR.partial" ;; esac
 if ! mvn -q -B -Dstyle.color=never -f "$tmp_pom" dependency:copy-dependencies -DexcludeTransitive=true \
   -DoutputDirectory="$out" >vendor/.kcl-mvn.log 2>&1; then
   tail -n 20 vendor/.kcl-mvn.log >&2

@@ -5,6 +5,8 @@
  *
  * The worker is chosen by E2E_WORKER (test/e2e/workers.ts): `lastopens` (default, bin/lastopens)
  * or `fixture` (test/fixtures/recording-worker.mjs). E2E_KEEP=1 keeps the logs folder.
+ * E2E_KCL=3 runs the same tests under KCL 3.x (vendor/kcl3-jars: `make jars KCL=3`; dynalite
+ * patched by scripts/patch-dynalite.mjs): `make test-e2e-kcl3`.
  * Every process started here (stack, daemons, their workers) is killed when a test ends, passes
  * or fails, and when this process exits.
  */
@@ -32,9 +34,12 @@ import { GiveUp, ROOT, stackEnv, startStack, waitFor, type Stack } from '../../s
 import { lastopensWorker, seenRecords, workerEvents, workerFromEnv, type RunContext } from './workers.js';
 
 const worker = workerFromEnv();
-const jarsPresent = existsSync(join(ROOT, 'vendor', 'kcl-jars'));
+const kclMajor = process.env.E2E_KCL ?? '2';
+if (kclMajor !== '2' && kclMajor !== '3') throw new RangeError(`Expected \`E2E_KCL\` to be 2 or 3; got "${kclMajor}".`);
+const jarsDir = join(ROOT, 'vendor', kclMajor === '3' ? 'kcl3-jars' : 'kcl-jars');
+const jarsPresent = existsSync(join(jarsDir, '.complete'));
 const skip = !jarsPresent
-  ? 'no KCL jars (make jars; needs java and mvn)'
+  ? `no KCL ${kclMajor} jars (make jars${kclMajor === '3' ? ' KCL=3' : ''}; needs java and mvn)`
   : worker.name === 'lastopens' && !existsSync(join(ROOT, 'dist', 'bin', 'lastopens.js'))
     ? 'bin/lastopens is not built (make build)'
     : false;
@@ -96,7 +101,7 @@ function daemonFor(
   const daemon = startDaemon({
     propertiesFile,
     logFile: join(app.dir, `daemon-${tag}.log`),
-    env: { ...stackEnv(stack), ...under.env(app, tag), ...env },
+    env: { ...stackEnv(stack), KCL_JARS_DIR: jarsDir, ...under.env(app, tag), ...env },
   });
   app.daemons.push(daemon);
   log(`${app.stream}: daemon ${tag} started (pid ${daemon.pid})`);
@@ -213,7 +218,7 @@ async function waitAppliedBy(app: App, under: typeof worker, daemon: Daemon): Pr
   }, PROCESS_TIMEOUT_MS, 500);
 }
 
-void describe(`KCL MultiLangDaemon end to end (worker: ${worker.name})`, { skip }, () => {
+void describe(`KCL ${kclMajor} MultiLangDaemon end to end (worker: ${worker.name})`, { skip }, () => {
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'kcl-e2e-'));
     const t0 = Date.now();
