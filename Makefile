@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local
+.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -14,6 +14,7 @@ help:
 	@echo "make node-lts  fetch Node $(NODE_LTS_VERSION) from the npm registry into tools/ (git-ignored)"
 	@echo "make test-unit-lts  the unit tests on that Node"
 	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
+	@echo "make test-e2e-kcl3  the same under KCL 3.x (make jars KCL=3 first fetches it)"
 	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
 	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
@@ -37,8 +38,10 @@ $(NODE_LTS_BIN)/node:
 	@$@ --version >/dev/null
 
 # The KCL MultiLangDaemon's jars (vendor/kcl-jars), once; without java or mvn it says so and goes on.
+# KCL=3: KCL 3.x instead, into vendor/kcl3-jars (docs/local-stack.md); KCL 2.7.2 stays the default.
+KCL ?= 2
 jars: deps
-	@scripts/kcl-jars.sh
+	@KCL=$(KCL) scripts/kcl-jars.sh
 
 # redis-server is the one system package the tests need; install it when it is missing.
 system-deps:
@@ -47,7 +50,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
 
+# dynalite learns the GSI Create KCL 3.x needs (scripts/patch-dynalite.mjs; idempotent, quiet when done).
 deps: node_modules/.package-lock.json
+	@if [ -L node_modules ]; then echo "node_modules is a symlink to a shared install: not patching dynalite (KCL 3 locally needs it)"; \
+	else node scripts/patch-dynalite.mjs; fi
 
 # A worktree's node_modules may be a symlink to a shared install: npm ci would empty the shared
 # directory through the link (it did, once). Leave a symlinked install alone.
@@ -80,6 +86,12 @@ test-unit-lts: build node-lts
 # The real Java daemon against the local stack (a few minutes; needs java: make jars).
 test-e2e: build jars
 	node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
+
+# The same end-to-end tests under KCL 3.x (make jars KCL=3; dynalite patched by make setup). Not in
+# `make test` (time); .ci/run runs it.
+test-e2e-kcl3: build
+	@$(MAKE) --no-print-directory jars KCL=3
+	E2E_KCL=3 node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
 
 # The local stack (kinesis-local, dynalite, redis) in the background; ports in .local/stack.json.
 stack-start: deps

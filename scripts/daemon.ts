@@ -152,8 +152,12 @@ export function startDaemon(options: DaemonOptions): Daemon {
   return daemon;
 }
 
-/** Live pids whose process group is `pgid` (the JVM's workers outlive it for a moment). */
-function childPidsOfGroup(pgid: number): number[] {
+/**
+ * Live pids whose process group is `pgid` (the JVM's workers outlive it for a moment).
+ * @example
+ * childPidsOfGroup(daemon.pid); // [] once the daemon and all its workers are gone
+ */
+export function childPidsOfGroup(pgid: number): number[] {
   return processTable()
     .filter((p) => p.pgrp === pgid && isAlive(p.pid))
     .map((p) => p.pid);

@@ -25,6 +25,58 @@ export interface WorkerLogger {
 /** Keys whose values never reach a log line. */
 export const REDACTED_PATHS = ['password', '*.password', 'secret', '*.secret', 'authorization', '*.authorization'];
 
+const { chindingsSym } = pino.symbols;
+/** Keys pino writes itself on every line, before the bindings. */
+const LINE_KEYS = ['level', 'time'];
+/** Bound keys per logger, with the bindings text they were read from (setBindings may change it). */
+const boundKeyCache = new WeakMap<object, { chindings: string; keys: ReadonlyMap<string, string> }>();
+
+/** A logger's bound keys (and `level`, `time`), each with its value as JSON text. */
+function boundKeys(logger: PinoLogger): ReadonlyMap<string, string> {
+  const chindings = (logger as unknown as Record<symbol, string>)[chindingsSym] ?? '';
+  const cached = boundKeyCache.get(logger);
+  if (cached !== undefined && cached.chindings === chindings) return cached.keys;
+  const bound = JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>;
+  const keys = new Map([...LINE_KEYS.map((k): [string, string] => [k, '']), ...Object.entries(bound).map(([k, v]): [string, string] => [k, JSON.stringify(v)])]);
+  boundKeyCache.set(logger, { chindings, keys });
+  return keys;
+}
+
+const UNCHANGED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
+/**
+ * The duplicate-key guard, as a pino mixin: a line's field that repeats a bound one (or `level` /
+ * `time`) would make a second key in the JSON, which strict log pipelines reject. Equal values are
+ * dropped from the line; a different value is kept as `<key>_line`. Lines without a clash (all of
+ * the framework's own) are passed through untouched.
+ */
+function dedupeMixin(line: object, _level: number, logger: PinoLogger): Record<string, unknown> {
+  const bound = boundKeys(logger);
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(line)) {
+    if (!bound.has(key)) continue;
+    out ??= { ...line };
+    const value = out[key];
+    delete out[key];
+    if (LINE_KEYS.includes(key) || JSON.stringify(value) !== bound.get(key)) out[`${key}_line`] = value;
+  }
+  return out ?? UNCHANGED;
+}
+
+/**
+ * A child logger binding a key its parent already binds would repeat it in every line: keep the
+ * child's value only (pino writes bindings as text, so they are rebuilt once, at creation).
+ */
+function dedupeChild(child: PinoLogger): void {
+  const holder = child as unknown as Record<symbol, string>;
+  const chindings = holder[chindingsSym] ?? '';
+  const text = `{${chindings.slice(1)}}`;
+  const parsed = JSON.parse(text) as Record<string, unknown>;
+  const rebuilt = JSON.stringify(parsed);
+  if (rebuilt.length === text.length) return; // no key repeated (values are already serialized JSON)
+  holder[chindingsSym] = `,${rebuilt.slice(1, -1)}`;
+}
+
 /**
  * Opens (creating it and its folders) a log file for appending, synchronously. Given a path,
  * pino's destination opens the file asynchronously, and a process that exits before that open
@@ -57,6 +109,10 @@ export function createWorkerLogger(options: LogOptions): WorkerLogger {
       redact: { paths: REDACTED_PATHS, censor: '***' },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // No line ever carries a key twice (see dedupeMixin, dedupeChild).
+      mixin: dedupeMixin,
+      mixinMergeStrategy: (line: object, fromMixin: object) => (fromMixin === UNCHANGED ? line : fromMixin),
+      onChild: dedupeChild,
     },
     dest,
   );

@@ -70,6 +70,7 @@ export interface PipelineOptions<T> {
   spec: ProcessorSpec<T>;
   deadLetters: DeadLetterSink;
   retry?: RetryOptions;
+  /** Logger of the shard: the driver binds `shardId` to it (the pipeline never repeats it in a line). */
   logger: Logger;
   counters?: PipelineCounters;
 }
@@ -283,7 +284,7 @@ export class RecordPipeline<T> {
         this.counters.failures++;
         this.logger.warn(
           {
-            shardId: batch.shardId,
+            // shardId: the driver's logger binds it (a second copy would duplicate the JSON key).
             sequenceNumber: record.sequenceNumber,
             subSequenceNumber: record.subSequenceNumber,
             attempt,
@@ -303,7 +304,7 @@ export class RecordPipeline<T> {
     for (const l of letters) {
       this.logger.warn(
         {
-          shardId: l.shardId,
+          // shardId: the driver's logger binds it (a second copy would duplicate the JSON key).
           sequenceNumber: l.record.sequenceNumber,
           subSequenceNumber: l.record.subSequenceNumber,
           partitionKey: l.record.partitionKey,

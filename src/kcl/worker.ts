@@ -57,6 +57,15 @@ export interface WorkerConfig<T> {
   statsIntervalMs?: number;
   /** On end of input or SIGTERM, how long to wait for the batch in hand, ms. Default 10,000. */
   shutdownTimeoutMs?: number;
+  /**
+   * A SIGTERM or SIGINT while a daemon is attached (its `initialize` received, stdin still open)
+   * starts a drain instead of an exit: the worker finishes the batch in hand and keeps answering
+   * the daemon (`shutdownRequested` with its checkpoint, `leaseLost`, `shardEnded`) until the daemon
+   * closes stdin, or until this many ms have passed. A second signal ends it at once.
+   * Default: the `KCL_DRAIN_TIMEOUT_MS` environment variable (scripts/kcl-daemon.sh sets it a little
+   * under the properties' `shutdownGraceMillis`), else 19,000 (under the production template's 20,000).
+   */
+  drainTimeoutMs?: number;
   /** Default process.stdin. */
   input?: Readable;
   /** Default process.stdout. */
@@ -115,6 +124,11 @@ class KclWorker<T> {
   private readonly abort = new AbortController();
   private readonly checkpointRetry: Required<RetryOptions>;
   private readonly shutdownTimeoutMs: number;
+  private readonly drainTimeoutMs: number;
+  /** The daemon's `initialize` arrived: a daemon is driving this process. */
+  private initialized = false;
+  /** A first signal arrived while attached: working on until the daemon closes stdin. */
+  private draining = false;
   private readonly exitProcess: boolean;
   private readonly batchTimings: boolean;
   /** Parse time and length of the last processRecords line, for the batch timings log. */
@@ -147,6 +161,11 @@ class KclWorker<T> {
     if (!(Number.isFinite(statsIntervalMs) && statsIntervalMs >= 0)) throw new TypeError('Expected `statsIntervalMs` to be a non-negative number.');
     this.shutdownTimeoutMs = config.shutdownTimeoutMs ?? 10_000;
     if (!(Number.isFinite(this.shutdownTimeoutMs) && this.shutdownTimeoutMs >= 0)) throw new TypeError('Expected `shutdownTimeoutMs` to be a non-negative number.');
+    const fromEnv = process.env.KCL_DRAIN_TIMEOUT_MS;
+    this.drainTimeoutMs = config.drainTimeoutMs ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : 19_000);
+    if (!(Number.isFinite(this.drainTimeoutMs) && this.drainTimeoutMs >= 0)) {
+      throw new TypeError(config.drainTimeoutMs === undefined ? `Expected KCL_DRAIN_TIMEOUT_MS to be a non-negative number of ms, got ${JSON.stringify(fromEnv)}.` : 'Expected `drainTimeoutMs` to be a non-negative number.');
+    }
     if (typeof config.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
     this.checkpointRetry = resolveRetryOptions({ ...CHECKPOINT_RETRY_DEFAULT, ...config.checkpointRetry });
     this.exitProcess = config.exitProcess ?? true;
@@ -191,8 +210,8 @@ class KclWorker<T> {
   start(): Promise<number> {
     const input = this.config.input ?? process.stdin;
     if (this.exitProcess) {
-      process.once('SIGTERM', () => this.beginShutdown('SIGTERM'));
-      process.once('SIGINT', () => this.beginShutdown('SIGINT'));
+      process.on('SIGTERM', () => this.onSignal('SIGTERM'));
+      process.on('SIGINT', () => this.onSignal('SIGINT'));
       process.on('uncaughtException', (err) => this.fatal(err, ExitCode.CRASH, 'uncaught exception'));
       process.on('unhandledRejection', (reason) => {
         this.logger.error({ err: errorMessage(reason) }, 'unhandled promise rejection in user code (ignored; the batch outcome does not depend on it)');
@@ -227,6 +246,7 @@ class KclWorker<T> {
     }
     if (msg === null) return;
     if (this.batchTimings && msg.action === 'processRecords') this.lastLine = { readMs: t0 - firstChunkAt, parseMs: performance.now() - t0, chars: line.length };
+    if (msg.action === 'initialize') this.initialized = true;
     if (msg.action === 'checkpoint') {
       const pending = this.pendingCheckpoint;
       if (pending) {
@@ -419,6 +439,30 @@ class KclWorker<T> {
     this.pendingCheckpoint = null;
     pending?.reject(new AbortedError('the daemon closed stdin'));
     this.beginShutdown('end of input');
+  }
+
+  /**
+   * SIGTERM/SIGINT. Under Ctrl-C or systemd's KillMode=control-group the whole process group gets
+   * it, the daemon too, and the daemon's graceful shutdown still needs this worker to answer
+   * `shutdownRequested`. So with a daemon attached (initialize received, stdin open) the first
+   * signal starts a bounded drain; a second signal, or one with no daemon attached, stops now.
+   */
+  private onSignal(signal: NodeJS.Signals): void {
+    if (this.finished) return;
+    if (this.draining || this.stopping || !this.initialized || this.inputEnded) {
+      this.beginShutdown(this.draining ? `second signal (${signal})` : signal);
+      return;
+    }
+    this.draining = true;
+    this.logger.info(
+      { signal, busy: this.busy, drainTimeoutMs: this.drainTimeoutMs },
+      'signal: draining (finishing the batch in hand and answering the daemon until it closes stdin); a second signal stops now',
+    );
+    const timer = setTimeout(() => {
+      this.logger.warn({ drainTimeoutMs: this.drainTimeoutMs }, 'drain timed out: the daemon did not close stdin; stopping');
+      this.beginShutdown('drain timeout');
+    }, this.drainTimeoutMs);
+    timer.unref();
   }
 
   private beginShutdown(reason: string): void {

@@ -5,16 +5,21 @@
  *
  * The worker is chosen by E2E_WORKER (test/e2e/workers.ts): `lastopens` (default, bin/lastopens)
  * or `fixture` (test/fixtures/recording-worker.mjs). E2E_KEEP=1 keeps the logs folder.
+ * E2E_KCL=3 runs the same tests under KCL 3.x (vendor/kcl3-jars: `make jars KCL=3`; dynalite
+ * patched by scripts/patch-dynalite.mjs): `make test-e2e-kcl3`.
  * Every process started here (stack, daemons, their workers) is killed when a test ends, passes
  * or fails, and when this process exits.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { startDaemon, type Daemon } from '../../scripts/daemon.js';
+import { ListShardsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { kplAggregate } from '../helpers/kplAggregate.js';
+import { parseStrictJsonLines } from '../helpers/strictJson.js';
+import { childPidsOfGroup, startDaemon, type Daemon } from '../../scripts/daemon.js';
 import {
   createStream,
   lastSequenceByShard,
@@ -26,12 +31,15 @@ import {
 } from '../../scripts/kinesis.js';
 import { writeProperties } from '../../scripts/properties.js';
 import { GiveUp, ROOT, stackEnv, startStack, waitFor, type Stack } from '../../scripts/stack.js';
-import { seenRecords, workerEvents, workerFromEnv, type RunContext } from './workers.js';
+import { lastopensWorker, seenRecords, workerEvents, workerFromEnv, type RunContext } from './workers.js';
 
 const worker = workerFromEnv();
-const jarsPresent = existsSync(join(ROOT, 'vendor', 'kcl-jars'));
+const kclMajor = process.env.E2E_KCL ?? '2';
+if (kclMajor !== '2' && kclMajor !== '3') throw new RangeError(`Expected \`E2E_KCL\` to be 2 or 3; got "${kclMajor}".`);
+const jarsDir = join(ROOT, 'vendor', kclMajor === '3' ? 'kcl3-jars' : 'kcl-jars');
+const jarsPresent = existsSync(join(jarsDir, '.complete'));
 const skip = !jarsPresent
-  ? 'no KCL jars (make jars; needs java and mvn)'
+  ? `no KCL ${kclMajor} jars (make jars${kclMajor === '3' ? ' KCL=3' : ''}; needs java and mvn)`
   : worker.name === 'lastopens' && !existsSync(join(ROOT, 'dist', 'bin', 'lastopens.js'))
     ? 'bin/lastopens is not built (make build)'
     : false;
@@ -62,6 +70,10 @@ async function newApp(t: TestContext, name: string, shardCount: number): Promise
   const app: App = { dir, stream, redisUrl: stack.redisUrl, applicationName: `e2e-${name}-app`, shards, produced: [], daemons: [] };
   t.after(async () => {
     await Promise.all(app.daemons.map((d) => d.stop('SIGKILL', 1000)));
+    // Every line a worker wrote must pass a log pipeline that rejects duplicate JSON keys.
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.log') && !f.startsWith('daemon-'))) {
+      parseStrictJsonLines(readFileSync(join(dir, file), 'utf8'), join(dir, file));
+    }
   });
   return app;
 }
@@ -71,12 +83,13 @@ function daemonFor(
   tag: string,
   overrides: Record<string, string | number> = {},
   env: Record<string, string> = {},
+  under: Pick<typeof worker, 'executableName' | 'env'> = worker,
 ): Daemon {
   const propertiesFile = writeProperties(
     join(ROOT, 'properties', 'lastopens.local.properties'),
     join(app.dir, `${tag}.properties`),
     {
-      executableName: worker.executableName,
+      executableName: under.executableName,
       streamName: app.stream,
       applicationName: app.applicationName,
       kinesisEndpoint: stack.kinesisEndpoint,
@@ -88,7 +101,7 @@ function daemonFor(
   const daemon = startDaemon({
     propertiesFile,
     logFile: join(app.dir, `daemon-${tag}.log`),
-    env: { ...stackEnv(stack), ...worker.env(app, tag), ...env },
+    env: { ...stackEnv(stack), KCL_JARS_DIR: jarsDir, ...under.env(app, tag), ...env },
   });
   app.daemons.push(daemon);
   log(`${app.stream}: daemon ${tag} started (pid ${daemon.pid})`);
@@ -146,7 +159,66 @@ async function waitOwners(app: App, check: (owners: Map<string, number>) => bool
   return leases;
 }
 
-void describe(`KCL MultiLangDaemon end to end (worker: ${worker.name})`, { skip }, () => {
+const lastopensSkip = !existsSync(join(ROOT, 'dist', 'bin', 'lastopens.js')) ? 'bin/lastopens is not built (make build)' : false;
+const T0 = 1_767_225_600;
+
+/** The framework's own fixture worker (test/fixtures/worker.ts, run with tsx), for protocol-level checks. */
+const frameworkFixture = {
+  executableName: `${process.execPath} --import tsx ${join(ROOT, 'test', 'fixtures', 'worker.ts')}`,
+  env: (ctx: RunContext, tag: string): Record<string, string> => ({ LOG_PATH: join(ctx.dir, `fixture-${tag}.log`) }),
+};
+
+const readLinesOf = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
+const sleepThen = <T>(ms: number, value: T): Promise<T> => new Promise((ok) => setTimeout(() => ok(value), ms).unref());
+const chunkPairs = (flat: string[]): Array<[string, string]> => Array.from({ length: flat.length / 2 }, (_, i) => [flat[2 * i]!, flat[2 * i + 1]!]);
+
+/** Each shard's hash key range. */
+async function shardRanges(stream: string): Promise<Array<{ shardId: string; start: bigint; end: bigint }>> {
+  const out = await kinesis.send(new ListShardsCommand({ StreamName: stream }));
+  return (out.Shards ?? []).map((s) => ({ shardId: s.ShardId!, start: BigInt(s.HashKeyRange!.StartingHashKey!), end: BigInt(s.HashKeyRange!.EndingHashKey!) }));
+}
+
+async function redisDo<T>(use: (redis: import('ioredis').Redis) => Promise<T>): Promise<T> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(stack.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** How many "user:id:checkpoint platform_app_open" -> newest timestamp entries Redis holds exactly. */
+async function appliedCount(redis: import('ioredis').Redis, want: ReadonlyMap<string, number>): Promise<number> {
+  const entries = [...want];
+  const pipeline = redis.pipeline();
+  for (const [k] of entries) {
+    const [key, field] = k.split(' ');
+    pipeline.hget(key!, field!);
+  }
+  const got = (await pipeline.exec()) ?? [];
+  return entries.filter(([, ts], i) => got[i]?.[1] === String(ts)).length;
+}
+
+/** ERROR lines of a daemon's own log. */
+function daemonErrors(app: App, tag: string): string[] {
+  return readLinesOf(join(app.dir, `daemon-${tag}.log`)).filter((l) => /\bERROR\b/.test(l));
+}
+
+async function produceWith(app: App, under: typeof worker, count: number): Promise<void> {
+  const placed = await putAll(kinesis, app.stream, under.records(app, app.produced.length, count));
+  app.produced.push(...placed);
+}
+
+async function waitAppliedBy(app: App, under: typeof worker, daemon: Daemon): Promise<void> {
+  await waitFor(`${under.name} to apply ${app.produced.length} records of ${app.stream}`, async () => {
+    if (!daemon.running) throw new GiveUp(`daemon ${daemon.pid} exited: ${JSON.stringify(await daemon.exited)}; see ${app.dir}`);
+    return (await under.progress(app, app.produced)) === app.produced.length;
+  }, PROCESS_TIMEOUT_MS, 500);
+}
+
+void describe(`KCL ${kclMajor} MultiLangDaemon end to end (worker: ${worker.name})`, { skip }, () => {
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'kcl-e2e-'));
     const t0 = Date.now();
@@ -285,4 +357,142 @@ void describe(`KCL MultiLangDaemon end to end (worker: ${worker.name})`, { skip 
     }
     await b.stop('SIGTERM', 60_000);
   });
+
+  void it('KPL-aggregated records (the KPL way: one shard per aggregate), plain and poison records: every user record applied with its newest timestamp, every poison record dead-lettered', { skip: lastopensSkip }, async (t) => {
+    // Prepare: 2 shards; per shard 8 aggregates of 30 user records (1 in 10 poison), and plain records.
+    const app = await newApp(t, 'kpl', 2);
+    const ranges = await shardRanges(app.stream);
+    const base = 2n ** 53n + 77_000_000n;
+    const want = new Map<string, number>(); // user:platform -> newest timestamp
+    const poison = new Set<string>(); // partition keys of poison user records
+    let n = 0;
+    const userRecord = (): { partitionKey: string; data: Buffer } => {
+      const i = n++;
+      const userId = base + BigInt(i % 61);
+      const partitionKey = `user-${userId}-${i}`;
+      if (i % 10 === 7) {
+        poison.add(partitionKey);
+        return { partitionKey, data: Buffer.from(`not avro ${i}`) };
+      }
+      const event: AppOpen = { timestamp: T0 + ((i * 7919) % 5000), userId, platform: ['ios', 'android', 'web'][i % 3]!, appVersion: null, deviceId: null };
+      const k = `user:${userId}:checkpoint ${event.platform}_app_open`;
+      want.set(k, Math.max(want.get(k) ?? 0, event.timestamp));
+      return { partitionKey, data: toAvro(event) };
+    };
+    const entries: PutRecordsRequestEntry[] = [];
+    for (let a = 0; a < 8; a++) {
+      for (const range of ranges) {
+        // ExplicitHashKey inside the shard's range, on every user record: the KPL only aggregates
+        // records bound for one shard, and KCL drops the whole aggregate otherwise.
+        const ehk = (range.start + BigInt(a + 1)).toString();
+        const users = Array.from({ length: 30 }, () => ({ ...userRecord(), explicitHashKey: ehk }));
+        entries.push({ Data: kplAggregate(users), PartitionKey: users[0]!.partitionKey, ExplicitHashKey: ehk });
+        for (let k = 0; k < 5; k++) {
+          const plain = userRecord();
+          entries.push({ Data: plain.data, PartitionKey: plain.partitionKey });
+        }
+      }
+    }
+    app.produced.push(...(await putAll(kinesis, app.stream, entries)));
+    log(`kpl: put ${entries.length} Kinesis records holding ${n} user records (${poison.size} poison)`);
+    // Act
+    const daemon = daemonFor(app, 'kpl', { maxRecords: 7 }, {}, lastopensWorker);
+    const deadKey = `deadletter:${app.stream}`;
+    await waitFor(`all ${n} user records of ${app.stream} applied or dead-lettered`, async () => {
+      if (!daemon.running) throw new GiveUp(`daemon exited: ${JSON.stringify(await daemon.exited)}; see ${app.dir}`);
+      return (await redisDo(async (r) => (await r.xlen(deadKey)) === poison.size && (await appliedCount(r, want)) === want.size));
+    }, PROCESS_TIMEOUT_MS, 500);
+    // Assess: exact effect, exact dead letters (each with the sub-sequence number it had in its aggregate).
+    await redisDo(async (r) => {
+      assert.equal(await appliedCount(r, want), want.size);
+      const letters = (await r.xrange(deadKey, '-', '+')).map(([, flat]) => Object.fromEntries(chunkPairs(flat)));
+      assert.deepEqual(letters.map((l) => l.partitionKey).sort(), [...poison].sort());
+      assert.ok(letters.some((l) => Number(l.subSequenceNumber) > 0), 'poison inside aggregates keeps its sub-sequence number');
+    });
+    const leases = await waitCheckpointsAtEnd(app);
+    log(`kpl: checkpoints ${JSON.stringify(leases.map((l) => [l.leaseKey, l.checkpoint, l.checkpointSubSequenceNumber]))}`);
+    assert.equal(daemonErrors(app, 'kpl').filter((l) => /Protobuf|ExceptionInInitializerError/.test(l)).length, 0);
+    await daemon.stop('SIGTERM', 60_000);
+  });
+
+  void it('a checkpoint in the middle of an aggregate (with its subSequenceNumber), then a restart resumes right after it: nothing applied twice, nothing skipped', async (t) => {
+    // The framework's fixture worker (test/fixtures/worker.ts): record "u" fails retriably until a
+    // file exists, and retries are capped, so the worker checkpoints the handled prefix of the
+    // aggregate (a1, a2: sub-sequence 1) and exits 3; the daemon exits with it.
+    const app = await newApp(t, 'midagg', 1);
+    const [range] = await shardRanges(app.stream);
+    const gate = join(app.dir, 'gate');
+    const ehk = (range!.start + 1n).toString();
+    const cmd = (id: string, extra: Record<string, unknown> = {}): Buffer => Buffer.from(JSON.stringify({ id, ...extra }));
+    const aggregate = ['a1', 'a2', 'u3', 'a4', 'a5'].map((id) => ({
+      partitionKey: `pk-${id}`,
+      explicitHashKey: ehk,
+      data: id === 'u3' ? cmd(id, { op: 'until', path: gate }) : cmd(id),
+    }));
+    app.produced.push(...(await putAll(kinesis, app.stream, [
+      { Data: cmd('p0'), PartitionKey: 'pk-p0' },
+      { Data: kplAggregate(aggregate), PartitionKey: 'pk-a1', ExplicitHashKey: ehk },
+      { Data: cmd('p6'), PartitionKey: 'pk-p6' },
+    ])));
+    const aggregateSeq = app.produced[1]!.sequenceNumber;
+    const applied = join(app.dir, 'applied');
+    const env = { MODE: 'single', APPLIED_PATH: applied, DEADLETTER_PATH: join(app.dir, 'deadletters'), MAX_ATTEMPTS: '3' };
+    const first = daemonFor(app, 'midagg', {}, env, frameworkFixture);
+    const exit = await Promise.race([first.exited, sleepThen(PROCESS_TIMEOUT_MS, 'still running' as const)]);
+    assert.notEqual(exit, 'still running', 'the worker exits 3 when retries run out, and the daemon with it');
+    await first.stop('SIGKILL', 1000);
+    const [lease] = await readLeases(stack.dynamoEndpoint, app.applicationName);
+    log(`midagg: after the first run: applied ${JSON.stringify(readLinesOf(applied))}, lease ${JSON.stringify(lease)}`);
+    assert.deepEqual(readLinesOf(applied), ['p0', 'a1', 'a2']);
+    assert.deepEqual([lease?.checkpoint, lease?.checkpointSubSequenceNumber], [aggregateSeq, 1], 'checkpointed in the middle of the aggregate, after a2');
+    // Act: the fault is gone; the supervisor restarts the daemon.
+    writeFileSync(gate, '');
+    daemonFor(app, 'midagg', {}, env, frameworkFixture);
+    await waitFor('the rest of the stream applied', () => readLinesOf(applied).length >= 7, PROCESS_TIMEOUT_MS, 200);
+    await waitCheckpointsAtEnd(app);
+    // Assess
+    assert.deepEqual(readLinesOf(applied), ['p0', 'a1', 'a2', 'u3', 'a4', 'a5', 'p6'], 'resumed right after (aggregate, 1): a1 and a2 not applied again, u3 not skipped');
+    const log2 = parseStrictJsonLines(readFileSync(join(app.dir, 'fixture-midagg.log'), 'utf8'));
+    assert.ok(log2.some((l) => l.msg === 'initialize' && l.sequenceNumber === aggregateSeq && l.subSequenceNumber === 1), 'the daemon initialized the restart at the sub-sequence checkpoint');
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    void it(`${signal} to the whole process group (${signal === 'SIGINT' ? 'Ctrl-C' : 'systemd KillMode=control-group'}): the workers drain and answer the daemon, no ERROR from the daemon, every process gone within 30 s, and a restart reads only what follows the last checkpoint`, { skip: lastopensSkip }, async (t) => {
+      // Prepare
+      const app = await newApp(t, `group-${signal.toLowerCase()}`, 2);
+      const settings = { maxRecords: 100, shutdownGraceMillis: 10_000 };
+      const env = { LOG_BATCH_TIMINGS: '1' }; // one line per batch with its record count
+      await produceWith(app, lastopensWorker, 800);
+      const daemon = daemonFor(app, 'grp', settings, env, lastopensWorker);
+      const firstPids = await daemon.waitForChildren(2, PROCESS_TIMEOUT_MS);
+      await waitFor('some records applied', async () => (await lastopensWorker.progress(app, app.produced)) > 0, PROCESS_TIMEOUT_MS, 100);
+      // Act: the signal reaches the JVM and every worker at the same moment.
+      const t0 = Date.now();
+      process.kill(-daemon.pid, signal);
+      const exit = await daemon.exited;
+      await waitFor('every process of the group to be gone', () => childPidsOfGroup(daemon.pid).length === 0, 30_000, 100);
+      const gone = Date.now() - t0;
+      log(`${signal}: daemon exit ${JSON.stringify(exit)}, all gone in ${gone} ms`);
+      // Assess
+      assert.ok(gone <= 30_000, `every process gone within 30 s (${gone} ms)`);
+      assert.deepEqual(daemonErrors(app, 'grp'), [], 'no ERROR line from the daemon');
+      const exits = lastopensWorker.exits(app, 'grp').filter((e) => firstPids.includes(e.pid));
+      assert.deepEqual(exits.map((e) => e.code).sort(), [0, 0], 'both workers exit 0');
+      const atStop = new Map((await readLeases(stack.dynamoEndpoint, app.applicationName)).map((l) => [l.leaseKey, l.checkpoint ?? '']));
+      assert.deepEqual(await lastopensWorker.unappliedBelow(app, app.produced, atStop), [], 'no checkpoint passes an unapplied record');
+      const after = app.produced.filter((p) => { const c = atStop.get(p.shardId) ?? ''; return !/^\d+$/.test(c) || BigInt(p.sequenceNumber) > BigInt(c); }).length;
+      log(`${signal}: ${app.produced.length - after} records at or before the checkpoints, ${after} after`);
+      // A restart (same workerId) reads exactly the records after the checkpoints.
+      await produceWith(app, lastopensWorker, 100);
+      const restart = daemonFor(app, 'grp', settings, env, lastopensWorker);
+      await waitAppliedBy(app, lastopensWorker, restart);
+      await waitCheckpointsAtEnd(app);
+      await lastopensWorker.verify(app, app.produced);
+      const read = parseStrictJsonLines(readFileSync(join(app.dir, 'lastopens-grp.log'), 'utf8'))
+        .filter((l) => l.msg === 'batch timings' && !firstPids.includes(l.pid as number))
+        .reduce((sum, l) => sum + ((l.timings as { records: number }).records), 0);
+      assert.equal(read, after + 100, 'the restart read only the records after the last checkpoint');
+      await restart.stop('SIGTERM', 60_000);
+    });
+  }
 });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestDaemon, type TestDaemonOptions } from '../../src/testing/index.js';
+import { parseStrictJsonLines } from './strictJson.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/worker.ts', import.meta.url));
 
@@ -17,7 +18,7 @@ export interface FixtureWorker {
   applied(): string[];
   /** Dead letters the worker wrote. */
   deadLetters(): Array<{ sequenceNumber: string; reason: string; shardId: string }>;
-  /** The worker's log lines, parsed. */
+  /** The worker's log lines, parsed strictly (a duplicate key in any line throws). */
   log(): Array<Record<string, unknown>>;
   cleanup(): Promise<void>;
 }
@@ -37,10 +38,15 @@ export function spawnFixture(env: Record<string, string> = {}, options: Omit<Tes
     dir,
     applied: () => readLines(paths.APPLIED_PATH),
     deadLetters: () => readLines(paths.DEADLETTER_PATH).map((l) => JSON.parse(l) as { sequenceNumber: string; reason: string; shardId: string }),
-    log: () => readLines(paths.LOG_PATH).map((l) => JSON.parse(l) as Record<string, unknown>),
+    log: () => (existsSync(paths.LOG_PATH) ? parseStrictJsonLines(readFileSync(paths.LOG_PATH, 'utf8'), paths.LOG_PATH) : []),
     async cleanup() {
       await daemon.stop();
-      rmSync(dir, { recursive: true, force: true });
+      try {
+        // Every line the worker wrote, whatever the test: a strict log pipeline must accept it.
+        if (existsSync(paths.LOG_PATH)) parseStrictJsonLines(readFileSync(paths.LOG_PATH, 'utf8'), paths.LOG_PATH);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }

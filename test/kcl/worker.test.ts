@@ -2,7 +2,8 @@
  * The KCL runtime, driven as a real child process over real pipes by the test daemon.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { makeRecords } from '../../src/testing/index.js';
@@ -221,19 +222,79 @@ describe('shutdown', () => {
     await assert.rejects(pending, /worker exited/);
   });
 
-  test('SIGTERM mid-batch: exit 0, no checkpoint past unhandled records, logs flushed', async () => {
-    const w = start();
+  test('SIGTERM with a daemon attached drains: the batch in hand finishes, the daemon is answered (shutdownRequested with its checkpoint), exit 0 only when stdin closes', async () => {
+    // Prepare: the second batch's checkpoint is refused once, so shutdownRequested has work to checkpoint.
+    const gate = join(tmpdir(), `drain-gate-${process.pid}-${Date.now()}`);
+    const w = start({ KCL_DRAIN_TIMEOUT_MS: '120000' }, { onCheckpoint: ({ index }) => (index === 1 ? 'IllegalArgumentException' : null) });
+    await w.daemon.initialize(SHARD);
+    const first = makeRecords([cmd('a'), cmd('u', { op: 'until', path: gate }), cmd('c')]);
+    const inHand = w.daemon.processRecords(first);
+    await waitFor(() => w.applied().length === 1, 'the first record');
+    // Act: the signal lands mid-batch (a record retrying), then the batch can finish.
+    w.daemon.kill('SIGTERM');
+    await waitFor(() => w.log().some((l) => l.msg?.toString().startsWith('signal: draining')), 'the drain to start');
+    writeFileSync(gate, '');
+    try {
+      const firstResult = await inHand;
+      const second = makeRecords([cmd('d')], { start: 100 });
+      const secondResult = await w.daemon.processRecords(second);
+      const shutdown = await w.daemon.shutdownRequested();
+      const stillRunning = await Promise.race([w.daemon.exited.then(() => false), new Promise<boolean>((ok) => setTimeout(() => ok(true), 300))]);
+      const exit = await w.daemon.closeInput();
+      // Assess
+      assert.deepEqual(firstResult.checkpoints.map((c) => [c.sequenceNumber, c.error]), [[first[2]!.sequenceNumber, null]], 'the batch in hand finished and was checkpointed');
+      assert.deepEqual(secondResult.checkpoints.map((c) => [c.sequenceNumber, c.error]), [[second[0]!.sequenceNumber, 'IllegalArgumentException']]);
+      assert.deepEqual(shutdown.checkpoints.map((c) => [c.sequenceNumber, c.during, c.error]), [[second[0]!.sequenceNumber, 'shutdownRequested', null]]);
+      assert.ok(stillRunning, 'the worker waits for the daemon to close stdin');
+      assert.deepEqual(exit, { code: 0, signal: null });
+      assert.deepEqual(w.applied(), ['a', 'u', 'c', 'd']);
+      assert.equal(w.daemon.stderr, '');
+      assert.ok(w.log().some((l) => l.msg === 'worker exiting'), 'the exit line made it to disk');
+    } finally {
+      rmSync(gate, { force: true });
+    }
+  });
+
+  test('a second signal during the drain stops at once: exit 0, no checkpoint past unhandled records, logs flushed', async () => {
+    const w = start({ KCL_DRAIN_TIMEOUT_MS: '120000' });
     await w.daemon.initialize(SHARD);
     const pending = w.daemon.processRecords(makeRecords([cmd('a'), cmd('h', { op: 'hang' }), cmd('c')]));
     pending.catch(() => undefined);
     await waitFor(() => w.applied().length === 1, 'the first record');
-    w.daemon.kill('SIGTERM');
+    w.daemon.kill('SIGINT'); // Ctrl-C
+    await waitFor(() => w.log().some((l) => l.msg?.toString().startsWith('signal: draining')), 'the drain to start');
+    const t0 = Date.now();
+    w.daemon.kill('SIGINT'); // and again
     const exit = await w.daemon.exited;
+    assert.ok(Date.now() - t0 < 10_000, 'promptly');
     assert.deepEqual(exit, { code: 0, signal: null });
     assert.deepEqual(w.daemon.checkpoints, []);
     assert.deepEqual(w.applied(), ['a']);
-    const last = w.log().at(-1)!;
-    assert.equal(last.msg, 'worker exiting', 'the last log line made it to disk');
+    assert.ok(w.log().some((l) => l.msg === 'worker exiting'), 'the exit line made it to disk (flushSync may write it before an asynchronous write still in flight)');
+  });
+
+  test('SIGTERM with no daemon attached (no initialize yet) stops at once, exit 0', async () => {
+    const w = start({ KCL_DRAIN_TIMEOUT_MS: '120000' });
+    await waitFor(() => w.log().some((l) => l.msg === 'worker started; waiting for the daemon'), 'the worker to start');
+    const t0 = Date.now();
+    w.daemon.kill('SIGTERM');
+    const exit = await w.daemon.exited;
+    assert.ok(Date.now() - t0 < 10_000, 'promptly');
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(!w.log().some((l) => l.msg?.toString().startsWith('signal: draining')));
+  });
+
+  test('the drain is bounded: a daemon that never closes stdin, exit 0 after KCL_DRAIN_TIMEOUT_MS, not before', async () => {
+    const w = start({ KCL_DRAIN_TIMEOUT_MS: '1500' });
+    await w.daemon.initialize(SHARD);
+    await w.daemon.processRecords(makeRecords([cmd('a')]));
+    const t0 = Date.now();
+    w.daemon.kill('SIGTERM');
+    const exit = await w.daemon.exited;
+    const waited = Date.now() - t0;
+    assert.deepEqual(exit, { code: 0, signal: null });
+    assert.ok(waited >= 1400, `waited ${waited} ms`);
+    assert.ok(w.log().some((l) => l.msg === 'drain timed out: the daemon did not close stdin; stopping'));
   });
 });
 
