@@ -68,14 +68,26 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** A running three-master Redis Cluster. */
+/** A running Redis Cluster (three masters by default, optionally with replicas). */
 export interface RedisClusterServer {
+  /** The masters as created (the URL's seeds). Roles change after a failover. */
   nodes: Array<{ host: string; port: number }>;
   /** The seed list as a cluster URL: `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`. */
   url: string;
+  /** The masters as created, then (with `replicas`) the replicas. */
   servers: RedisServer[];
   /** Stops every node and removes their directories. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** Options of {@link startRedisCluster}. */
+export interface StartRedisClusterOptions {
+  /** Masters. Default 3. */
+  masters?: number;
+  /** Replicas per master (`--cluster-replicas`). Default 0. */
+  replicas?: number;
+  /** `cluster-node-timeout` in ms: how soon a lost master is failed over. Default 2,000. */
+  nodeTimeoutMs?: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -345,17 +357,20 @@ async function launch(port: number, dir: string, opts: StartRedisOptions): Promi
 }
 
 /**
- * Starts three cluster-enabled masters on free ports, joins them with
- * `redis-cli --cluster create ... --cluster-replicas 0`, and resolves when every node reports
- * `cluster_state:ok`.
+ * Starts cluster-enabled nodes on free ports (three masters by default, `replicas` per master),
+ * joins them with `redis-cli --cluster create ... --cluster-replicas N`, and resolves when every
+ * node reports `cluster_state:ok` and every replica's link to its master is up.
  *
  * @example
  * const cluster = await startRedisCluster();
+ * const withReplicas = await startRedisCluster({ replicas: 1, nodeTimeoutMs: 1500 });
  * const client = new Cluster(cluster.nodes);
  * after(() => cluster.stop());
  */
-export async function startRedisCluster(opts: { masters?: number } = {}): Promise<RedisClusterServer> {
-  const count = opts.masters ?? 3;
+export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Promise<RedisClusterServer> {
+  const masters = opts.masters ?? 3;
+  const replicas = opts.replicas ?? 0;
+  const count = masters * (1 + replicas);
   const servers: RedisServer[] = [];
   const stop = async (): Promise<void> => {
     stoppers.delete(stop);
@@ -366,28 +381,35 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
     for (let i = 0; i < count; i++) {
       servers.push(
         await startRedis({
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2000)],
         }),
       );
     }
     await runRedisCli([
       '--cluster', 'create',
       ...servers.map((s) => `${HOST}:${s.port}`),
-      '--cluster-replicas', '0',
+      '--cluster-replicas', String(replicas),
       '--cluster-yes',
     ]);
     for (const s of servers) {
       await waitFor(
         async () => (await rawCommand(s.port, ['CLUSTER', 'INFO'])).includes('cluster_state:ok'),
         `cluster_state:ok on ${s.port}`,
-        START_TIMEOUT_MS,
+        START_TIMEOUT_MS * 2,
+      );
+    }
+    for (const s of servers.slice(masters)) {
+      await waitFor(
+        async () => (await rawCommand(s.port, ['INFO', 'replication'])).includes('master_link_status:up'),
+        `replica ${s.port} in sync`,
+        START_TIMEOUT_MS * 2,
       );
     }
   } catch (err) {
     await stop();
     throw err;
   }
-  const nodes = servers.map((s) => ({ host: HOST, port: s.port }));
+  const nodes = servers.slice(0, masters).map((s) => ({ host: HOST, port: s.port }));
   return {
     nodes,
     url: `redis+cluster://${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`,
