@@ -18,6 +18,8 @@
  *                                  checkpointed (WAIT), default 0 (off); docs/guarantees.md
  *   REDIS_WAIT_TIMEOUT_MS optional how long WAIT may block, default 1000
  *   REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD  optional  the sentinels' own credentials
+ *   RETRY_MAX_DELAY_MS  optional   longest wait between retries of a failed batch, default 2000:
+ *                                  a failover is followed within about that of Redis being healthy
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
  */
@@ -38,6 +40,12 @@ const DEFAULT_LOG_PATH = './lastopens.log';
  * still waits for every chunk.
  */
 const DEFAULT_CHUNK_SIZE = 2_000;
+/**
+ * Longest backoff between retries of a failed batch. 2 s, not the runtime's 10 s: after a failover
+ * the shard writes again within about this of Redis being healthy, for one retry (and one log
+ * line) per 2 s while Redis is away.
+ */
+const DEFAULT_RETRY_MAX_DELAY_MS = 2_000;
 
 function readConfig() {
   const shared = readLastOpensEnv();
@@ -48,6 +56,7 @@ function readConfig() {
     statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
     batchTimings: optionalVar('LOG_BATCH_TIMINGS', 0, parseInteger({ min: 0, max: 1 })) === 1,
     chunkSize: optionalVar('CHUNK_SIZE', DEFAULT_CHUNK_SIZE, parseInteger({ min: 1 })),
+    retryMaxDelayMs: optionalVar('RETRY_MAX_DELAY_MS', DEFAULT_RETRY_MAX_DELAY_MS, parseInteger({ min: 100, max: 600_000 })),
     sentinelUsername: optionalVar<string | undefined>('REDIS_SENTINEL_USERNAME', undefined),
     sentinelPassword: optionalVar<string | undefined>('REDIS_SENTINEL_PASSWORD', undefined),
     warnings,
@@ -111,6 +120,7 @@ await runWithBatchProcessor<AppOpen>(
     statsIntervalMs: config.statsIntervalMs,
     batchTimings: config.batchTimings,
     chunkSize: config.chunkSize,
+    retry: { maxDelayMs: config.retryMaxDelayMs },
   },
   lastOpensProcessor(redis, { waitReplicas: config.waitReplicas }),
 );
