@@ -3,15 +3,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
-TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
+TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' -not -path 'test/failover/*' | sort)
 
-.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local
+.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e test-failover stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
 	@echo "make demo      run the main job end to end on local stand-ins"
 	@echo "make test      lint, type-check and run every test"
 	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
+	@echo "make test-failover  Redis failover under load: Cluster with replicas, Sentinel, READONLY (~4 min)"
 	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
 	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
@@ -57,6 +58,11 @@ test-unit: build
 # The real Java daemon against the local stack (a few minutes; needs java: make jars).
 test-e2e: build jars
 	node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
+
+# Redis failovers under load with real servers (Cluster 3+3, Sentinel with three sentinels, a
+# primary endpoint that moves): slow, so not part of `make test`; .ci/run runs it.
+test-failover: build
+	node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/failover/*.test.ts
 
 # The local stack (kinesis-local, dynalite, redis) in the background; ports in .local/stack.json.
 stack-start: deps
