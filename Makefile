@@ -3,9 +3,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
-TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
+TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' -not -path 'test/failover/*' | sort)
 
-.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local
+.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-unit-lts  the unit tests on that Node"
 	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
 	@echo "make test-e2e-kcl3  the same under KCL 3.x (make jars KCL=3 first fetches it)"
+	@echo "make test-failover  Redis failover under load: Cluster with replicas, Sentinel, READONLY (~4 min)"
 	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
 	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
@@ -92,6 +93,10 @@ test-e2e: build jars
 test-e2e-kcl3: build
 	@$(MAKE) --no-print-directory jars KCL=3
 	E2E_KCL=3 node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
+# Redis failovers under load with real servers (Cluster 3+3, Sentinel with three sentinels, a
+# primary endpoint that moves): slow, so not part of `make test`; .ci/run runs it.
+test-failover: build
+	node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/failover/*.test.ts
 
 # The local stack (kinesis-local, dynalite, redis) in the background; ports in .local/stack.json.
 stack-start: deps

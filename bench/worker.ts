@@ -98,7 +98,7 @@ function shebangFlags(path: string): string[] {
 }
 
 /** Drives one worker process through every batch; the clock runs from the first send to the last status. */
-async function timeWorker(command: string, args: string[], env: NodeJS.ProcessEnv, data: BenchData): Promise<RunResult> {
+export async function timeWorker(command: string, args: string[], env: NodeJS.ProcessEnv, data: BenchData): Promise<RunResult> {
   const daemon = TestDaemon.spawn(command, { args, env, actionTimeoutMs: 600_000 });
   try {
     await daemon.initialize(SHARD);
@@ -204,7 +204,7 @@ function decodeBound(data: BenchData): number {
   return (data.records / ms) * 1000;
 }
 
-const fmt = (r: RunResult): string =>
+export const fmt = (r: RunResult): string =>
   `${Math.round(r.recordsPerSec).toLocaleString('en-US').padStart(9)} records/s  ${(r.totalMs / 1000).toFixed(2)} s  batch p50 ${r.p50BatchMs.toFixed(1)} ms p99 ${r.p99BatchMs.toFixed(1)} ms max ${r.maxBatchMs.toFixed(1)} ms  peak RSS ${r.rssMb.toFixed(0)} MB  worker CPU ${r.cpuSec.toFixed(2)} s (${Math.round(r.cpuSec > 0 ? r.recordsPerSec * (r.totalMs / 1000 / r.cpuSec) : 0).toLocaleString('en-US')} records per CPU-second)`;
 
 /**

@@ -4,7 +4,8 @@
  * monotonic, in Redis. Poison records go to the Redis stream deadletter:<STREAM_NAME>.
  *
  * Environment (a .env file in the working directory is read too; the real environment wins):
- *   RESULTS_REDIS_URL   mandatory  redis://, rediss://, redis+cluster:// or rediss+cluster:// URL
+ *   RESULTS_REDIS_URL   mandatory  redis://, rediss://, redis+cluster://, rediss+cluster://,
+ *                                  redis+sentinel:// or rediss+sentinel:// URL (docs/redis.md)
  *   STREAM_NAME         mandatory  the Kinesis stream; names the dead-letter stream
  *   LOG_PATH            important  log file (default ./lastopens.log, with a warning), or `stderr`
  *   LOG_LEVEL           optional   pino level, default info
@@ -13,6 +14,12 @@
  *   LOG_BATCH_TIMINGS   optional   1 logs where each batch's milliseconds went, default 0
  *   CHUNK_SIZE          optional   records per Redis write while the rest of a batch decodes,
  *                                  default 2000 (see docs/performance.md)
+ *   REDIS_WAIT_REPLICAS optional   replicas that must acknowledge a batch's writes before it is
+ *                                  checkpointed (WAIT), default 0 (off); docs/guarantees.md
+ *   REDIS_WAIT_TIMEOUT_MS optional how long WAIT may block, default 1000
+ *   REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD  optional  the sentinels' own credentials
+ *   RETRY_MAX_DELAY_MS  optional   longest wait between retries of a failed batch, default 2000:
+ *                                  a failover is followed within about that of Redis being healthy
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
  */
@@ -33,6 +40,12 @@ const DEFAULT_LOG_PATH = './lastopens.log';
  * still waits for every chunk.
  */
 const DEFAULT_CHUNK_SIZE = 2_000;
+/**
+ * Longest backoff between retries of a failed batch. 2 s, not the runtime's 10 s: after a failover
+ * the shard writes again within about this of Redis being healthy, for one retry (and one log
+ * line) per 2 s while Redis is away.
+ */
+const DEFAULT_RETRY_MAX_DELAY_MS = 2_000;
 
 function readConfig() {
   const shared = readLastOpensEnv();
@@ -43,6 +56,9 @@ function readConfig() {
     statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
     batchTimings: optionalVar('LOG_BATCH_TIMINGS', 0, parseInteger({ min: 0, max: 1 })) === 1,
     chunkSize: optionalVar('CHUNK_SIZE', DEFAULT_CHUNK_SIZE, parseInteger({ min: 1 })),
+    retryMaxDelayMs: optionalVar('RETRY_MAX_DELAY_MS', DEFAULT_RETRY_MAX_DELAY_MS, parseInteger({ min: 100, max: 600_000 })),
+    sentinelUsername: optionalVar<string | undefined>('REDIS_SENTINEL_USERNAME', undefined),
+    sentinelPassword: optionalVar<string | undefined>('REDIS_SENTINEL_PASSWORD', undefined),
     warnings,
   };
 }
@@ -69,11 +85,21 @@ try {
 }
 const { logger, flushSync } = workerLogger;
 for (const warning of config.warnings) logger.warn({}, warning);
-logger.info({ redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen }, 'lastopens starting');
+logger.info(
+  { redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen, waitReplicas: config.waitReplicas ?? null },
+  'lastopens starting',
+);
 
 let redis: ReturnType<typeof createRedisClient>;
 try {
-  redis = createRedisClient(config.redisUrl, { logger, connectionName: `lastopens:${process.pid}` });
+  redis = createRedisClient(config.redisUrl, {
+    logger,
+    connectionName: `lastopens:${process.pid}`,
+    sentinelUsername: config.sentinelUsername,
+    sentinelPassword: config.sentinelPassword,
+    // WAIT blocks up to its timeout: the command bound must leave room for it.
+    ...(config.waitReplicas ? { commandTimeoutMs: Math.max(5_000, config.waitReplicas.timeoutMs + 2_000) } : {}),
+  });
 } catch (err) {
   // A URL that parses as a URL but not as a Redis URL (a db that is not a number, a query string,
   // a db on a cluster): the client names the problem with the password redacted.
@@ -94,6 +120,7 @@ await runWithBatchProcessor<AppOpen>(
     statsIntervalMs: config.statsIntervalMs,
     batchTimings: config.batchTimings,
     chunkSize: config.chunkSize,
+    retry: { maxDelayMs: config.retryMaxDelayMs },
   },
-  lastOpensProcessor(redis),
+  lastOpensProcessor(redis, { waitReplicas: config.waitReplicas }),
 );

@@ -58,7 +58,7 @@ function setUp(): Container {
     decoder: appOpenDecoder,
     deadLetters,
     logger,
-    batchProcessor: lastOpensProcessor(redis),
+    batchProcessor: lastOpensProcessor(redis, { waitReplicas: config.waitReplicas }),
   });
   container = { handler, redis, logger };
   return container;

@@ -10,6 +10,10 @@
  *   hosts are seeds (one is enough, more survive a seed being down). `rediss+cluster://` for TLS.
  *   A db other than 0 is refused (Redis Cluster has only db 0).
  * - `redis://` with the option `cluster: true` is the same as `redis+cluster://`.
+ * - `redis+sentinel://[user[:password]@]host1[:port1][,host2[:port2]...]/<masterName>[/db]`: a
+ *   primary found through Redis Sentinel (port default 26379); the hosts are sentinels, the user
+ *   and password are the data nodes' (sentinels' own credentials are options). Failover is
+ *   followed: see ./sentinel.ts. `rediss+sentinel://` talks TLS to the data nodes and sentinels.
  */
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis } from 'ioredis';
@@ -17,6 +21,8 @@ import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { redactUrl } from '../config/redact.js';
 import { NonRetriableError, RetriableError, StreamError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
+import { reconnectOnReadOnly, recoverAfterFailure, watchClusterFailover } from './failover.js';
+import { sentinelRedisOptions, type SentinelClientOptions } from './sentinel.js';
 
 /**
  * A standalone or cluster client, as returned by {@link createRedisClient}.
@@ -33,7 +39,7 @@ export type RedisClient = Redis | Cluster;
  * @example
  * createRedisClient(url, { commandTimeoutMs: 2_000, tls: { ca: readFileSync('ca.pem') }, logger });
  */
-export interface RedisClientOptions {
+export interface RedisClientOptions extends SentinelClientOptions {
   /** Treat the URL's hosts as Redis Cluster seeds. Default: true for `redis+cluster://` and `rediss+cluster://`, else false. */
   cluster?: boolean;
   /**
@@ -86,16 +92,20 @@ export interface ParsedRedisUrl {
   username: string | undefined;
   password: string | undefined;
   db: number;
+  /** Sentinel URLs only: the master name the sentinels monitor (the hosts are then sentinels). */
+  sentinelName?: string;
 }
 
-const SCHEMES: Record<string, { tls: boolean; cluster: boolean }> = {
+const SCHEMES: Record<string, { tls: boolean; cluster: boolean; sentinel?: boolean }> = {
   'redis:': { tls: false, cluster: false },
   'rediss:': { tls: true, cluster: false },
   'redis+cluster:': { tls: false, cluster: true },
   'rediss+cluster:': { tls: true, cluster: true },
+  'redis+sentinel:': { tls: false, cluster: false, sentinel: true },
+  'rediss+sentinel:': { tls: true, cluster: false, sentinel: true },
 };
 
-const SCHEME_LIST = 'redis://, rediss://, redis+cluster:// or rediss+cluster://';
+const SCHEME_LIST = 'redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://';
 
 /**
  * Takes a Redis URL apart (see the module comment for the forms). Errors name the problem and
@@ -120,8 +130,20 @@ export function parseRedisUrl(url: string): ParsedRedisUrl {
     throw bad(`query parameters are not supported (${hostPart.slice(q + 1).split('=')[0] ?? ''}); use the options instead`);
   }
   let db = 0;
+  let sentinelName: string | undefined;
   const slash = hostPart.indexOf('/');
-  if (slash >= 0) {
+  if (scheme.sentinel) {
+    // host:port[,host:port...]/<masterName>[/db]
+    const path = slash >= 0 ? hostPart.slice(slash + 1).split('/') : [];
+    hostPart = slash >= 0 ? hostPart.slice(0, slash) : hostPart;
+    sentinelName = path[0] === undefined ? '' : safeDecode(path[0]);
+    if (sentinelName === undefined || sentinelName === '') throw bad('a sentinel URL needs the master name after the hosts (…/mymaster)');
+    if (path.length > 2) throw bad(`unexpected "/${path.slice(2).join('/')}" after the database`);
+    if (path[1] !== undefined && path[1] !== '') {
+      if (!/^\d{1,5}$/.test(path[1])) throw bad(`the database must be a number, got "${path[1]}"`);
+      db = Number(path[1]);
+    }
+  } else if (slash >= 0) {
     const dbText = hostPart.slice(slash + 1);
     hostPart = hostPart.slice(0, slash);
     if (dbText !== '') {
@@ -148,12 +170,23 @@ export function parseRedisUrl(url: string): ParsedRedisUrl {
     }
   }
   if (hostPart === '') throw bad('no host');
-  const nodes = hostPart.split(',').map((h) => parseHostPort(h, bad));
-  if (nodes.length > 1 && !scheme.cluster) throw bad('several hosts are only allowed with redis+cluster:// or rediss+cluster://');
-  return { tls: scheme.tls, cluster: scheme.cluster, nodes, username, password, db };
+  const defaultPort = scheme.sentinel ? 26379 : 6379;
+  const nodes = hostPart.split(',').map((h) => parseHostPort(h, bad, defaultPort));
+  if (nodes.length > 1 && !scheme.cluster && !scheme.sentinel) {
+    throw bad('several hosts are only allowed with redis+cluster://, rediss+cluster:// or the sentinel schemes');
+  }
+  return { tls: scheme.tls, cluster: scheme.cluster, nodes, username, password, db, ...(sentinelName === undefined ? {} : { sentinelName }) };
 }
 
-function parseHostPort(text: string, bad: (why: string) => TypeError): { host: string; port: number } {
+function safeDecode(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseHostPort(text: string, bad: (why: string) => TypeError, defaultPort = 6379): { host: string; port: number } {
   let host: string;
   let portText: string | undefined;
   if (text.startsWith('[')) {
@@ -169,7 +202,7 @@ function parseHostPort(text: string, bad: (why: string) => TypeError): { host: s
     portText = colon >= 0 ? text.slice(colon + 1) : undefined;
   }
   if (host === '') throw bad(`empty host in "${text}"`);
-  let port = 6379;
+  let port = defaultPort;
   if (portText !== undefined) {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
       throw bad(`the port must be 1-65535, got "${portText}"`);
@@ -188,6 +221,7 @@ interface ResolvedOptions {
   tls: TlsOptions | undefined;
   logger: Logger | undefined;
   connectionName: string | undefined;
+  sentinel: SentinelClientOptions;
 }
 
 function resolveOptions(options: RedisClientOptions): ResolvedOptions {
@@ -201,6 +235,7 @@ function resolveOptions(options: RedisClientOptions): ResolvedOptions {
     tls: options.tls,
     logger: options.logger,
     connectionName: options.connectionName,
+    sentinel: { sentinelUsername: options.sentinelUsername, sentinelPassword: options.sentinelPassword },
   };
   if (!(Number.isInteger(r.commandTimeoutMs) && r.commandTimeoutMs > 0)) {
     throw new TypeError('Expected `commandTimeoutMs` to be a positive integer.');
@@ -245,6 +280,7 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
   const cluster = o.cluster ?? parsed.cluster;
   const where = redactUrl(url);
   if (cluster && parsed.db !== 0) throw new TypeError(`Invalid Redis URL ${where}: Redis Cluster has only database 0`);
+  if (cluster && parsed.sentinelName !== undefined) throw new TypeError(`Invalid Redis URL ${where}: a sentinel URL cannot be a cluster`);
   const tls: TlsOptions | undefined = parsed.tls ? { ...o.tls } : undefined;
   const common = {
     username: parsed.username,
@@ -270,6 +306,17 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
       ...(tls === undefined ? {} : { dnsLookup: (address, callback) => callback(null, address) }),
     };
     client = new Cluster(parsed.nodes, clusterOptions);
+    watchClusterFailover(client, { logger: o.logger, where, seeds: parsed.nodes });
+  } else if (parsed.sentinelName !== undefined) {
+    client = new Redis({
+      ...common,
+      ...sentinelRedisOptions(parsed, tls, o.sentinel),
+      enableOfflineQueue: true,
+      lazyConnect: o.lazyConnect,
+      retryStrategy: reconnectDelay,
+      sentinelRetryStrategy: reconnectDelay,
+      reconnectOnError: reconnectOnReadOnly,
+    });
   } else {
     const node = parsed.nodes[0] ?? { host: '127.0.0.1', port: 6379 };
     const redisOptions: RedisOptions = {
@@ -280,6 +327,8 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
       enableOfflineQueue: true,
       lazyConnect: o.lazyConnect,
       retryStrategy: reconnectDelay,
+      // A primary endpoint that now reaches a replica (DNS moved, demoted node): reconnect.
+      reconnectOnError: reconnectOnReadOnly,
     };
     client = new Redis(redisOptions);
   }
@@ -442,8 +491,7 @@ export function runBounded<T>(client: RedisClient, what: string, op: () => Promi
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
-      refreshTopology(client);
-      reject(timeoutError(what, limit, client));
+      void recoverAfterFailure(client).then(() => reject(timeoutError(what, limit, client)));
     }, limit);
     let p: Promise<T>;
     try {
@@ -465,8 +513,8 @@ export function runBounded<T>(client: RedisClient, what: string, op: () => Promi
         clearTimeout(timer);
         if (settled) return;
         settled = true;
-        refreshTopology(client);
-        reject(translateRedisError(err, what, client));
+        // Let a cluster client re-read its slot map first, so the caller's retry uses it.
+        void recoverAfterFailure(client).then(() => reject(translateRedisError(err, what, client)));
       },
     );
   });

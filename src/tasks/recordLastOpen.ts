@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { NonRetriableError, ValidationError } from '../core/errors.js';
 import type { StreamError } from '../core/errors.js';
-import { refreshTopology, runBounded, translateRedisError } from '../redis/connection.js';
+import { runBounded, translateRedisError } from '../redis/connection.js';
+import { recoverAfterFailure } from '../redis/failover.js';
 import type { RedisClient } from '../redis/connection.js';
 import { keySlot } from '../redis/keySlot.js';
 import type { AppOpen } from '../models/index.js';
@@ -230,7 +231,7 @@ export async function recordLastOpens(
   for (let c = 0; c < calls.length; c++) {
     const [err, reply] = replies[c] ?? [new Error('no reply'), undefined];
     if (err) {
-      refreshTopology(redis);
+      await recoverAfterFailure(redis); // failover handling lives in src/redis/failover.ts
       throw translateRedisError(err, what, redis);
     }
     const [updated, bad] = reply as ScriptReply;

@@ -183,7 +183,7 @@ describe('bin/lastopens configuration', () => {
   for (const [name, env, pattern] of [
     ['RESULTS_REDIS_URL missing', { STREAM_NAME: 's' }, /^lastopens: RESULTS_REDIS_URL is not set \(mandatory\)\n$/],
     ['STREAM_NAME missing', { RESULTS_REDIS_URL: 'redis://127.0.0.1:1' }, /^lastopens: STREAM_NAME is not set \(mandatory\)\n$/],
-    ['RESULTS_REDIS_URL malformed', { RESULTS_REDIS_URL: 'http://x', STREAM_NAME: 's' }, /^lastopens: RESULTS_REDIS_URL is malformed: .*expected a redis:\/\/, rediss:\/\/, redis\+cluster:\/\/ or rediss\+cluster:\/\/ URL\n$/],
+    ['RESULTS_REDIS_URL malformed', { RESULTS_REDIS_URL: 'http://x', STREAM_NAME: 's' }, /^lastopens: RESULTS_REDIS_URL is malformed: .*expected a redis:\/\/, rediss:\/\/, redis\+cluster:\/\/, rediss\+cluster:\/\/, redis\+sentinel:\/\/ or rediss\+sentinel:\/\/ URL\n$/],
     ['STREAM_NAME malformed', { RESULTS_REDIS_URL: 'redis://127.0.0.1:1', STREAM_NAME: 'bad name!' }, /^lastopens: STREAM_NAME is malformed/],
   ] as const) {
     test(`${name}: exit 78 at once, one stderr line naming it, nothing on stdout`, () => {

@@ -68,14 +68,26 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-/** A running three-master Redis Cluster. */
+/** A running Redis Cluster (three masters by default, optionally with replicas). */
 export interface RedisClusterServer {
+  /** The masters as created (the URL's seeds). Roles change after a failover. */
   nodes: Array<{ host: string; port: number }>;
   /** The seed list as a cluster URL: `redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3`. */
   url: string;
+  /** The masters as created, then (with `replicas`) the replicas. */
   servers: RedisServer[];
   /** Stops every node and removes their directories. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** Options of {@link startRedisCluster}. */
+export interface StartRedisClusterOptions {
+  /** Masters. Default 3. */
+  masters?: number;
+  /** Replicas per master (`--cluster-replicas`). Default 0. */
+  replicas?: number;
+  /** `cluster-node-timeout` in ms: how soon a lost master is failed over. Default 2,000. */
+  nodeTimeoutMs?: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -345,17 +357,20 @@ async function launch(port: number, dir: string, opts: StartRedisOptions): Promi
 }
 
 /**
- * Starts three cluster-enabled masters on free ports, joins them with
- * `redis-cli --cluster create ... --cluster-replicas 0`, and resolves when every node reports
- * `cluster_state:ok`.
+ * Starts cluster-enabled nodes on free ports (three masters by default, `replicas` per master),
+ * joins them with `redis-cli --cluster create ... --cluster-replicas N`, and resolves when every
+ * node reports `cluster_state:ok` and every replica's link to its master is up.
  *
  * @example
  * const cluster = await startRedisCluster();
+ * const withReplicas = await startRedisCluster({ replicas: 1, nodeTimeoutMs: 1500 });
  * const client = new Cluster(cluster.nodes);
  * after(() => cluster.stop());
  */
-export async function startRedisCluster(opts: { masters?: number } = {}): Promise<RedisClusterServer> {
-  const count = opts.masters ?? 3;
+export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Promise<RedisClusterServer> {
+  const masters = opts.masters ?? 3;
+  const replicas = opts.replicas ?? 0;
+  const count = masters * (1 + replicas);
   const servers: RedisServer[] = [];
   const stop = async (): Promise<void> => {
     stoppers.delete(stop);
@@ -366,28 +381,35 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
     for (let i = 0; i < count; i++) {
       servers.push(
         await startRedis({
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2000)],
         }),
       );
     }
     await runRedisCli([
       '--cluster', 'create',
       ...servers.map((s) => `${HOST}:${s.port}`),
-      '--cluster-replicas', '0',
+      '--cluster-replicas', String(replicas),
       '--cluster-yes',
     ]);
     for (const s of servers) {
       await waitFor(
         async () => (await rawCommand(s.port, ['CLUSTER', 'INFO'])).includes('cluster_state:ok'),
         `cluster_state:ok on ${s.port}`,
-        START_TIMEOUT_MS,
+        START_TIMEOUT_MS * 2,
+      );
+    }
+    for (const s of servers.slice(masters)) {
+      await waitFor(
+        async () => (await rawCommand(s.port, ['INFO', 'replication'])).includes('master_link_status:up'),
+        `replica ${s.port} in sync`,
+        START_TIMEOUT_MS * 2,
       );
     }
   } catch (err) {
     await stop();
     throw err;
   }
-  const nodes = servers.map((s) => ({ host: HOST, port: s.port }));
+  const nodes = servers.slice(0, masters).map((s) => ({ host: HOST, port: s.port }));
   return {
     nodes,
     url: `redis+cluster://${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`,
@@ -416,4 +438,118 @@ function runRedisCli(args: string[]): Promise<string> {
       else reject(new Error(`redis-cli ${args.join(' ')} exited ${code}: ${out}`));
     });
   });
+}
+
+/** A primary with replicas watched by sentinels, from {@link startRedisSentinel}. */
+export interface RedisSentinelSetup {
+  /** The master name the sentinels monitor. */
+  name: string;
+  /** The data nodes: [0] is the first primary, the rest its replicas. Roles change on failover. */
+  servers: RedisServer[];
+  /** The sentinels (`redis-server <conf> --sentinel`), each on a free port. */
+  sentinels: Array<{ port: number; readonly running: boolean; kill(): Promise<void> }>;
+  /** `redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/<name>` */
+  url: string;
+  /** The primary's port as the sentinel on `sentinels[i]` reports it, or undefined. */
+  masterPort(i?: number): Promise<number | undefined>;
+  /** Stops everything and removes the directories. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a primary, `replicas` replicas of it (default 2) and `sentinels` sentinels (default 3,
+ * quorum 2, down-after 1000 ms), all on free ports, and resolves when every replica is in sync
+ * and every sentinel knows the primary and the other sentinels.
+ *
+ * @example
+ * const s = await startRedisSentinel();
+ * const client = new Redis({ sentinels: s.sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: s.name });
+ * await s.stop();
+ */
+export async function startRedisSentinel(opts: { replicas?: number; sentinels?: number; name?: string } = {}): Promise<RedisSentinelSetup> {
+  const name = opts.name ?? 'mymaster';
+  const servers: RedisServer[] = [];
+  const sentinels: Array<{ port: number; child: ChildProcess | undefined; dir: string; readonly running: boolean; kill(): Promise<void> }> = [];
+  const stop = async (): Promise<void> => {
+    stoppers.delete(stop);
+    await Promise.all(sentinels.map((s) => s.kill()));
+    for (const s of sentinels) rmSync(s.dir, { recursive: true, force: true });
+    await Promise.all(servers.map((s) => s.stop()));
+  };
+  stoppers.add(stop);
+  const masterPort = async (i = 0): Promise<number | undefined> => {
+    const s = sentinels[i];
+    if (!s) return undefined;
+    const raw = await rawCommand(s.port, ['SENTINEL', 'get-master-addr-by-name', name]);
+    const m = /127\.0\.0\.1\r\n\$\d+\r\n(\d+)/.exec(raw);
+    return m ? Number(m[1]) : undefined;
+  };
+  try {
+    const primary = await startRedis();
+    servers.push(primary);
+    for (let i = 0; i < (opts.replicas ?? 2); i++) servers.push(await startRedis({ args: ['--replicaof', HOST, String(primary.port)] }));
+    for (const r of servers.slice(1)) {
+      await waitFor(async () => (await rawCommand(r.port, ['INFO', 'replication'])).includes('master_link_status:up'), `replica ${r.port} in sync`, START_TIMEOUT_MS * 2);
+    }
+    for (let i = 0; i < (opts.sentinels ?? 3); i++) {
+      const port = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), `sentinel-${port}-`));
+      const conf = join(dir, 'sentinel.conf');
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          `bind ${HOST}`,
+          'daemonize no',
+          `dir ${dir}`,
+          `logfile ${join(dir, 'sentinel.log')}`,
+          `sentinel monitor ${name} ${HOST} ${primary.port} 2`,
+          `sentinel down-after-milliseconds ${name} 1000`,
+          `sentinel failover-timeout ${name} 5000`,
+          `sentinel parallel-syncs ${name} 1`,
+          '',
+        ].join('\n'),
+      );
+      const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+      live.add(child);
+      child.once('exit', () => live.delete(child));
+      const s = {
+        port,
+        child: child as ChildProcess | undefined,
+        dir,
+        get running() {
+          return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+        },
+        async kill() {
+          const c = this.child;
+          if (!c || c.exitCode !== null || c.signalCode !== null) return;
+          c.kill('SIGKILL');
+          await exited(c);
+        },
+      };
+      sentinels.push(s);
+    }
+    const others = (opts.sentinels ?? 3) - 1;
+    for (const s of sentinels) {
+      await waitFor(
+        async () => {
+          const info = await rawCommand(s.port, ['INFO', 'sentinel']);
+          return info.includes(`name=${name},status=ok`) && info.includes(`sentinels=${others + 1}`) && info.includes(`slaves=${servers.length - 1}`);
+        },
+        `sentinel ${s.port} ready`,
+        START_TIMEOUT_MS * 3,
+      );
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    name,
+    servers,
+    sentinels,
+    url: `redis+sentinel://${sentinels.map((s) => `${HOST}:${s.port}`).join(',')}/${name}`,
+    masterPort,
+    stop,
+  };
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { reconnectOnReadOnly } from '../../src/redis/failover.js';
 import { after, before, describe, test } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { NonRetriableError, RetriableError, StreamError, isRetriable } from '../../src/core/errors.js';
@@ -76,6 +77,39 @@ describe('parseRedisUrl', () => {
         url,
       );
     }
+  });
+  test('sentinel: sentinels (port default 26379), master name, db; credentials are the data nodes\'', () => {
+    assert.deepEqual(parseRedisUrl(`redis+sentinel://app:${ENC}@s1,s2:26380,[::1]:5000/my%20master/3`), {
+      tls: false,
+      cluster: false,
+      nodes: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+        { host: '::1', port: 5000 },
+      ],
+      username: 'app',
+      password: SECRET,
+      db: 3,
+      sentinelName: 'my master',
+    });
+    const t = parseRedisUrl('rediss+sentinel://s1/mymaster');
+    assert.deepEqual([t.tls, t.db, t.sentinelName], [true, 0, 'mymaster']);
+    assert.equal(parseRedisUrl('redis+sentinel://s1/mymaster/').db, 0);
+  });
+  test('sentinel: a clear error without a master name, with a bad db, with extra path; none leaks the password', () => {
+    for (const [url, why] of [
+      ['redis+sentinel://:hunter2@s1:26379', /needs the master name/],
+      ['redis+sentinel://:hunter2@s1:26379/', /needs the master name/],
+      ['redis+sentinel://:hunter2@s1/m/x', /the database must be a number, got "x"/],
+      ['redis+sentinel://:hunter2@s1/m/1/2', /unexpected "\/2" after the database/],
+    ] as const) {
+      assert.throws(() => parseRedisUrl(url), (e: unknown) => e instanceof TypeError && why.test(e.message) && !e.message.includes('hunter2'), url);
+    }
+  });
+  test('reconnectOnReadOnly: READONLY reconnects (without resending), anything else does not', () => {
+    assert.equal(reconnectOnReadOnly(replyError("READONLY You can't write against a read only replica.")), 1);
+    assert.equal(reconnectOnReadOnly(replyError('OOM command not allowed')), false);
+    assert.equal(reconnectOnReadOnly(new Error('Connection is closed.')), false);
   });
 });
 

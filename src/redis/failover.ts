@@ -1,0 +1,145 @@
+/**
+ * Following a failover: what a client does after a write failed because the primary it wrote to
+ * went away or stopped being the primary, so that the caller's retry reaches the new primary.
+ *
+ * - Redis Cluster: the slot map is re-read (CLUSTER SLOTS) from any node that answers, and the
+ *   failing call waits for that before it rejects, so the retry is routed by the new map. The
+ *   nodes tried are every node the client knows (masters and replicas), not only the URL's seeds:
+ *   a dead seed does not stop discovery; after a full reconnect the seeds are the last known nodes
+ *   plus the URL's. When the map moves slots from one master to another, one log line says so:
+ *   old owner, new owner, slots, and the time since the first failed write. A cluster client still
+ *   failing after {@link STUCK_AFTER_MS} reconnects from scratch (every connection and the map
+ *   rebuilt), the remedy a restart of the worker used to be.
+ * - A standalone or Sentinel primary: a `READONLY` reply means the connection reaches a node that
+ *   is now a replica (a managed service's endpoint whose DNS moved, a demoted Sentinel master):
+ *   the connection is dropped and made again (resolving the name again, asking the sentinels
+ *   again) instead of retrying on it, which could never succeed.
+ */
+import { Cluster } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../core/types.js';
+
+/** A cluster client still failing this long after its first failure is rebuilt from scratch. */
+export const STUCK_AFTER_MS = 15_000;
+
+/** Failures further apart than this belong to different episodes. */
+const QUIET_MS = 30_000;
+
+/** Longest wait, in ms, for a slot map refresh before a failing call rejects anyway. */
+const REFRESH_WAIT_MS = 3_000;
+
+interface ClusterState {
+  where: string;
+  logger: Logger | undefined;
+  /** Master (host:port) of every slot as of the last refresh. */
+  owners: Array<string | undefined>;
+  /** When writes started failing (cleared once the map moved slots, or after a quiet spell). */
+  firstFailureAt: number | undefined;
+  /** The last failure seen. */
+  lastFailureAt: number;
+  /** Last time the client was rebuilt by {@link recoverAfterFailure}. */
+  lastRebuildAt: number;
+  /** Seeds of the URL, always kept among the reconnection seeds. */
+  seeds: Array<{ host: string; port: number }>;
+}
+
+const clusters = new WeakMap<Cluster, ClusterState>();
+
+/**
+ * ioredis `reconnectOnError` for a standalone or Sentinel client: on `READONLY` (the node is a
+ * replica now) drop the connection and make it again, instead of retrying on it. The failed
+ * command is not resent by ioredis (1, not 2): the caller's retry sends it on the new connection.
+ *
+ * @example
+ * new Redis({ host, port, reconnectOnError: reconnectOnReadOnly });
+ */
+export function reconnectOnReadOnly(err: Error): 1 | false {
+  return /^READONLY\b/.test(err.message) ? 1 : false;
+}
+
+/**
+ * Starts watching a cluster client's slot map (call once, when the client is made): logs one line
+ * per (old master, new master) pair whenever a refresh moves slots, with the time since the first
+ * failed write. `seeds` are the URL's nodes.
+ *
+ * @example
+ * watchClusterFailover(cluster, { logger, where: 'redis+cluster://a:7000', seeds: [{ host: 'a', port: 7000 }] });
+ */
+export function watchClusterFailover(cluster: Cluster, o: { logger?: Logger | undefined; where: string; seeds: Array<{ host: string; port: number }> }): void {
+  const state: ClusterState = { where: o.where, logger: o.logger, owners: [], firstFailureAt: undefined, lastFailureAt: 0, lastRebuildAt: 0, seeds: o.seeds };
+  clusters.set(cluster, state);
+  cluster.on('refresh', () => onRefresh(cluster, state));
+}
+
+function currentOwners(cluster: Cluster): Array<string | undefined> {
+  const owners = new Array<string | undefined>(cluster.slots.length);
+  for (let i = 0; i < cluster.slots.length; i++) owners[i] = cluster.slots[i]?.[0];
+  return owners;
+}
+
+function onRefresh(cluster: Cluster, state: ClusterState): void {
+  const owners = currentOwners(cluster);
+  const moved = new Map<string, number>();
+  for (let i = 0; i < owners.length; i++) {
+    const was = state.owners[i];
+    const now = owners[i];
+    if (was !== undefined && now !== undefined && was !== now) {
+      const k = `${was}\n${now}`;
+      moved.set(k, (moved.get(k) ?? 0) + 1);
+    }
+  }
+  state.owners = owners;
+  // Reconnection seeds: every node of the map plus the URL's, so a full reconnect does not depend
+  // on seeds that may be the very nodes that died.
+  const known = new Map<string, { host: string; port: number }>();
+  for (const s of state.seeds) known.set(`${s.host}:${s.port}`, s);
+  for (const node of cluster.nodes('all')) {
+    const { host, port } = node.options;
+    if (host !== undefined && port !== undefined) known.set(`${host}:${port}`, { host, port });
+  }
+  (cluster as unknown as { startupNodes: Array<{ host: string; port: number }> }).startupNodes = [...known.values()];
+  if (moved.size === 0) return;
+  const ms = state.firstFailureAt === undefined ? null : Date.now() - state.firstFailureAt;
+  for (const [k, slots] of moved) {
+    const [oldMaster, newMaster] = k.split('\n');
+    state.logger?.warn({ redis: state.where, oldMaster, newMaster, slots, msSinceFirstFailure: ms }, 'redis failover: slots moved to a new master');
+  }
+  state.firstFailureAt = undefined;
+}
+
+/**
+ * Call after a write failed, before rejecting: on a cluster client, re-reads the slot map from any
+ * node that answers and resolves when that is done (at most 3 s), so the caller's retry is routed
+ * by the new map; rebuilds the client when it has been failing for {@link STUCK_AFTER_MS}. Never
+ * rejects. No-op for other clients (their `READONLY` handling is {@link reconnectOnReadOnly}).
+ *
+ * @example
+ * catch (err) { await recoverAfterFailure(redis); throw translateRedisError(err, what, redis); }
+ */
+export async function recoverAfterFailure(client: Redis | Cluster): Promise<void> {
+  if (!(client instanceof Cluster) || client.status === 'end' || client.status === 'close') return;
+  const state = clusters.get(client);
+  const now = Date.now();
+  if (state) {
+    // A failure long after the previous one starts a new episode.
+    if (now - state.lastFailureAt > QUIET_MS) state.firstFailureAt = now;
+    state.firstFailureAt ??= now;
+    state.lastFailureAt = now;
+    if (now - state.firstFailureAt >= STUCK_AFTER_MS && now - state.lastRebuildAt >= STUCK_AFTER_MS && client.status === 'ready') {
+      state.lastRebuildAt = now;
+      state.logger?.warn(
+        { redis: state.where, failingForMs: now - state.firstFailureAt, seeds: (client as unknown as { startupNodes: unknown[] }).startupNodes.length },
+        'redis cluster: writes still failing; reconnecting from scratch',
+      );
+      client.disconnect(true);
+      return;
+    }
+  }
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, REFRESH_WAIT_MS);
+    client.refreshSlotsCache(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
