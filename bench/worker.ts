@@ -11,7 +11,7 @@
  * of bin/lastopens, default `--max-semi-space-size=32`, the setting docs/performance.md recommends).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -45,6 +45,10 @@ export interface WorkerBenchResult {
   decode_bound_records_per_sec: number;
   p99_batch_ms: number;
   rss_mb: number;
+  /** CPU time of the bin/lastopens process per record, microseconds (median of the runs). */
+  worker_cpu_us_per_record: number;
+  /** CPU time of redis-server per record while bin/lastopens ran, microseconds (median of the runs). */
+  redis_cpu_us_per_record: number;
 }
 
 const envInt = (name: string, fallback: number): number => {
@@ -204,6 +208,9 @@ function decodeBound(data: BenchData): number {
   return (data.records / ms) * 1000;
 }
 
+/** `nproc` and the load averages, written beside every figure (a figure taken under load is not evidence). */
+const machine = (): string => `[${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}]`;
+
 const fmt = (r: RunResult): string =>
   `${Math.round(r.recordsPerSec).toLocaleString('en-US').padStart(9)} records/s  ${(r.totalMs / 1000).toFixed(2)} s  batch p50 ${r.p50BatchMs.toFixed(1)} ms p99 ${r.p99BatchMs.toFixed(1)} ms max ${r.maxBatchMs.toFixed(1)} ms  peak RSS ${r.rssMb.toFixed(0)} MB  worker CPU ${r.cpuSec.toFixed(2)} s (${Math.round(r.cpuSec > 0 ? r.recordsPerSec * (r.totalMs / 1000 / r.cpuSec) : 0).toLocaleString('en-US')} records per CPU-second)`;
 
@@ -230,7 +237,10 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
 
   log(`worker bench: ${records.toLocaleString('en-US')} records in batches of ${batchSize.toLocaleString('en-US')}, userIds from 1..${idSpace.toLocaleString('en-US')}, ${runs} runs`);
   const data = buildBenchData({ records, batchSize, idSpace });
-  log(`input: ${data.batches.length} processRecords lines of ${(data.avgLineBytes / 1e6).toFixed(2)} MB, Avro payload ${data.avgPayloadBytes} bytes per record`);
+  log(
+    `input: ${data.batches.length} processRecords lines of ${(data.avgLineBytes / 1e6).toFixed(2)} MB, Avro payload ${data.avgPayloadBytes} bytes per record, ` +
+      `${data.distinctUsers.toLocaleString('en-US')} distinct users, ${data.rawV1Records.toLocaleString('en-US')} plain v1 bodies (the rest single-object)`,
+  );
 
   const server: RedisServer = await startRedis();
   const redis = new Redis(server.url);
@@ -246,6 +256,7 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
     // Only bin/lastopens gets the recommended young-generation size; the baseline runs as shipped.
     const workerEnv: NodeJS.ProcessEnv = { ...env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32', ...extraEnv };
     const ours: RunResult[] = [];
+    const redisCpuOurs: number[] = [];
     for (let i = 0; i < runs; i++) {
       await redis.flushall();
       await redis.config('RESETSTAT');
@@ -261,7 +272,8 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       const letters = await redis.xlen('deadletter:app-opens');
       if (letters !== 0) throw new Error(`bin/lastopens dead-lettered ${letters} valid records`);
       ours.push(r);
-      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}`);
+      redisCpuOurs.push(redisCpuSec);
+      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s (${((redisCpuSec / records) * 1e6).toFixed(2)} us/record), worker ${((r.cpuSec / records) * 1e6).toFixed(2)} us/record  ${redisStats}  ${machine()}`);
     }
     const baseline: RunResult[] = [];
     for (let i = 0; i < baselineRuns; i++) {
@@ -273,12 +285,12 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       const redisStats = await redisBusyMs(redis, data.batches.length);
       await verify(redis, data, 'last');
       baseline.push(r);
-      log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}`);
+      log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}  ${machine()}`);
     }
     const bound: number[] = [];
     for (let i = 0; i < runs; i++) {
       bound.push(decodeBound(data));
-      log(`  decode bound run ${i + 1}: ${Math.round(bound[i]!).toLocaleString('en-US')} records/s (JSON.parse + base64 + fromAvro + validate, in process)`);
+      log(`  decode bound run ${i + 1}: ${Math.round(bound[i]!).toLocaleString('en-US')} records/s (JSON.parse + base64 + fromAvro + validate, in process)  ${machine()}`);
     }
     const perSec = median(ours.map((r) => r.recordsPerSec));
     const basePerSec = baseline.length > 0 ? median(baseline.map((r) => r.recordsPerSec)) : 0;
@@ -289,6 +301,8 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       decode_bound_records_per_sec: Math.round(median(bound)),
       p99_batch_ms: Math.round(median(ours.map((r) => r.p99BatchMs)) * 10) / 10,
       rss_mb: Math.round(median(ours.map((r) => r.rssMb))),
+      worker_cpu_us_per_record: Math.round((median(ours.map((r) => r.cpuSec)) / records) * 1e6 * 100) / 100,
+      redis_cpu_us_per_record: Math.round((median(redisCpuOurs) / records) * 1e6 * 100) / 100,
     };
   } finally {
     redis.disconnect();
