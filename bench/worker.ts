@@ -8,7 +8,11 @@
  * BENCH_WORKER_ARGS (extra node flags for bin/lastopens, e.g. --cpu-prof; it is then started as
  * `node <flags of its shebang line> <these flags> bin/lastopens`),
  * BENCH_WORKER_ENV (extra KEY=VALUE pairs for it, space-separated), BENCH_NODE_OPTIONS (NODE_OPTIONS
- * of bin/lastopens, default `--max-semi-space-size=32`, the setting docs/performance.md recommends).
+ * of bin/lastopens, default `--max-semi-space-size=32`, the setting docs/performance.md recommends),
+ * BENCH_WORKER_WRAPPER (a command line bin/lastopens is started under, e.g.
+ * `valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/tmp/cg.%p`, for
+ * instruction counts that do not depend on the machine's load), BENCH_LASTOPENS (another build's
+ * bin/lastopens to run, e.g. main's, for a before/after in the same run).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -21,7 +25,7 @@ import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { buildBenchData, type BenchData } from './data.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const LASTOPENS = join(ROOT, 'bin/lastopens');
+const LASTOPENS = process.env.BENCH_LASTOPENS || join(ROOT, 'bin/lastopens');
 const BASELINE = join(ROOT, 'bench/baselineWorker.js');
 const SHARD = 'shardId-000000000000';
 
@@ -262,10 +266,13 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       await redis.config('RESETSTAT');
       const redisCpu = await redisCpuSeconds(redis);
       // Started as users start it: the executable itself (its shebang line picks node and its flags).
+      const wrapper = (process.env.BENCH_WORKER_WRAPPER ?? '').split(' ').filter(Boolean);
       const r =
-        workerArgs.length === 0
-          ? await timeWorker(LASTOPENS, [], workerEnv, data)
-          : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data);
+        wrapper.length > 0
+          ? await timeWorker(wrapper[0]!, [...wrapper.slice(1), process.execPath, ...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data)
+          : workerArgs.length === 0
+            ? await timeWorker(LASTOPENS, [], workerEnv, data)
+            : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data);
       const redisCpuSec = (await redisCpuSeconds(redis)) - redisCpu;
       const redisStats = await redisBusyMs(redis, data.batches.length);
       await verify(redis, data, 'newest');

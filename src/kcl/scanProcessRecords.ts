@@ -135,13 +135,22 @@ function readKey(keys: readonly Buffer[]): number {
 const RECORD_KEYS = ['data', 'partitionKey', 'sequenceNumber', 'subSequenceNumber', 'approximateArrivalTimestamp'].map((k) => Buffer.from(k, 'latin1'));
 const TOP_KEYS = ['action', 'records', 'millisBehindLatest'].map((k) => Buffer.from(k, 'latin1'));
 
-function isDigits(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
+/** A string of one or more decimal digits (a sequence number); anything else gives up. */
+function readDigitString(): string {
+  skipWs();
+  if (buf[pos] !== QUOTE) throw GIVE_UP;
+  const start = pos + 1;
+  let i = start;
+  for (;;) {
+    const c = buf[i];
+    if (c === undefined) throw GIVE_UP;
+    if (c === QUOTE) break;
+    if (c < 0x30 || c > 0x39) throw GIVE_UP;
+    i++;
   }
-  return true;
+  if (i === start) throw GIVE_UP;
+  pos = i + 1;
+  return text.substring(start, i);
 }
 
 function readRecord(): KinesisRecord {
@@ -168,8 +177,7 @@ function readRecord(): KinesisRecord {
         partitionKey = readString();
         break;
       case 2:
-        sequenceNumber = readString();
-        if (!isDigits(sequenceNumber)) throw GIVE_UP;
+        sequenceNumber = readDigitString();
         break;
       case 3:
         sub = readIntOrNull();
