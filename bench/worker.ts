@@ -5,6 +5,8 @@
  *
  * Environment knobs (defaults in parentheses): BENCH_RECORDS (300000), BENCH_BATCH (10000),
  * BENCH_ID_SPACE (1000000), BENCH_RUNS (3), BENCH_BASELINE_RUNS (= BENCH_RUNS; 0 skips it),
+ * BENCH_SINGLE_RUNS (= BENCH_BASELINE_RUNS; runs of the per-event runtime, runWithSingleProcessor
+ * with one recordLastOpen per record, reported in the log only; 0 skips it),
  * BENCH_WORKER_ARGS (extra node flags for bin/lastopens, e.g. --cpu-prof; it is then started as
  * `node <flags of its shebang line> <these flags> bin/lastopens`),
  * BENCH_WORKER_ENV (extra KEY=VALUE pairs for it, space-separated), BENCH_NODE_OPTIONS (NODE_OPTIONS
@@ -27,6 +29,7 @@ import { buildBenchData, type BenchData } from './data.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LASTOPENS = process.env.BENCH_LASTOPENS || join(ROOT, 'bin/lastopens');
 const BASELINE = join(ROOT, 'bench/baselineWorker.js');
+const SINGLE = join(ROOT, 'bench/singleWorker.js');
 const SHARD = 'shardId-000000000000';
 
 /** The figures of one timed run of a worker. */
@@ -231,6 +234,7 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
   const idSpace = envInt('BENCH_ID_SPACE', 1_000_000);
   const runs = Math.max(1, envInt('BENCH_RUNS', 3));
   const baselineRuns = envInt('BENCH_BASELINE_RUNS', runs);
+  const singleRuns = envInt('BENCH_SINGLE_RUNS', baselineRuns);
   const workerArgs = (process.env.BENCH_WORKER_ARGS ?? '').split(' ').filter(Boolean);
   const extraEnv = Object.fromEntries(
     (process.env.BENCH_WORKER_ENV ?? '')
@@ -294,6 +298,21 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       baseline.push(r);
       log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}  ${machine()}`);
     }
+    const single: RunResult[] = [];
+    for (let i = 0; i < singleRuns; i++) {
+      await redis.flushall();
+      await redis.config('RESETSTAT');
+      const redisCpu = await redisCpuSeconds(redis);
+      const r = await timeWorker(process.execPath, [SINGLE], env, data);
+      const redisCpuSec = (await redisCpuSeconds(redis)) - redisCpu;
+      const redisStats = await redisBusyMs(redis, data.batches.length);
+      await verify(redis, data, 'newest');
+      const letters = await redis.xlen('deadletter:app-opens');
+      if (letters !== 0) throw new Error(`the per-event worker dead-lettered ${letters} valid records`);
+      single.push(r);
+      log(`  per-event runtime (runWithSingleProcessor + recordLastOpen) run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}  ${machine()}`);
+    }
+    if (single.length > 0) log(`  per-event runtime median: ${Math.round(median(single.map((r) => r.recordsPerSec))).toLocaleString('en-US')} records/s`);
     const bound: number[] = [];
     for (let i = 0; i < runs; i++) {
       bound.push(decodeBound(data));
