@@ -27,7 +27,16 @@ export interface BenchData {
   avgPayloadBytes: number;
   /** Size of one processRecords line, bytes. */
   avgLineBytes: number;
+  /** Records sent as a plain v1 body (no single-object header), as older producers do. */
+  rawV1Records: number;
+  /** Distinct userIds in the input. */
+  distinctUsers: number;
 }
+
+/** Share of records encoded as a plain v1 body (older producers); the rest is single-object. */
+const RAW_V1_SHARE = 0.25;
+/** Length of the single-object header (C3 01 + 8-byte fingerprint) that a plain v1 body lacks. */
+const SINGLE_OBJECT_HEADER_BYTES = 10;
 
 
 const PLATFORMS = ['ios', 'ios', 'ios', 'android', 'android', 'android', 'android', 'web', 'ipados', 'android_tv'];
@@ -42,7 +51,12 @@ function uuid(next: () => number): string {
 /**
  * Builds `records` AppOpen events: userIds uniform over the id space (a few past 2^53, as real
  * int64 ids can be), platforms and app versions weighted like a mobile app's, a device id on most
- * events, timestamps spread over the last 30 days (so replays and out-of-order events occur).
+ * events and an app version on nearly all (so both optional fields occur present and absent),
+ * timestamps spread over the last 30 days (so replays and out-of-order events occur); a quarter
+ * encoded as a plain v1 body (older producers), the rest in single-object encoding.
+ *
+ * @example
+ * const data = buildBenchData({ records: 300_000, batchSize: 10_000, idSpace: 1_000_000 });
  */
 export function buildBenchData(options: BenchDataOptions): BenchData {
   const next = rng(options.seed ?? 7);
@@ -50,6 +64,8 @@ export function buildBenchData(options: BenchDataOptions): BenchData {
   const payloads: Buffer[] = new Array<Buffer>(options.records);
   const keys: string[] = new Array<string>(options.records);
   let payloadBytes = 0;
+  let rawV1Records = 0;
+  const users = new Set<bigint>();
   for (let i = 0; i < options.records; i++) {
     const big = next() < 0.001;
     const userId = big ? 2n ** 53n + BigInt(Math.floor(next() * options.idSpace)) : BigInt(1 + Math.floor(next() * options.idSpace));
@@ -60,7 +76,11 @@ export function buildBenchData(options: BenchDataOptions): BenchData {
       appVersion: next() < 0.98 ? VERSIONS[Math.floor(next() * VERSIONS.length)]! : null,
       deviceId: next() < 0.9 ? uuid(next) : null,
     };
-    const bytes = toAvro(event);
+    const singleObject = toAvro(event);
+    const raw = next() < RAW_V1_SHARE;
+    const bytes = raw ? singleObject.subarray(SINGLE_OBJECT_HEADER_BYTES) : singleObject;
+    if (raw) rawV1Records++;
+    users.add(userId);
     payloads[i] = bytes;
     keys[i] = userId.toString();
     payloadBytes += bytes.length;
@@ -78,5 +98,7 @@ export function buildBenchData(options: BenchDataOptions): BenchData {
     records: options.records,
     avgPayloadBytes: Math.round(payloadBytes / options.records),
     avgLineBytes: Math.round(lines.reduce((n, l) => n + l.length, 0) / lines.length),
+    rawV1Records,
+    distinctUsers: users.size,
   };
 }

@@ -5,13 +5,19 @@
  *
  * Environment knobs (defaults in parentheses): BENCH_RECORDS (300000), BENCH_BATCH (10000),
  * BENCH_ID_SPACE (1000000), BENCH_RUNS (3), BENCH_BASELINE_RUNS (= BENCH_RUNS; 0 skips it),
+ * BENCH_SINGLE_RUNS (= BENCH_BASELINE_RUNS; runs of the per-event runtime, runWithSingleProcessor
+ * with one recordLastOpen per record, reported in the log only; 0 skips it),
  * BENCH_WORKER_ARGS (extra node flags for bin/lastopens, e.g. --cpu-prof; it is then started as
  * `node <flags of its shebang line> <these flags> bin/lastopens`),
  * BENCH_WORKER_ENV (extra KEY=VALUE pairs for it, space-separated), BENCH_NODE_OPTIONS (NODE_OPTIONS
- * of bin/lastopens, default `--max-semi-space-size=32`, the setting docs/performance.md recommends).
+ * of bin/lastopens, default `--max-semi-space-size=32`, the setting docs/performance.md recommends),
+ * BENCH_WORKER_WRAPPER (a command line bin/lastopens is started under, e.g.
+ * `valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/tmp/cg.%p`, for
+ * instruction counts that do not depend on the machine's load), BENCH_LASTOPENS (another build's
+ * bin/lastopens to run, e.g. main's, for a before/after in the same run).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -21,8 +27,9 @@ import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { buildBenchData, type BenchData } from './data.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const LASTOPENS = join(ROOT, 'bin/lastopens');
+const LASTOPENS = process.env.BENCH_LASTOPENS || join(ROOT, 'bin/lastopens');
 const BASELINE = join(ROOT, 'bench/baselineWorker.js');
+const SINGLE = join(ROOT, 'bench/singleWorker.js');
 const SHARD = 'shardId-000000000000';
 
 /** The figures of one timed run of a worker. */
@@ -45,6 +52,10 @@ export interface WorkerBenchResult {
   decode_bound_records_per_sec: number;
   p99_batch_ms: number;
   rss_mb: number;
+  /** CPU time of the bin/lastopens process per record, microseconds (median of the runs). */
+  worker_cpu_us_per_record: number;
+  /** CPU time of redis-server per record while bin/lastopens ran, microseconds (median of the runs). */
+  redis_cpu_us_per_record: number;
 }
 
 const envInt = (name: string, fallback: number): number => {
@@ -204,6 +215,9 @@ function decodeBound(data: BenchData): number {
   return (data.records / ms) * 1000;
 }
 
+/** `nproc` and the load averages, written beside every figure (a figure taken under load is not evidence). */
+const machine = (): string => `[${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}]`;
+
 export const fmt = (r: RunResult): string =>
   `${Math.round(r.recordsPerSec).toLocaleString('en-US').padStart(9)} records/s  ${(r.totalMs / 1000).toFixed(2)} s  batch p50 ${r.p50BatchMs.toFixed(1)} ms p99 ${r.p99BatchMs.toFixed(1)} ms max ${r.maxBatchMs.toFixed(1)} ms  peak RSS ${r.rssMb.toFixed(0)} MB  worker CPU ${r.cpuSec.toFixed(2)} s (${Math.round(r.cpuSec > 0 ? r.recordsPerSec * (r.totalMs / 1000 / r.cpuSec) : 0).toLocaleString('en-US')} records per CPU-second)`;
 
@@ -220,6 +234,7 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
   const idSpace = envInt('BENCH_ID_SPACE', 1_000_000);
   const runs = Math.max(1, envInt('BENCH_RUNS', 3));
   const baselineRuns = envInt('BENCH_BASELINE_RUNS', runs);
+  const singleRuns = envInt('BENCH_SINGLE_RUNS', baselineRuns);
   const workerArgs = (process.env.BENCH_WORKER_ARGS ?? '').split(' ').filter(Boolean);
   const extraEnv = Object.fromEntries(
     (process.env.BENCH_WORKER_ENV ?? '')
@@ -230,7 +245,10 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
 
   log(`worker bench: ${records.toLocaleString('en-US')} records in batches of ${batchSize.toLocaleString('en-US')}, userIds from 1..${idSpace.toLocaleString('en-US')}, ${runs} runs`);
   const data = buildBenchData({ records, batchSize, idSpace });
-  log(`input: ${data.batches.length} processRecords lines of ${(data.avgLineBytes / 1e6).toFixed(2)} MB, Avro payload ${data.avgPayloadBytes} bytes per record`);
+  log(
+    `input: ${data.batches.length} processRecords lines of ${(data.avgLineBytes / 1e6).toFixed(2)} MB, Avro payload ${data.avgPayloadBytes} bytes per record, ` +
+      `${data.distinctUsers.toLocaleString('en-US')} distinct users, ${data.rawV1Records.toLocaleString('en-US')} plain v1 bodies (the rest single-object)`,
+  );
 
   const server: RedisServer = await startRedis();
   const redis = new Redis(server.url);
@@ -246,22 +264,27 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
     // Only bin/lastopens gets the recommended young-generation size; the baseline runs as shipped.
     const workerEnv: NodeJS.ProcessEnv = { ...env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32', ...extraEnv };
     const ours: RunResult[] = [];
+    const redisCpuOurs: number[] = [];
     for (let i = 0; i < runs; i++) {
       await redis.flushall();
       await redis.config('RESETSTAT');
       const redisCpu = await redisCpuSeconds(redis);
       // Started as users start it: the executable itself (its shebang line picks node and its flags).
+      const wrapper = (process.env.BENCH_WORKER_WRAPPER ?? '').split(' ').filter(Boolean);
       const r =
-        workerArgs.length === 0
-          ? await timeWorker(LASTOPENS, [], workerEnv, data)
-          : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data);
+        wrapper.length > 0
+          ? await timeWorker(wrapper[0]!, [...wrapper.slice(1), process.execPath, ...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data)
+          : workerArgs.length === 0
+            ? await timeWorker(LASTOPENS, [], workerEnv, data)
+            : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data);
       const redisCpuSec = (await redisCpuSeconds(redis)) - redisCpu;
       const redisStats = await redisBusyMs(redis, data.batches.length);
       await verify(redis, data, 'newest');
       const letters = await redis.xlen('deadletter:app-opens');
       if (letters !== 0) throw new Error(`bin/lastopens dead-lettered ${letters} valid records`);
       ours.push(r);
-      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}`);
+      redisCpuOurs.push(redisCpuSec);
+      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s (${((redisCpuSec / records) * 1e6).toFixed(2)} us/record), worker ${((r.cpuSec / records) * 1e6).toFixed(2)} us/record  ${redisStats}  ${machine()}`);
     }
     const baseline: RunResult[] = [];
     for (let i = 0; i < baselineRuns; i++) {
@@ -273,12 +296,27 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       const redisStats = await redisBusyMs(redis, data.batches.length);
       await verify(redis, data, 'last');
       baseline.push(r);
-      log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}`);
+      log(`  baseline (aws-kcl, await HSET per record) run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}  ${machine()}`);
     }
+    const single: RunResult[] = [];
+    for (let i = 0; i < singleRuns; i++) {
+      await redis.flushall();
+      await redis.config('RESETSTAT');
+      const redisCpu = await redisCpuSeconds(redis);
+      const r = await timeWorker(process.execPath, [SINGLE], env, data);
+      const redisCpuSec = (await redisCpuSeconds(redis)) - redisCpu;
+      const redisStats = await redisBusyMs(redis, data.batches.length);
+      await verify(redis, data, 'newest');
+      const letters = await redis.xlen('deadletter:app-opens');
+      if (letters !== 0) throw new Error(`the per-event worker dead-lettered ${letters} valid records`);
+      single.push(r);
+      log(`  per-event runtime (runWithSingleProcessor + recordLastOpen) run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}  ${machine()}`);
+    }
+    if (single.length > 0) log(`  per-event runtime median: ${Math.round(median(single.map((r) => r.recordsPerSec))).toLocaleString('en-US')} records/s`);
     const bound: number[] = [];
     for (let i = 0; i < runs; i++) {
       bound.push(decodeBound(data));
-      log(`  decode bound run ${i + 1}: ${Math.round(bound[i]!).toLocaleString('en-US')} records/s (JSON.parse + base64 + fromAvro + validate, in process)`);
+      log(`  decode bound run ${i + 1}: ${Math.round(bound[i]!).toLocaleString('en-US')} records/s (JSON.parse + base64 + fromAvro + validate, in process)  ${machine()}`);
     }
     const perSec = median(ours.map((r) => r.recordsPerSec));
     const basePerSec = baseline.length > 0 ? median(baseline.map((r) => r.recordsPerSec)) : 0;
@@ -289,6 +327,8 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       decode_bound_records_per_sec: Math.round(median(bound)),
       p99_batch_ms: Math.round(median(ours.map((r) => r.p99BatchMs)) * 10) / 10,
       rss_mb: Math.round(median(ours.map((r) => r.rssMb))),
+      worker_cpu_us_per_record: Math.round((median(ours.map((r) => r.cpuSec)) / records) * 1e6 * 100) / 100,
+      redis_cpu_us_per_record: Math.round((median(redisCpuOurs) / records) * 1e6 * 100) / 100,
     };
   } finally {
     redis.disconnect();

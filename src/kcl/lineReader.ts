@@ -17,6 +17,22 @@ export function readLines(
   onLine: (line: string, firstChunkAt: number) => void,
   onEnd: (error?: Error) => void,
 ): () => void {
+  return readLineBytes(input, (line, firstChunkAt) => onLine(line.toString('utf8'), firstChunkAt), onEnd);
+}
+
+/**
+ * Like {@link readLines}, but each line is handed over as its bytes (without `\n` and a trailing
+ * `\r`), so a caller can parse it without first decoding it into a string. The Buffer may share
+ * memory with the input's chunks: use it before returning, or copy it.
+ *
+ * @example
+ * readLineBytes(process.stdin, (line) => handle(line.toString('utf8')), () => shutdown());
+ */
+export function readLineBytes(
+  input: Readable,
+  onLine: (line: Buffer, firstChunkAt: number) => void,
+  onEnd: (error?: Error) => void,
+): () => void {
   let pending: Buffer[] = [];
   // performance.now() when the chunk holding the line's first byte arrived: how long a long line
   // took to come through the pipe.
@@ -24,7 +40,7 @@ export function readLines(
   const emit = (buf: Buffer): void => {
     let end = buf.length;
     if (end > 0 && buf[end - 1] === 0x0d) end--;
-    onLine(buf.toString('utf8', 0, end), lineStartedAt);
+    onLine(end === buf.length ? buf : buf.subarray(0, end), lineStartedAt);
   };
   const onData = (chunk: Buffer): void => {
     const arrivedAt = performance.now();

@@ -3,6 +3,7 @@
  */
 import { ProtocolError } from '../core/errors.js';
 import type { KinesisRecord } from '../core/types.js';
+import { scanProcessRecords } from './scanProcessRecords.js';
 
 export interface InitializeMessage {
   action: 'initialize';
@@ -143,4 +144,16 @@ export function parseDaemonLine(line: string): DaemonMessage | null {
     default:
       return fail(line, `unknown action ${JSON.stringify(msg.action)}`);
   }
+}
+
+/**
+ * {@link parseDaemonLine} for a line given as its UTF-8 bytes: a processRecords line in the
+ * daemon's plain shape is read straight from the bytes (`scanProcessRecords`), anything else is
+ * decoded and parsed by `parseDaemonLine`, so the result and the errors are the same.
+ *
+ * @example
+ * parseDaemonLineBytes(Buffer.from('{"action":"leaseLost"}')); // { action: 'leaseLost' }
+ */
+export function parseDaemonLineBytes(line: Buffer): DaemonMessage | null {
+  return scanProcessRecords(line) ?? parseDaemonLine(line.toString('utf8'));
 }

@@ -10,8 +10,8 @@ import { AbortedError, errorMessage } from '../core/errors.js';
 import { RecordPipeline, type ProcessorSpec } from '../core/pipeline.js';
 import { backoffDelay, resolveRetryOptions, sleep, type RetryOptions } from '../core/retry.js';
 import type { BatchProcessor, DeadLetterSink, Decoder, KinesisRecord, Logger, RecordProcessor } from '../core/types.js';
-import { readLines } from './lineReader.js';
-import { parseDaemonLine, type CheckpointReply, type DaemonAction } from './messages.js';
+import { readLineBytes } from './lineReader.js';
+import { parseDaemonLineBytes, type CheckpointReply, type DaemonAction } from './messages.js';
 import { guardStdout, type ProtocolWriter } from './output.js';
 import { WorkerStats } from './stats.js';
 
@@ -221,7 +221,7 @@ class KclWorker<T> {
         this.onInputEnd();
       });
     }
-    this.stopReading = readLines(
+    this.stopReading = readLineBytes(
       input,
       (line, firstChunkAt) => this.onLine(line, firstChunkAt),
       (err) => {
@@ -234,12 +234,12 @@ class KclWorker<T> {
     return this.done;
   }
 
-  private onLine(line: string, firstChunkAt: number): void {
+  private onLine(line: Buffer, firstChunkAt: number): void {
     if (this.finished) return;
     let msg;
     const t0 = this.batchTimings ? performance.now() : 0;
     try {
-      msg = parseDaemonLine(line);
+      msg = parseDaemonLineBytes(line);
     } catch (err) {
       this.fatal(err, ExitCode.PROTOCOL_ERROR, 'protocol error');
       return;

@@ -178,9 +178,10 @@ describe('recordLastOpens (batch)', () => {
     const perEvent = createRedisClient(`${server.url}/1`);
     try {
       const event = fc.record({
-        userId: fc.oneof(fc.bigInt({ min: 1n, max: 6n }), fc.constant(2n ** 53n + 1n)),
-        platform: fc.constantFrom('ios', 'android', 'web'),
-        timestamp: fc.integer({ min: 1, max: 50 }),
+        // Digit-count and 2^53 boundaries: the standalone path writes ids and timestamps as digits itself.
+        userId: fc.oneof(fc.bigInt({ min: 1n, max: 6n }), fc.constantFrom(9n, 10n, 99n, 100n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n)),
+        platform: fc.constantFrom('ios', 'android', 'web', 'tv_é'),
+        timestamp: fc.oneof(fc.integer({ min: 1, max: 50 }), fc.constantFrom(9, 10, 999_999_999, 1_000_000_000, Number.MAX_SAFE_INTEGER)),
         appVersion: fc.constant(null),
         deviceId: fc.constant(null),
       });
