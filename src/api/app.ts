@@ -192,7 +192,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // JSON only: a text/plain body is 415, not a string that fails the schema.
   app.removeContentTypeParser('text/plain');
   app.addSchema(ERROR_SCHEMA);
-  app.addSchema(APP_OPEN_BODY_SCHEMA);
+  app.addSchema({ $id: 'AppOpen', ...APP_OPEN_BODY_SCHEMA });
 
   // Each event of a batch is checked alone, with the same rules as the single-event route.
   const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, strict: false });
@@ -306,7 +306,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       schema: {
         summary: 'Record one app open',
         description: 'Buffers one event for the stream. With a user token, `userId` may be left out (it is the token `sub`).',
-        body: { $ref: 'AppOpen#' },
+        body: APP_OPEN_BODY_SCHEMA,
         security,
         response: {
           202: { description: 'Accepted: buffered in the producer, not yet in the stream', ...ACCEPTED_SCHEMA },
@@ -343,6 +343,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           207: { description: 'Some or all events rejected: see each result', ...BATCH_RESULT_SCHEMA },
           ...COMMON_ERRORS,
           400: errorResponse('Malformed JSON, or not {"events": [...]} with 1 to 500 events; `field` is `events` or `body`'),
+          503: errorResponse('The service is stopping, or the JWKS is unavailable (a full buffer is answered per event instead); `Retry-After` gives the seconds to wait'),
         },
       },
     },

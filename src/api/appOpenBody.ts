@@ -29,7 +29,7 @@ export interface AppOpenBody {
 }
 
 /**
- * JSON schema of {@link AppOpenBody} (`$id` `AppOpen`). Unknown fields are refused. A numeric `userId` must be a
+ * JSON schema of {@link AppOpenBody} (shared as `AppOpen` by the API). Unknown fields are refused. A numeric `userId` must be a
  * safe integer: a larger JSON number has already been rounded by the parser, so it is refused and
  * the string form is asked for instead. Semantic rules (userId > 0, platform pattern, timestamp
  * not in the future) are the model's, applied after.
@@ -38,7 +38,6 @@ export interface AppOpenBody {
  * app.post('/app_opens', { schema: { body: APP_OPEN_BODY_SCHEMA } }, handler);
  */
 export const APP_OPEN_BODY_SCHEMA = {
-  $id: 'AppOpen',
   type: 'object',
   additionalProperties: false,
   required: ['platform'],
@@ -55,7 +54,10 @@ export const APP_OPEN_BODY_SCHEMA = {
     appVersion: { type: ['string', 'null'], maxLength: 256 },
     deviceId: { type: ['string', 'null'], maxLength: 256 },
   },
-  examples: [{ userId: '9223372036854775807', platform: 'ios', timestamp: 1764000000, appVersion: '7.1.0', deviceId: null }],
+  examples: [
+    { platform: 'ios', timestamp: 1764000000, appVersion: '7.1.0' },
+    { userId: '9223372036854775807', platform: 'android', timestamp: 1764000000, appVersion: '7.1.0', deviceId: null },
+  ],
 } as const;
 
 /** What a schema validator reports about one failure (ajv's error object, the part used here). */
