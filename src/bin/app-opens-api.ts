@@ -27,6 +27,7 @@
  */
 import { ConfigError, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../config/env.js';
 import type { AuthOptions } from '../api/auth.js';
+import { parseRedisUrl } from '../redis/connection.js';
 import { REDACTED_PATHS } from '../config/logging.js';
 import { redactUrl } from '../config/redact.js';
 
@@ -80,13 +81,6 @@ function parseTrustProxy(v: string): boolean | number | string[] {
 function readConfig() {
   loadEnvFile();
   return {
-    auth: readAuth(),
-    rateLimitPerMinute: optionalVar('RATE_LIMIT_PER_MINUTE', 120, parseInteger({ min: 0 })),
-    rateLimitPerKeyPerMinute: optionalVar('RATE_LIMIT_PER_KEY_PER_MINUTE', 60_000, parseInteger({ min: 0 })),
-    rateLimitRedisUrl: optionalVar<string | undefined>('RATE_LIMIT_REDIS_URL', undefined, parseUrl(['redis:', 'rediss:', 'redis+cluster:', 'rediss+cluster:'])),
-    corsOrigins: optionalVar<string[]>('CORS_ORIGINS', [], (v) => v.split(',').map((s) => s.trim()).filter((s) => s !== '')),
-    trustProxy: optionalVar<boolean | number | string[]>('TRUST_PROXY', false, parseTrustProxy),
-    maxBufferedEvents: optionalVar('MAX_BUFFERED_EVENTS', 20_000, parseInteger({ min: 1 })),
     streamName: mandatoryVar('STREAM_NAME', parseStreamName),
     port: optionalVar('PORT', 8080, parseInteger({ min: 0, max: 65535 })),
     host: optionalVar('HOST', '0.0.0.0'),
@@ -97,6 +91,17 @@ function readConfig() {
       if (!LEVELS.includes(v)) throw new Error(`expected one of ${LEVELS.join(', ')}`);
       return v;
     }),
+    auth: readAuth(),
+    rateLimitPerMinute: optionalVar('RATE_LIMIT_PER_MINUTE', 120, parseInteger({ min: 0 })),
+    rateLimitPerKeyPerMinute: optionalVar('RATE_LIMIT_PER_KEY_PER_MINUTE', 60_000, parseInteger({ min: 0 })),
+    // parseRedisUrl, not WHATWG URL: a cluster URL lists several seeds; its errors redact the password.
+    rateLimitRedisUrl: optionalVar<string | undefined>('RATE_LIMIT_REDIS_URL', undefined, (v) => {
+      parseRedisUrl(v);
+      return v;
+    }),
+    corsOrigins: optionalVar<string[]>('CORS_ORIGINS', [], (v) => v.split(',').map((s) => s.trim()).filter((s) => s !== '')),
+    trustProxy: optionalVar<boolean | number | string[]>('TRUST_PROXY', false, parseTrustProxy),
+    maxBufferedEvents: optionalVar('MAX_BUFFERED_EVENTS', 20_000, parseInteger({ min: 1 })),
   };
 }
 
