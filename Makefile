@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' -not -path 'test/failover/*' | sort)
 
-.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover
+.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -19,6 +19,7 @@ help:
 	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
 	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
+	@echo "make bench-api  App Opens API: batch vs single-event endpoint vs the base version (docs/api.md)"
 	@echo "make soak      millions of records through bin/lastopens; fails unless RSS stays flat (SOAK_RECORDS=N)"
 	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
 
@@ -126,6 +127,12 @@ bench: setup bench-producer
 # Producer throughput against kinesalite: one-by-one vs raw 500-record calls vs BatchProducer.
 bench-producer: deps
 	node --import tsx bench/producer.ts
+
+# App Opens API: events/s through POST /app_opens/batch beside POST /app_opens, and POST /app_opens
+# beside the same endpoint at BASE (built from git archive into a temporary directory), in one run.
+BASE ?= b597528
+bench-api: deps
+	node --import tsx bench/api.ts --base $(BASE)
 
 # Not part of `make test`: 3,000,000 records by default (SOAK_RECORDS to change), several minutes.
 soak: setup

@@ -14,8 +14,6 @@
  *
  * Usage: node --import tsx bench/producer.ts [--runs 9] [--events 20000] [--one-by-one-events 1500] [--shards 4] [--in-flight 4]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { cpus, loadavg } from 'node:os';
@@ -29,6 +27,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { sdkNodeNotice } from '../src/config/nodeSupport.js';
 import { BatchProducer, createKinesisClient } from '../src/producer/index.js';
+import { startKinesaliteProcess } from './kinesaliteProcess.js';
 
 sdkNodeNotice(); // no SDK Node-version warning in the figures' output (README states it)
 
@@ -47,20 +46,6 @@ const ONE_BY_ONE_EVENTS = Number(args['one-by-one-events']);
 const SHARDS = Number(args.shards);
 const IN_FLIGHT = Number(args['in-flight']);
 const PAYLOAD_BYTES = 40; // about one Avro-encoded AppOpen
-
-/** Starts kinesalite in a child process on a free port; resolves to its endpoint. */
-async function startKinesaliteProcess(): Promise<{ endpoint: string; child: ChildProcess }> {
-  const script =
-    "const s=require('kinesalite')({createStreamMs:0,shardLimit:1000});" +
-    "s.listen(0,'127.0.0.1',()=>process.stdout.write(s.address().port+'\\n'));" +
-    "process.on('disconnect',()=>process.exit(0));";
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  const [line] = (await Promise.race([
-    once(child.stdout!, 'data'),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('kinesalite did not start within 10 s')), 10_000)),
-  ])) as [Buffer];
-  return { endpoint: `http://127.0.0.1:${line.toString().trim()}`, child };
-}
 
 let streamCounter = 0;
 async function freshStream(client: KinesisClient): Promise<string> {

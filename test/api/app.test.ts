@@ -7,11 +7,14 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
+import { createAuthenticator } from '../../src/api/auth.js';
 import { fromAvro, type AppOpen } from '../../src/models/index.js';
 import { BatchProducer } from '../../src/producer/index.js';
 import { startKinesalite, type Kinesalite } from '../helpers/kinesalite.js';
 
 const NOW = 1_764_000_000;
+/** A backend service's key: it may post for any user, as these tests do. */
+const KEY = 'test-service-key-0123456789';
 
 interface Running {
   app: FastifyInstance;
@@ -20,12 +23,12 @@ interface Running {
 }
 
 async function serve(k: Kinesalite, producer: BatchProducer, nowSeconds = (): number => NOW): Promise<Running> {
-  const app = buildApp({ producer, nowSeconds });
+  const app = await buildApp({ producer, nowSeconds, authenticator: createAuthenticator({ apiKeys: [KEY] }) });
   await app.listen({ port: 0, host: '127.0.0.1' });
   return { app, producer, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
 }
 
-async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<{ status: number; json: Record<string, unknown> }> {
+async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json', 'x-api-key': KEY }): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${url}/app_opens`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
@@ -114,7 +117,7 @@ describe('POST /app_opens', () => {
     assert.equal((await post(r.url, '{"userId": 1,')).status, 400);
     const big = await post(r.url, { userId: 1, platform: 'ios', deviceId: 'x'.repeat(17 * 1024) });
     assert.equal(big.status, 413);
-    const text = await post(r.url, 'userId=1', { 'content-type': 'text/plain' });
+    const text = await post(r.url, 'userId=1', { 'content-type': 'text/plain', 'x-api-key': KEY });
     assert.equal(text.status, 415);
   });
 
@@ -136,7 +139,7 @@ describe('POST /app_opens when the producer cannot take more', () => {
       // Act / Assess
       assert.equal((await post(r.url, { userId: 1, platform: 'ios' })).status, 202);
       assert.equal((await post(r.url, { userId: 2, platform: 'ios' })).status, 202);
-      const res = await fetch(`${r.url}/app_opens`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 3, platform: 'ios' }) });
+      const res = await fetch(`${r.url}/app_opens`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify({ userId: 3, platform: 'ios' }) });
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '1');
       assert.match(((await res.json()) as { message: string }).message, /buffer is full/);

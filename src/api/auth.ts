@@ -1,0 +1,216 @@
+/**
+ * Who is calling the App Opens API: an end user's app with a Bearer JWT (HS256 secret or a JWKS
+ * URL), or a backend service with an `x-api-key`. The answer is a {@link Principal}, or an
+ * {@link AuthError} that the API turns into a 401 with a `WWW-Authenticate` header.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+
+/**
+ * How callers authenticate. At least one of `jwtSecret`, `jwksUrl`, `apiKeys` must be given.
+ *
+ * @example
+ * const auth: AuthOptions = { jwksUrl: 'https://id.example.com/.well-known/jwks.json', issuer: 'https://id.example.com/', audience: 'app-opens', apiKeys: ['s3cr3t-service-key'] };
+ */
+export interface AuthOptions {
+  /** HS256 secret of end users' tokens (at least 32 bytes). */
+  jwtSecret?: string;
+  /** URL of a JWKS (RS256/ES256 public keys) for end users' tokens. */
+  jwksUrl?: string;
+  /** Required `iss` of tokens, when set. */
+  issuer?: string;
+  /** Required `aud` of tokens, when set. */
+  audience?: string;
+  /** Keys of backend services (sent as `x-api-key`); they may post for any user. */
+  apiKeys?: readonly string[];
+  /** How long fetched JWKS keys are used before they are fetched again, ms. Default 600,000 (10 min). */
+  jwksCacheMs?: number;
+  /** Least time between two JWKS fetches (a token with an unknown `kid` triggers one), ms. Default 30,000. */
+  jwksCooldownMs?: number;
+  /** Timeout of one JWKS fetch, ms. Default 5,000. */
+  jwksTimeoutMs?: number;
+  /** Leeway for `exp`/`nbf`, seconds. Default 30. */
+  clockToleranceSeconds?: number;
+}
+
+/**
+ * The authenticated caller: an end user (the token's `sub`, a decimal user id), a backend service
+ * (identified by a digest of its key, never the key), or anyone (`AUTH=none`).
+ *
+ * @example
+ * const who: Principal = { kind: 'user', userId: '42' };
+ */
+export type Principal = { kind: 'user'; userId: string } | { kind: 'service'; keyId: string } | { kind: 'anonymous' };
+
+/**
+ * A missing or bad credential: answered 401 with `WWW-Authenticate`. `code` is `missing`,
+ * `expired` or `invalid`; the message says what is wrong without echoing the credential.
+ *
+ * @example
+ * throw new AuthError('expired', 'the token has expired');
+ */
+export class AuthError extends Error {
+  override name = 'AuthError';
+  readonly statusCode = 401;
+  constructor(
+    readonly code: 'missing' | 'expired' | 'invalid',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The JWKS could not be fetched or read, so a token cannot be checked now: answered 503 with
+ * `Retry-After` (the caller's credential may well be good).
+ *
+ * @example
+ * throw new KeySetUnavailableError('the key set is unavailable');
+ */
+export class KeySetUnavailableError extends Error {
+  override name = 'KeySetUnavailableError';
+  readonly statusCode = 503;
+}
+
+/**
+ * Checks the credentials of one request.
+ *
+ * @example
+ * const who = await authenticator.authenticate(request.headers);
+ */
+export interface Authenticator {
+  authenticate(headers: Readonly<Record<string, string | string[] | undefined>>): Promise<Principal>;
+  /** The `WWW-Authenticate` challenges of a 401 answer for `error`. */
+  challenge(error: AuthError): string;
+  /** Which schemes are on: `bearer` (JWT) and/or `apiKey`. */
+  readonly schemes: ReadonlyArray<'bearer' | 'apiKey'>;
+}
+
+const REALM = 'app-opens';
+/** A user id: the decimal form of a positive int64, as the model requires. */
+const USER_ID = /^[1-9][0-9]{0,18}$/;
+const INT64_MAX = 9223372036854775807n;
+
+/** `AUTH=none`: everyone is {@link Principal} `anonymous`. Only for local use. */
+export const NO_AUTH: Authenticator = {
+  authenticate: () => Promise.resolve({ kind: 'anonymous' }),
+  challenge: () => '',
+  schemes: [],
+};
+
+/**
+ * Builds the {@link Authenticator} for `options`; throws a TypeError naming the option that is
+ * wrong (no scheme configured, a short HS256 secret, an empty API key, a bad JWKS URL).
+ *
+ * @example
+ * const authenticator = createAuthenticator({ jwtSecret: process.env.AUTH_JWT_SECRET });
+ */
+export function createAuthenticator(options: AuthOptions): Authenticator {
+  const apiKeys = options.apiKeys ?? [];
+  if (options.jwtSecret === undefined && options.jwksUrl === undefined && apiKeys.length === 0) {
+    throw new TypeError('Expected at least one of `jwtSecret`, `jwksUrl`, `apiKeys`.');
+  }
+  if (options.jwtSecret !== undefined && Buffer.byteLength(options.jwtSecret) < 32) {
+    throw new TypeError('Expected `jwtSecret` to be at least 32 bytes (HS256 needs a key as long as its hash).');
+  }
+  if (apiKeys.some((k) => k.length < 16)) throw new TypeError('Expected every API key to be at least 16 characters.');
+  const secret = options.jwtSecret !== undefined ? new TextEncoder().encode(options.jwtSecret) : undefined;
+  let jwks: JWTVerifyGetKey | undefined;
+  if (options.jwksUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(options.jwksUrl);
+    } catch {
+      throw new TypeError('Expected `jwksUrl` to be an http(s) URL.');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('Expected `jwksUrl` to be an http(s) URL.');
+    jwks = createRemoteJWKSet(url, {
+      cacheMaxAge: options.jwksCacheMs ?? 600_000,
+      cooldownDuration: options.jwksCooldownMs ?? 30_000,
+      timeoutDuration: options.jwksTimeoutMs ?? 5_000,
+    });
+  }
+  // Keys are compared as SHA-256 digests, each against every configured key without stopping
+  // early: the time taken says nothing about how much of a key matched, nor which key.
+  const keyDigests = apiKeys.map((k) => digest(k));
+  const clockTolerance = options.clockToleranceSeconds ?? 30;
+  const verifyOptions = {
+    clockTolerance,
+    requiredClaims: ['exp', 'sub'],
+    ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
+    ...(options.audience !== undefined ? { audience: options.audience } : {}),
+  };
+  const schemes: Array<'bearer' | 'apiKey'> = [];
+  if (secret !== undefined || jwks !== undefined) schemes.push('bearer');
+  if (keyDigests.length > 0) schemes.push('apiKey');
+
+  async function verifyToken(token: string): Promise<Principal> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new AuthError('invalid', 'the bearer token is not a JWT');
+    }
+    try {
+      let payload;
+      if (alg === 'HS256' && secret !== undefined) {
+        ({ payload } = await jwtVerify(token, secret, { ...verifyOptions, algorithms: ['HS256'] }));
+      } else if ((alg === 'RS256' || alg === 'ES256') && jwks !== undefined) {
+        ({ payload } = await jwtVerify(token, jwks, { ...verifyOptions, algorithms: ['RS256', 'ES256'] }));
+      } else {
+        throw new AuthError('invalid', `tokens signed with ${JSON.stringify(alg ?? null)} are not accepted`);
+      }
+      const sub = payload.sub!;
+      if (!USER_ID.test(sub) || BigInt(sub) > INT64_MAX) throw new AuthError('invalid', 'the token subject (sub) is not a user id');
+      return { kind: 'user', userId: sub };
+    } catch (err) {
+      if (err instanceof AuthError) throw err;
+      if (err instanceof joseErrors.JWTExpired) throw new AuthError('expired', 'the token has expired');
+      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new AuthError('invalid', `the token's ${err.claim} claim is not accepted`);
+      if (err instanceof joseErrors.JWKSNoMatchingKey) throw new AuthError('invalid', 'no key of the JWKS matches the token');
+      if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
+        // The key set could not be fetched or read: our fault, not the caller's; retry later.
+        throw new KeySetUnavailableError('the token cannot be verified now: the key set is unavailable', { cause: err });
+      }
+      throw new AuthError('invalid', 'the token signature or format is not valid');
+    }
+  }
+
+  return {
+    schemes,
+    async authenticate(headers) {
+      const key = headers['x-api-key'];
+      if (key !== undefined) {
+        if (keyDigests.length === 0) throw new AuthError('invalid', 'API keys are not accepted here');
+        const d = digest(Array.isArray(key) ? key.join(',') : key);
+        let match = -1;
+        for (let i = 0; i < keyDigests.length; i++) if (timingSafeEqual(d, keyDigests[i]!) && match < 0) match = i;
+        if (match < 0) throw new AuthError('invalid', 'the API key is not valid');
+        return { kind: 'service', keyId: keyDigests[match]!.subarray(0, 8).toString('hex') };
+      }
+      const authorization = headers.authorization;
+      if (typeof authorization !== 'string' || authorization === '') throw new AuthError('missing', 'a credential is required (Authorization: Bearer <JWT> or x-api-key)');
+      const m = /^Bearer +([^ ]+) *$/i.exec(authorization);
+      if (m === null) throw new AuthError('invalid', 'the Authorization header must be "Bearer <JWT>"');
+      if (secret === undefined && jwks === undefined) throw new AuthError('invalid', 'bearer tokens are not accepted here');
+      return verifyToken(m[1]!);
+    },
+    challenge(error) {
+      const out: string[] = [];
+      if (schemes.includes('bearer')) {
+        // RFC 6750: no error code when the request carried no credential at all.
+        out.push(
+          error.code === 'missing'
+            ? `Bearer realm="${REALM}"`
+            : `Bearer realm="${REALM}", error="invalid_token", error_description="${error.message.replace(/["\\]/g, "'")}"`,
+        );
+      }
+      if (schemes.includes('apiKey')) out.push(`ApiKey realm="${REALM}", header="x-api-key"`);
+      return out.join(', ');
+    },
+  };
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
