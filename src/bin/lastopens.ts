@@ -13,6 +13,10 @@
  *   LOG_BATCH_TIMINGS   optional   1 logs where each batch's milliseconds went, default 0
  *   CHUNK_SIZE          optional   records per Redis write while the rest of a batch decodes,
  *                                  default 2000 (see docs/performance.md)
+ *   METRICS_PATH        optional   per-shard metrics as CloudWatch EMF lines: a file path or `stderr`
+ *                                  (never stdout); unset: no metrics (the stats line stays as it is)
+ *   METRICS_NAMESPACE   optional   CloudWatch namespace of the metrics, default KinesisStreams
+ *   METRICS_INTERVAL_MS optional   one metrics line per shard this often, default 60000 (docs/metrics.md)
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
  */
@@ -20,6 +24,8 @@ import { lastOpensProcessor, readLastOpensEnv } from '../apps/lastopens.js';
 import { ConfigError, importantVar, optionalVar, parseInteger } from '../config/env.js';
 import { createWorkerLogger } from '../config/logging.js';
 import { redactUrl } from '../config/redact.js';
+import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../core/metrics.js';
+import { openMetricsDestination } from '../kcl/metrics.js';
 import { ExitCode, runWithBatchProcessor } from '../kcl/worker.js';
 import { appOpenDecoder, type AppOpen } from '../models/index.js';
 import { createRedisClient } from '../redis/connection.js';
@@ -43,6 +49,15 @@ function readConfig() {
     statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
     batchTimings: optionalVar('LOG_BATCH_TIMINGS', 0, parseInteger({ min: 0, max: 1 })) === 1,
     chunkSize: optionalVar('CHUNK_SIZE', DEFAULT_CHUNK_SIZE, parseInteger({ min: 1 })),
+    metricsPath: optionalVar<string | undefined>('METRICS_PATH', undefined, (v) => {
+      if (v !== 'stderr') {
+        // Refuses stdout under any name, and a path that cannot be opened, at start-up.
+        openMetricsDestination(v).close();
+      }
+      return v;
+    }),
+    metricsNamespace: optionalVar('METRICS_NAMESPACE', DEFAULT_METRICS_NAMESPACE, (v) => checkNamespace(v, 'METRICS_NAMESPACE')),
+    metricsIntervalMs: optionalVar('METRICS_INTERVAL_MS', 60_000, parseInteger({ min: 1 })),
     warnings,
   };
 }
@@ -94,6 +109,9 @@ await runWithBatchProcessor<AppOpen>(
     statsIntervalMs: config.statsIntervalMs,
     batchTimings: config.batchTimings,
     chunkSize: config.chunkSize,
+    ...(config.metricsPath === undefined
+      ? {}
+      : { metrics: { destination: config.metricsPath, streamName: config.streamName, namespace: config.metricsNamespace, intervalMs: config.metricsIntervalMs } }),
   },
   lastOpensProcessor(redis),
 );
