@@ -130,7 +130,7 @@ describe('EMF document', () => {
     assert.notDeepEqual(bad((d) => (d._aws.CloudWatchMetrics[0]!.Metrics[0]!.Unit = 'Records')), [], 'unknown unit');
     assert.notDeepEqual(bad((d) => (d._aws.Timestamp = 1.5)), [], 'non-integer timestamp');
     assert.notDeepEqual(bad((d) => (d._aws.CloudWatchMetrics[0]!.Dimensions = [])), [], 'no dimension set');
-    assert.notDeepEqual(bad((d) => Reflect.deleteProperty(d, "A")), [], "dimension target missing");
+    assert.notDeepEqual(bad((d) => Reflect.deleteProperty(d, 'A')), [], 'dimension target missing');
     assert.notDeepEqual(bad((d) => (d.M = 'x' as unknown as number)), [], 'metric target not a number');
     assert.notDeepEqual(bad((d) => (d._aws.CloudWatchMetrics[0]!.Dimensions = [['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J']])), [], 'ten dimension keys');
     assert.notDeepEqual(validateEmf('{"_aws":{}} trailing'), [], 'extra data after the object');
