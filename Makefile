@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' | sort)
 
-.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local
+.PHONY: help setup deps build system-deps jars lint typecheck test test-unit test-e2e stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local dashboard
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
 	@echo "make soak      millions of records through bin/lastopens; fails unless RSS stays flat (SOAK_RECORDS=N)"
 	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
+	@echo "make dashboard METRICS=file [OUT=page.html]   chart a METRICS_PATH file as a static HTML page"
 
 setup: system-deps deps jars build
 
@@ -24,12 +25,17 @@ setup: system-deps deps jars build
 jars: deps
 	@scripts/kcl-jars.sh
 
-# redis-server is the one system package the tests need; install it when it is missing.
+# The system packages the tests need, installed when missing: redis-server, and chromium (the
+# metrics dashboard test opens the page in headless Chromium; Debian's package, no download of its own).
 system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "redis-server not found: installing it with apt-get"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "not found:$$missing: installing with apt-get"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null; fi; \
+	fi
 
 deps: node_modules/.package-lock.json
 
@@ -95,6 +101,13 @@ soak: setup
 EVENT ?= test/fixtures/lambda/app-opens-event.json
 lambda-local:
 	node --import tsx scripts/lambda-local.ts $(EVENT)
+
+# A metrics file (bin/lastopens METRICS_PATH) as a static HTML page: rate, lag and failures over
+# time, the chart library inlined (opens offline). docs/metrics.md.
+OUT ?= metrics-dashboard.html
+dashboard: deps
+	@if [ -z "$(METRICS)" ]; then echo "usage: make dashboard METRICS=path/to/metrics.emf [OUT=page.html]"; exit 2; fi
+	node --import tsx scripts/metrics-dashboard.ts "$(METRICS)" "$(OUT)"
 
 clean:
 	rm -rf dist .local
