@@ -8,9 +8,14 @@
  * BENCH_WORKER_ARGS (extra node flags for bin/lastopens, e.g. --cpu-prof; it is then started as
  * `node <flags of its shebang line> <these flags> bin/lastopens`),
  * BENCH_WORKER_ENV (extra KEY=VALUE pairs for it, space-separated), BENCH_NODE_OPTIONS (NODE_OPTIONS
- * of bin/lastopens, default `--max-semi-space-size=32`, the setting docs/performance.md recommends).
+ * of bin/lastopens, default `--max-semi-space-size=32`, the setting docs/performance.md recommends),
+ * BENCH_METRICS (`off`: as shipped, no METRICS_PATH; `on`: every bin/lastopens run writes metrics;
+ * `both`: each run of bin/lastopens is followed by one with metrics on, in the same invocation, and
+ * the summary adds CPU per record off and on and the overhead; docs/metrics.md),
+ * BENCH_METRICS_INTERVAL_MS (METRICS_INTERVAL_MS of the metrics runs, default 1000: sixty times as
+ * many flushes as the production default, to be on the safe side).
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +50,8 @@ export interface WorkerBenchResult {
   decode_bound_records_per_sec: number;
   p99_batch_ms: number;
   rss_mb: number;
+  /** With BENCH_METRICS=both: worker CPU microseconds per record, medians, metrics off and on, and the overhead in %. */
+  metrics?: { cpu_us_per_record_off: number; cpu_us_per_record_on: number; cpu_overhead_pct: number; records_per_sec_on: number };
 }
 
 const envInt = (name: string, fallback: number): number => {
@@ -228,6 +235,10 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
   );
 
+  const metricsMode = process.env.BENCH_METRICS ?? 'off';
+  if (!['off', 'on', 'both'].includes(metricsMode)) throw new Error(`BENCH_METRICS must be off, on or both, got ${metricsMode}`);
+  const metricsIntervalMs = envInt('BENCH_METRICS_INTERVAL_MS', 1_000);
+
   log(`worker bench: ${records.toLocaleString('en-US')} records in batches of ${batchSize.toLocaleString('en-US')}, userIds from 1..${idSpace.toLocaleString('en-US')}, ${runs} runs`);
   const data = buildBenchData({ records, batchSize, idSpace });
   log(`input: ${data.batches.length} processRecords lines of ${(data.avgLineBytes / 1e6).toFixed(2)} MB, Avro payload ${data.avgPayloadBytes} bytes per record`);
@@ -245,23 +256,40 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
     };
     // Only bin/lastopens gets the recommended young-generation size; the baseline runs as shipped.
     const workerEnv: NodeJS.ProcessEnv = { ...env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32', ...extraEnv };
-    const ours: RunResult[] = [];
-    for (let i = 0; i < runs; i++) {
+    const metricsPath = join(dir, 'metrics.emf');
+    const runOurs = async (i: number, metricsOn: boolean): Promise<RunResult> => {
       await redis.flushall();
       await redis.config('RESETSTAT');
+      rmSync(metricsPath, { force: true });
       const redisCpu = await redisCpuSeconds(redis);
+      const runEnv = metricsOn ? { ...workerEnv, METRICS_PATH: metricsPath, METRICS_INTERVAL_MS: String(metricsIntervalMs) } : workerEnv;
       // Started as users start it: the executable itself (its shebang line picks node and its flags).
       const r =
         workerArgs.length === 0
-          ? await timeWorker(LASTOPENS, [], workerEnv, data)
-          : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data);
+          ? await timeWorker(LASTOPENS, [], runEnv, data)
+          : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], runEnv, data);
       const redisCpuSec = (await redisCpuSeconds(redis)) - redisCpu;
       const redisStats = await redisBusyMs(redis, data.batches.length);
       await verify(redis, data, 'newest');
       const letters = await redis.xlen('deadletter:app-opens');
       if (letters !== 0) throw new Error(`bin/lastopens dead-lettered ${letters} valid records`);
-      ours.push(r);
-      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}`);
+      let counted = '';
+      if (metricsOn) {
+        // The metrics were really on: their lines add up to every record.
+        const lines = existsSync(metricsPath) ? readFileSync(metricsPath, 'utf8').split('\n').filter(Boolean) : [];
+        const processed = lines.reduce((n, l) => n + ((JSON.parse(l) as { RecordsProcessed?: number }).RecordsProcessed ?? 0), 0);
+        if (processed !== data.records) throw new Error(`metrics counted ${processed} records processed, expected ${data.records}`);
+        counted = `  metrics: ${lines.length} lines, RecordsProcessed ${processed}`;
+      }
+      log(`  bin/lastopens${metricsOn ? ' (metrics on)' : ''} run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s  ${redisStats}${counted}`);
+      return r;
+    };
+    const ours: RunResult[] = [];
+    const oursWithMetrics: RunResult[] = [];
+    for (let i = 0; i < runs; i++) {
+      // BENCH_METRICS=both: off and on alternate, so a change in the machine's load hits both alike.
+      if (metricsMode !== 'on') ours.push(await runOurs(i, false));
+      if (metricsMode !== 'off') (metricsMode === 'on' ? ours : oursWithMetrics).push(await runOurs(i, true));
     }
     const baseline: RunResult[] = [];
     for (let i = 0; i < baselineRuns; i++) {
@@ -281,6 +309,19 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       log(`  decode bound run ${i + 1}: ${Math.round(bound[i]!).toLocaleString('en-US')} records/s (JSON.parse + base64 + fromAvro + validate, in process)`);
     }
     const perSec = median(ours.map((r) => r.recordsPerSec));
+    const cpuUsPerRecord = (rs: RunResult[]): number => median(rs.map((r) => (r.cpuSec * 1e6) / data.records));
+    let metrics: WorkerBenchResult['metrics'];
+    if (oursWithMetrics.length > 0) {
+      const off = cpuUsPerRecord(ours);
+      const on = cpuUsPerRecord(oursWithMetrics);
+      metrics = {
+        cpu_us_per_record_off: Math.round(off * 1000) / 1000,
+        cpu_us_per_record_on: Math.round(on * 1000) / 1000,
+        cpu_overhead_pct: off > 0 ? Math.round(((on - off) / off) * 1000) / 10 : 0,
+        records_per_sec_on: Math.round(median(oursWithMetrics.map((r) => r.recordsPerSec))),
+      };
+      log(`  metrics cost: worker CPU ${metrics.cpu_us_per_record_off} us/record off, ${metrics.cpu_us_per_record_on} us/record on (${metrics.cpu_overhead_pct}%), same invocation, runs alternated`);
+    }
     const basePerSec = baseline.length > 0 ? median(baseline.map((r) => r.recordsPerSec)) : 0;
     return {
       records_per_sec: Math.round(perSec),
@@ -289,6 +330,7 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       decode_bound_records_per_sec: Math.round(median(bound)),
       p99_batch_ms: Math.round(median(ours.map((r) => r.p99BatchMs)) * 10) / 10,
       rss_mb: Math.round(median(ours.map((r) => r.rssMb))),
+      ...(metrics ? { metrics } : {}),
     };
   } finally {
     redis.disconnect();
