@@ -271,3 +271,40 @@ describe('Lambda metrics', () => {
     assert.equal(docs[1]!.RecordsProcessed, 1, 'the second blob counts the second invocation only');
   });
 });
+
+describe('CloudWatch templates (docs/cloudwatch)', () => {
+  test('the dashboard and the alarm are JSON and name only metrics the workers publish, under the stream-level dimension set', () => {
+    const read = (name: string): unknown => JSON.parse(readFileSync(new URL(`../../docs/cloudwatch/${name}`, import.meta.url), 'utf8'));
+    const published = new Set([
+      ...[...new MetricsCollector().take().keys()],
+      'MillisBehindLatest',
+      'MillisBehindLatestMax',
+      'BatchDurationP50',
+      'BatchDurationP99',
+      'RedisWriteMs',
+      'RedisWriteP99',
+      'RedisWriteCount',
+    ]);
+    const dashboard = read('dashboard.json') as { widgets: Array<{ properties: { metrics: unknown[][] } }> };
+    const named: string[] = [];
+    for (const w of dashboard.widgets) {
+      for (const row of w.properties.metrics) {
+        if (typeof row[0] === 'string') {
+          assert.equal(row[0], '${NAMESPACE}');
+          named.push(String(row[1]));
+          assert.deepEqual(row.slice(2, 4), ['StreamName', '${STREAM_NAME}'], 'the stream-level dimension set');
+        } else {
+          for (const m of String((row[0] as { expression: string }).expression).matchAll(/MetricName="(\w+)"/g)) named.push(m[1]!);
+        }
+      }
+    }
+    const alarm = read('alarm-millis-behind-latest.json') as { MetricName: string; Dimensions: Array<{ Name: string }>; TreatMissingData: string };
+    named.push(alarm.MetricName);
+    assert.ok(named.length >= 10, `metrics named: ${named.join(', ')}`);
+    assert.equal(named.filter((n) => n === 'MillisBehindLatestMax').length, 3, 'worst shard, per shard (SEARCH) and the alarm');
+    assert.deepEqual(named.filter((n) => !published.has(n)), [], 'every metric named is published');
+    assert.equal(alarm.MetricName, 'MillisBehindLatestMax');
+    assert.deepEqual(alarm.Dimensions.map((d) => d.Name), ['StreamName']);
+    assert.equal(alarm.TreatMissingData, 'breaching', 'a worker that stopped reporting alarms too');
+  });
+});
