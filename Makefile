@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' -not -path 'test/failover/*' | sort)
 
-.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api
+.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api dashboard
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-api  App Opens API: batch vs single-event endpoint vs the base version (docs/api.md)"
 	@echo "make soak      millions of records through bin/lastopens; fails unless RSS stays flat (SOAK_RECORDS=N)"
 	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
+	@echo "make dashboard METRICS=file [OUT=page.html]   chart a METRICS_PATH file as a static HTML page"
 
 setup: system-deps deps jars build
 
@@ -45,12 +46,17 @@ KCL ?= 2
 jars: deps
 	@KCL=$(KCL) scripts/kcl-jars.sh
 
-# redis-server is the one system package the tests need; install it when it is missing.
+# The system packages the tests need, installed when missing: redis-server, and chromium (the
+# metrics dashboard test opens the page in headless Chromium; Debian's package, no download of its own).
 system-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "redis-server not found: installing it with apt-get"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "not found:$$missing: installing with apt-get"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null; fi; \
+	fi
 
 # dynalite learns the GSI Create KCL 3.x needs (scripts/patch-dynalite.mjs; idempotent, quiet when done).
 deps: node_modules/.package-lock.json
@@ -142,6 +148,13 @@ soak: setup
 EVENT ?= test/fixtures/lambda/app-opens-event.json
 lambda-local:
 	node --import tsx scripts/lambda-local.ts $(EVENT)
+
+# A metrics file (bin/lastopens METRICS_PATH) as a static HTML page: rate, lag and failures over
+# time, the chart library inlined (opens offline). docs/metrics.md.
+OUT ?= metrics-dashboard.html
+dashboard: deps
+	@if [ -z "$(METRICS)" ]; then echo "usage: make dashboard METRICS=path/to/metrics.emf [OUT=page.html]"; exit 2; fi
+	node --import tsx scripts/metrics-dashboard.ts "$(METRICS)" "$(OUT)"
 
 clean:
 	rm -rf dist .local tools

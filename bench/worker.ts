@@ -15,8 +15,13 @@
  * `valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/tmp/cg.%p`, for
  * instruction counts that do not depend on the machine's load), BENCH_LASTOPENS (another build's
  * bin/lastopens to run, e.g. main's, for a before/after in the same run).
+ * BENCH_METRICS (`off`: as shipped, no METRICS_PATH; `on`: every bin/lastopens run writes metrics;
+ * `both`: each run of bin/lastopens is followed by one with metrics on, in the same invocation, and
+ * the summary adds CPU per record off and on and the overhead; docs/metrics.md),
+ * BENCH_METRICS_INTERVAL_MS (METRICS_INTERVAL_MS of the metrics runs, default 1000: sixty times as
+ * many flushes as the production default, to be on the safe side).
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +61,8 @@ export interface WorkerBenchResult {
   worker_cpu_us_per_record: number;
   /** CPU time of redis-server per record while bin/lastopens ran, microseconds (median of the runs). */
   redis_cpu_us_per_record: number;
+  /** With BENCH_METRICS=both: worker CPU microseconds per record, medians, metrics off and on, and the overhead in %. */
+  metrics?: { cpu_us_per_record_off: number; cpu_us_per_record_on: number; cpu_overhead_pct: number; records_per_sec_on: number };
 }
 
 const envInt = (name: string, fallback: number): number => {
@@ -243,6 +250,10 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
   );
 
+  const metricsMode = process.env.BENCH_METRICS ?? 'off';
+  if (!['off', 'on', 'both'].includes(metricsMode)) throw new Error(`BENCH_METRICS must be off, on or both, got ${metricsMode}`);
+  const metricsIntervalMs = envInt('BENCH_METRICS_INTERVAL_MS', 1_000);
+
   log(`worker bench: ${records.toLocaleString('en-US')} records in batches of ${batchSize.toLocaleString('en-US')}, userIds from 1..${idSpace.toLocaleString('en-US')}, ${runs} runs`);
   const data = buildBenchData({ records, batchSize, idSpace });
   log(
@@ -263,28 +274,45 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
     };
     // Only bin/lastopens gets the recommended young-generation size; the baseline runs as shipped.
     const workerEnv: NodeJS.ProcessEnv = { ...env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS ?? '--max-semi-space-size=32', ...extraEnv };
-    const ours: RunResult[] = [];
+    const metricsPath = join(dir, 'metrics.emf');
     const redisCpuOurs: number[] = [];
-    for (let i = 0; i < runs; i++) {
+    const runOurs = async (i: number, metricsOn: boolean): Promise<RunResult> => {
       await redis.flushall();
       await redis.config('RESETSTAT');
+      rmSync(metricsPath, { force: true });
       const redisCpu = await redisCpuSeconds(redis);
+      const runEnv = metricsOn ? { ...workerEnv, METRICS_PATH: metricsPath, METRICS_INTERVAL_MS: String(metricsIntervalMs) } : workerEnv;
       // Started as users start it: the executable itself (its shebang line picks node and its flags).
       const wrapper = (process.env.BENCH_WORKER_WRAPPER ?? '').split(' ').filter(Boolean);
       const r =
         wrapper.length > 0
-          ? await timeWorker(wrapper[0]!, [...wrapper.slice(1), process.execPath, ...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data)
+          ? await timeWorker(wrapper[0]!, [...wrapper.slice(1), process.execPath, ...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], runEnv, data)
           : workerArgs.length === 0
-            ? await timeWorker(LASTOPENS, [], workerEnv, data)
-            : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], workerEnv, data);
+            ? await timeWorker(LASTOPENS, [], runEnv, data)
+            : await timeWorker(process.execPath, [...shebangFlags(LASTOPENS), ...workerArgs, LASTOPENS], runEnv, data);
       const redisCpuSec = (await redisCpuSeconds(redis)) - redisCpu;
       const redisStats = await redisBusyMs(redis, data.batches.length);
       await verify(redis, data, 'newest');
       const letters = await redis.xlen('deadletter:app-opens');
       if (letters !== 0) throw new Error(`bin/lastopens dead-lettered ${letters} valid records`);
-      ours.push(r);
-      redisCpuOurs.push(redisCpuSec);
-      log(`  bin/lastopens run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s (${((redisCpuSec / records) * 1e6).toFixed(2)} us/record), worker ${((r.cpuSec / records) * 1e6).toFixed(2)} us/record  ${redisStats}  ${machine()}`);
+      let counted = '';
+      if (metricsOn) {
+        // The metrics were really on: their lines add up to every record.
+        const lines = existsSync(metricsPath) ? readFileSync(metricsPath, 'utf8').split('\n').filter(Boolean) : [];
+        const processed = lines.reduce((n, l) => n + ((JSON.parse(l) as { RecordsProcessed?: number }).RecordsProcessed ?? 0), 0);
+        if (processed !== data.records) throw new Error(`metrics counted ${processed} records processed, expected ${data.records}`);
+        counted = `  metrics: ${lines.length} lines, RecordsProcessed ${processed}`;
+      }
+      if (!metricsOn) redisCpuOurs.push(redisCpuSec);
+      log(`  bin/lastopens${metricsOn ? ' (metrics on)' : ''} run ${i + 1}: ${fmt(r)}  redis-server CPU ${redisCpuSec.toFixed(2)} s (${((redisCpuSec / records) * 1e6).toFixed(2)} us/record), worker ${((r.cpuSec / records) * 1e6).toFixed(2)} us/record  ${redisStats}${counted}  ${machine()}`);
+      return r;
+    };
+    const ours: RunResult[] = [];
+    const oursWithMetrics: RunResult[] = [];
+    for (let i = 0; i < runs; i++) {
+      // BENCH_METRICS=both: off and on alternate, so a change in the machine's load hits both alike.
+      if (metricsMode !== 'on') ours.push(await runOurs(i, false));
+      if (metricsMode !== 'off') (metricsMode === 'on' ? ours : oursWithMetrics).push(await runOurs(i, true));
     }
     const baseline: RunResult[] = [];
     for (let i = 0; i < baselineRuns; i++) {
@@ -319,6 +347,19 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       log(`  decode bound run ${i + 1}: ${Math.round(bound[i]!).toLocaleString('en-US')} records/s (JSON.parse + base64 + fromAvro + validate, in process)  ${machine()}`);
     }
     const perSec = median(ours.map((r) => r.recordsPerSec));
+    const cpuUsPerRecord = (rs: RunResult[]): number => median(rs.map((r) => (r.cpuSec * 1e6) / data.records));
+    let metrics: WorkerBenchResult['metrics'];
+    if (oursWithMetrics.length > 0) {
+      const off = cpuUsPerRecord(ours);
+      const on = cpuUsPerRecord(oursWithMetrics);
+      metrics = {
+        cpu_us_per_record_off: Math.round(off * 1000) / 1000,
+        cpu_us_per_record_on: Math.round(on * 1000) / 1000,
+        cpu_overhead_pct: off > 0 ? Math.round(((on - off) / off) * 1000) / 10 : 0,
+        records_per_sec_on: Math.round(median(oursWithMetrics.map((r) => r.recordsPerSec))),
+      };
+      log(`  metrics cost: worker CPU ${metrics.cpu_us_per_record_off} us/record off, ${metrics.cpu_us_per_record_on} us/record on (${metrics.cpu_overhead_pct}%), same invocation, runs alternated`);
+    }
     const basePerSec = baseline.length > 0 ? median(baseline.map((r) => r.recordsPerSec)) : 0;
     return {
       records_per_sec: Math.round(perSec),
@@ -329,6 +370,7 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
       rss_mb: Math.round(median(ours.map((r) => r.rssMb))),
       worker_cpu_us_per_record: Math.round((median(ours.map((r) => r.cpuSec)) / records) * 1e6 * 100) / 100,
       redis_cpu_us_per_record: Math.round((median(redisCpuOurs) / records) * 1e6 * 100) / 100,
+      ...(metrics ? { metrics } : {}),
     };
   } finally {
     redis.disconnect();

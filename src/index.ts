@@ -32,9 +32,16 @@ export type {
   Logger,
   RecordContext,
   RecordProcessor,
+  ReportTiming,
 } from './core/types.js';
+export { Instrumentation } from './core/instrumentation.js';
+export type { InstrumentationEvent, InstrumentationEvents, InstrumentationListener } from './core/instrumentation.js';
+export { MetricsCollector, emfDocument, percentile, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/metrics.js';
+export type { EmfOptions, MetricFigure, MetricFigures, MetricUnit } from './core/metrics.js';
 export { runWithSingleProcessor, runWithBatchProcessor, ExitCode } from './kcl/worker.js';
 export type { WorkerConfig } from './kcl/worker.js';
+export { WorkerMetrics, openMetricsDestination } from './kcl/metrics.js';
+export type { WorkerMetricsOptions } from './kcl/metrics.js';
 export { parseDaemonLine } from './kcl/messages.js';
 export type { CheckpointReply, CheckpointRequest, DaemonMessage, StatusMessage } from './kcl/messages.js';
 export { createWorkerLogger } from './config/logging.js';

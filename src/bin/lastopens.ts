@@ -20,6 +20,10 @@
  *   REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD  optional  the sentinels' own credentials
  *   RETRY_MAX_DELAY_MS  optional   longest wait between retries of a failed batch, default 2000:
  *                                  a failover is followed within about that of Redis being healthy
+ *   METRICS_PATH        optional   per-shard metrics as CloudWatch EMF lines: a file path or `stderr`
+ *                                  (never stdout); unset: no metrics (the stats line stays as it is)
+ *   METRICS_NAMESPACE   optional   CloudWatch namespace of the metrics, default KinesisStreams
+ *   METRICS_INTERVAL_MS optional   one metrics line per shard this often, default 60000 (docs/metrics.md)
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
  */
@@ -27,6 +31,8 @@ import { lastOpensProcessor, readLastOpensEnv } from '../apps/lastopens.js';
 import { ConfigError, importantVar, optionalVar, parseInteger } from '../config/env.js';
 import { createWorkerLogger } from '../config/logging.js';
 import { redactUrl } from '../config/redact.js';
+import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../core/metrics.js';
+import { openMetricsDestination } from '../kcl/metrics.js';
 import { ExitCode, runWithBatchProcessor } from '../kcl/worker.js';
 import { appOpenDecoder, type AppOpen } from '../models/index.js';
 import { createRedisClient } from '../redis/connection.js';
@@ -59,6 +65,15 @@ function readConfig() {
     retryMaxDelayMs: optionalVar('RETRY_MAX_DELAY_MS', DEFAULT_RETRY_MAX_DELAY_MS, parseInteger({ min: 100, max: 600_000 })),
     sentinelUsername: optionalVar<string | undefined>('REDIS_SENTINEL_USERNAME', undefined),
     sentinelPassword: optionalVar<string | undefined>('REDIS_SENTINEL_PASSWORD', undefined),
+    metricsPath: optionalVar<string | undefined>('METRICS_PATH', undefined, (v) => {
+      if (v !== 'stderr') {
+        // Refuses stdout under any name, and a path that cannot be opened, at start-up.
+        openMetricsDestination(v).close();
+      }
+      return v;
+    }),
+    metricsNamespace: optionalVar('METRICS_NAMESPACE', DEFAULT_METRICS_NAMESPACE, (v) => checkNamespace(v, 'METRICS_NAMESPACE')),
+    metricsIntervalMs: optionalVar('METRICS_INTERVAL_MS', 60_000, parseInteger({ min: 1 })),
     warnings,
   };
 }
@@ -121,6 +136,9 @@ await runWithBatchProcessor<AppOpen>(
     batchTimings: config.batchTimings,
     chunkSize: config.chunkSize,
     retry: { maxDelayMs: config.retryMaxDelayMs },
+    ...(config.metricsPath === undefined
+      ? {}
+      : { metrics: { destination: config.metricsPath, streamName: config.streamName, namespace: config.metricsNamespace, intervalMs: config.metricsIntervalMs } }),
   },
   lastOpensProcessor(redis, { waitReplicas: config.waitReplicas }),
 );

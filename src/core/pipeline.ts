@@ -3,6 +3,7 @@
  * outcome. The KCL runtime and the Lambda adapter differ only in what they do with the outcome.
  */
 import { AbortedError, errorMessage, isRetriable } from './errors.js';
+import type { Instrumentation } from './instrumentation.js';
 import { resolveRetryOptions, withRetry, type RetryOptions } from './retry.js';
 import type {
   BatchProcessor,
@@ -73,6 +74,8 @@ export interface PipelineOptions<T> {
   /** Logger of the shard: the driver binds `shardId` to it (the pipeline never repeats it in a line). */
   logger: Logger;
   counters?: PipelineCounters;
+  /** Where the pipeline tells what it did (batchDone, retry, deadLetter, timing). Default: nowhere. */
+  instrumentation?: Instrumentation;
 }
 
 /** One batch to run through the pipeline. */
@@ -128,11 +131,34 @@ export class RecordPipeline<T> {
     timings.decodeMs = 0;
     timings.processMs = 0;
     timings.deadLetterMs = 0;
+    const c = this.counters;
+    const before = { processed: c.processed, deadLettered: c.deadLettered, failures: c.failures };
+    let complete = false;
     try {
-      return await this.runTimed(batch);
+      const outcome = await this.runTimed(batch);
+      complete = outcome.complete;
+      return outcome;
     } finally {
       timings.totalMs = performance.now() - started;
+      // Counted from the counters, so a batch cut short (abort, thrown error) reports what it did.
+      this.options.instrumentation?.emit('batchDone', {
+        shardId: batch.shardId,
+        records: batch.records.length,
+        processed: c.processed - before.processed,
+        deadLettered: c.deadLettered - before.deadLettered,
+        failures: c.failures - before.failures,
+        durationMs: timings.totalMs,
+        millisBehindLatest: batch.millisBehindLatest,
+        complete,
+      });
     }
+  }
+
+  /** The `reportTiming` a processor's context carries: a `timing` event for this shard. */
+  private timingReporter(shardId: string): (name: string, durationMs: number) => void {
+    const instrumentation = this.options.instrumentation;
+    if (!instrumentation) return noTiming;
+    return (name, durationMs) => instrumentation.emit('timing', { shardId, name, durationMs });
   }
 
   private async runTimed(batch: PipelineBatch): Promise<PipelineOutcome> {
@@ -150,7 +176,7 @@ export class RecordPipeline<T> {
     if (letters.length > 0) {
       const t0 = performance.now();
       try {
-        await this.writeDeadLetters(letters, batch.signal);
+        await this.writeDeadLetters(letters, batch.signal, batch.shardId);
         this.lastTimings.deadLetterMs = performance.now() - t0;
       } catch (error) {
         this.lastTimings.deadLetterMs = performance.now() - t0;
@@ -160,6 +186,7 @@ export class RecordPipeline<T> {
         return this.incomplete(state, 0);
       }
       this.counters.deadLettered += letters.length;
+      this.options.instrumentation?.emit('deadLetter', { shardId: batch.shardId, count: letters.length });
     }
     if (state.firstUnhandled < batch.records.length) return this.incomplete(state, letters.length);
     return { complete: true, processed: state.processed, deadLettered: letters.length };
@@ -186,6 +213,7 @@ export class RecordPipeline<T> {
 
   private async runRecords(batch: PipelineBatch, processor: RecordProcessor<T>, state: BatchState): Promise<void> {
     const { shardId, records, signal } = batch;
+    const reportTiming = this.timingReporter(shardId);
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
       const t0 = performance.now();
@@ -193,7 +221,7 @@ export class RecordPipeline<T> {
       const t1 = performance.now();
       this.lastTimings.decodeMs += t1 - t0;
       if (decoded === undefined) continue;
-      const ctx = { shardId, record, logger: this.logger, signal };
+      const ctx = { shardId, record, logger: this.logger, signal, reportTiming };
       try {
         await this.attempt(() => processor(decoded.value, ctx), batch, record);
         state.processed++;
@@ -213,7 +241,7 @@ export class RecordPipeline<T> {
 
   private async runChunks(batch: PipelineBatch, processor: BatchProcessor<T>, chunkSize: number, state: BatchState): Promise<void> {
     const { shardId, records, signal } = batch;
-    const ctx = { shardId, logger: this.logger, millisBehindLatest: batch.millisBehindLatest, signal };
+    const ctx = { shardId, logger: this.logger, millisBehindLatest: batch.millisBehindLatest, signal, reportTiming: this.timingReporter(shardId) };
     const running: Array<Promise<void>> = [];
     let firstCall = -1;
     for (let start = 0; start < records.length; start += chunkSize) {
@@ -282,6 +310,7 @@ export class RecordPipeline<T> {
       signal: batch.signal,
       onRetry: ({ attempt, delayMs, error }) => {
         this.counters.failures++;
+        this.options.instrumentation?.emit('retry', { shardId: batch.shardId, what: 'processor', attempt, delayMs, error: errorMessage(error) });
         this.logger.warn(
           {
             // shardId: the driver's logger binds it (a second copy would duplicate the JSON key).
@@ -300,7 +329,7 @@ export class RecordPipeline<T> {
     });
   }
 
-  private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal): Promise<void> {
+  private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal, shardId: string): Promise<void> {
     for (const l of letters) {
       this.logger.warn(
         {
@@ -319,11 +348,14 @@ export class RecordPipeline<T> {
       classify: () => true,
       onRetry: ({ attempt, delayMs, error }) => {
         this.counters.failures++;
+        this.options.instrumentation?.emit('retry', { shardId, what: 'deadLetterSink', attempt, delayMs, error: errorMessage(error) });
         this.logger.warn({ attempt, retryInMs: delayMs, err: errorMessage(error) }, 'dead-letter write failed; retrying');
       },
     });
   }
 }
+
+const noTiming = (): void => undefined;
 
 interface BatchState {
   letters: Array<{ index: number; letter: DeadLetter }>;

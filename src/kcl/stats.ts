@@ -1,25 +1,22 @@
 /**
  * The periodic stats line of a worker: what it did since the last line, how long batches took,
- * how far behind the stream it is, and whether a batch has been in hand for too long.
+ * how far behind the stream it is, and whether a batch has been in hand for too long. A
+ * subscriber of the instrumentation hook (batchStarted, batchDone, checkpoint, lifecycle exit).
  */
+import type { Instrumentation } from '../core/instrumentation.js';
+import { percentile } from '../core/metrics.js';
 import type { PipelineCounters } from '../core/pipeline.js';
 import type { Logger } from '../core/types.js';
 
 /** A batch in hand for longer than this is reported as stalled at warn level. */
 const STALLED_AFTER_MS = 60_000;
 
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank]!;
-}
-
 /**
- * Collects a worker's figures and logs them every `intervalMs`.
+ * Collects a worker's figures and logs them every `intervalMs`; with `instrumentation`, it
+ * listens to the hook (and writes its last line on the `exit` lifecycle event).
  *
  * @example
- * const stats = new WorkerStats(pipeline.counters, () => logger, 60_000);
+ * const stats = new WorkerStats(pipeline.counters, () => logger, 60_000, instrumentation);
  * stats.start();
  */
 export class WorkerStats {
@@ -37,7 +34,17 @@ export class WorkerStats {
     private readonly counters: PipelineCounters,
     private readonly logger: () => Logger,
     private readonly intervalMs: number,
-  ) {}
+    instrumentation?: Instrumentation,
+  ) {
+    if (instrumentation) {
+      instrumentation.on('batchStarted', (e) => this.batchStarted(e.millisBehindLatest));
+      instrumentation.on('batchDone', (e) => this.batchFinished(e.durationMs));
+      instrumentation.on('checkpoint', (e) => (e.error === null ? this.checkpointed(e.sequenceNumber) : this.checkpointFailed()));
+      instrumentation.on('lifecycle', (e) => {
+        if (e.phase === 'exit') this.stop();
+      });
+    }
+  }
 
   start(): void {
     if (this.intervalMs <= 0) return;

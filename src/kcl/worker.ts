@@ -7,11 +7,13 @@ import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks
 import type { Readable } from 'node:stream';
 import { createWorkerLogger } from '../config/logging.js';
 import { AbortedError, errorMessage } from '../core/errors.js';
+import { Instrumentation } from '../core/instrumentation.js';
 import { RecordPipeline, type ProcessorSpec } from '../core/pipeline.js';
 import { backoffDelay, resolveRetryOptions, sleep, type RetryOptions } from '../core/retry.js';
 import type { BatchProcessor, DeadLetterSink, Decoder, KinesisRecord, Logger, RecordProcessor } from '../core/types.js';
 import { readLineBytes } from './lineReader.js';
 import { parseDaemonLineBytes, type CheckpointReply, type DaemonAction } from './messages.js';
+import { WorkerMetrics, type WorkerMetricsOptions } from './metrics.js';
 import { guardStdout, type ProtocolWriter } from './output.js';
 import { WorkerStats } from './stats.js';
 
@@ -77,6 +79,14 @@ export interface WorkerConfig<T> {
    * went (parsing the line, decoding, processing, dead letters, checkpoint). Default false.
    */
   batchTimings?: boolean;
+  /**
+   * The instrumentation hook the worker and its pipeline emit to (batchStarted, batchDone,
+   * checkpoint, deadLetter, retry, gcPause, timing, lifecycle). Default: a private one. Pass your
+   * own to subscribe; the stats line and the metrics listen to the same hook.
+   */
+  instrumentation?: Instrumentation;
+  /** Per-shard metrics as CloudWatch EMF lines to a file or stderr (docs/metrics.md). Default: off. */
+  metrics?: WorkerMetricsOptions;
 }
 
 const CHECKPOINT_RETRY_DEFAULT: RetryOptions = { initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, maxAttempts: 10 };
@@ -121,6 +131,8 @@ class KclWorker<T> {
   private readonly restoreStdout: () => void;
   private readonly pipeline: RecordPipeline<T>;
   private readonly stats: WorkerStats;
+  private readonly instrumentation: Instrumentation;
+  private readonly metrics: WorkerMetrics | undefined;
   private readonly abort = new AbortController();
   private readonly checkpointRetry: Required<RetryOptions>;
   private readonly shutdownTimeoutMs: number;
@@ -170,13 +182,20 @@ class KclWorker<T> {
     this.checkpointRetry = resolveRetryOptions({ ...CHECKPOINT_RETRY_DEFAULT, ...config.checkpointRetry });
     this.exitProcess = config.exitProcess ?? true;
     this.batchTimings = config.batchTimings ?? false;
+    this.instrumentation = config.instrumentation ?? new Instrumentation();
+    this.instrumentation.setListenerErrorHandler((err, event) => this.logger.warn({ err: errorMessage(err), event }, 'instrumentation listener failed (ignored)'));
     if (this.batchTimings) {
+      this.instrumentation.on('gcPause', (e) => {
+        if (e.kind === 'minor') this.gc.minorMs += e.durationMs;
+        else this.gc.majorMs += e.durationMs;
+        this.gc.count++;
+      });
+    }
+    if (this.instrumentation.has('gcPause')) {
       this.gcObserver = new PerformanceObserver((list) => {
         for (const entry of list.getEntries()) {
           const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
-          if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) this.gc.minorMs += entry.duration;
-          else this.gc.majorMs += entry.duration;
-          this.gc.count++;
+          this.instrumentation.emit('gcPause', { kind: kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? 'minor' : 'major', durationMs: entry.duration });
         }
       });
       this.gcObserver.observe({ entryTypes: ['gc'] });
@@ -203,8 +222,10 @@ class KclWorker<T> {
       deadLetters: config.deadLetters ?? new LogDeadLetterSink(this.baseLogger),
       retry: config.retry ?? {},
       logger: this.logger,
+      instrumentation: this.instrumentation,
     });
-    this.stats = new WorkerStats(this.pipeline.counters, () => this.logger, statsIntervalMs);
+    this.stats = new WorkerStats(this.pipeline.counters, () => this.logger, statsIntervalMs, this.instrumentation);
+    this.metrics = config.metrics ? new WorkerMetrics(config.metrics, this.instrumentation, () => this.logger) : undefined;
   }
 
   start(): Promise<number> {
@@ -230,6 +251,7 @@ class KclWorker<T> {
       },
     );
     this.stats.start();
+    this.metrics?.start();
     this.logger.info({ pid: process.pid }, 'worker started; waiting for the daemon');
     return this.done;
   }
@@ -297,33 +319,37 @@ class KclWorker<T> {
           this.lastCheckpointed = { sequenceNumber: msg.sequenceNumber, subSequenceNumber: msg.subSequenceNumber ?? 0 };
         }
         this.logger.info({ sequenceNumber: msg.sequenceNumber, subSequenceNumber: msg.subSequenceNumber }, 'initialize');
+        this.lifecycle('initialize');
         return this.status('initialize');
       case 'processRecords':
         return this.processRecords(msg.records, msg.millisBehindLatest);
       case 'leaseLost':
         this.checkpointsStopped = true;
         this.logger.info({ lastHandled: this.lastHandled, lastCheckpointed: this.lastCheckpointed }, 'lease lost: another worker owns the shard now; not checkpointing');
+        this.lifecycle('leaseLost');
         return this.status('leaseLost');
       case 'shardEnded':
         this.logger.info({}, 'shard ended: checkpointing SHARD_END');
         await this.checkpoint(null);
+        this.lifecycle('shardEnded');
         return this.status('shardEnded');
       case 'shutdownRequested':
         this.logger.info({ lastHandled: this.lastHandled }, 'shutdown requested: checkpointing what is done');
         await this.checkpointHandled();
+        this.lifecycle('shutdownRequested');
         return this.status('shutdownRequested');
       case 'shutdown':
         if (msg.reason === 'TERMINATE') await this.checkpoint(null);
         else this.checkpointsStopped = true;
+        this.lifecycle('shutdown');
         return this.status('shutdown');
     }
   }
 
   private async processRecords(records: KinesisRecord[], millisBehindLatest: number | null): Promise<void> {
     const started = performance.now();
-    this.stats.batchStarted(millisBehindLatest);
+    this.instrumentation.emit('batchStarted', { shardId: this.shardId, records: records.length, millisBehindLatest });
     const outcome = await this.pipeline.run({ shardId: this.shardId, records, millisBehindLatest, signal: this.abort.signal });
-    this.stats.batchFinished(performance.now() - started);
     if (outcome.complete) {
       const last = records[records.length - 1];
       if (last) this.lastHandled = positionOf(last);
@@ -384,13 +410,12 @@ class KclWorker<T> {
     };
     for (let attempt = 1; ; attempt++) {
       const reply = await this.requestCheckpoint(position);
+      this.instrumentation.emit('checkpoint', { shardId: this.shardId, sequenceNumber: where.sequenceNumber, error: reply.error, attempt });
       if (reply.error === null) {
         this.lastCheckpointed = position ?? this.lastHandled;
-        this.stats.checkpointed(where.sequenceNumber);
         this.logger.debug(where, 'checkpointed');
         return true;
       }
-      this.stats.checkpointFailed();
       if (reply.error === 'ShutdownException') {
         this.checkpointsStopped = true;
         this.logger.warn({ ...where, error: reply.error }, 'checkpoint refused: the lease is shutting down; no more checkpoints for this lease');
@@ -426,6 +451,11 @@ class KclWorker<T> {
         subSequenceNumber: position?.subSequenceNumber ?? null,
       })
       .then(() => reply);
+  }
+
+  /** Tells the instrumentation hook about a step of the worker's life (metrics flush on most). */
+  private lifecycle(phase: 'initialize' | 'leaseLost' | 'shardEnded' | 'shutdownRequested' | 'shutdown' | 'exit'): void {
+    this.instrumentation.emit('lifecycle', { shardId: this.shardId, phase });
   }
 
   private status(responseFor: string): Promise<void> {
@@ -496,7 +526,8 @@ class KclWorker<T> {
     this.abort.abort();
     this.stopReading();
     this.gcObserver?.disconnect();
-    this.stats.stop();
+    // The stats line's last line and the metrics' last flush (both listen for 'exit').
+    this.lifecycle('exit');
     this.logger.info({ code, lastHandled: this.lastHandled, lastCheckpointed: this.lastCheckpointed }, 'worker exiting');
     this.flushLogs();
     if (this.exitProcess) {

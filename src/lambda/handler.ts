@@ -8,8 +8,11 @@
  * that Lambda retries from there and keeps the shard's order. Poison records are dead-lettered,
  * never reported.
  */
+import { writeSync } from 'node:fs';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { AbortedError, errorMessage } from '../core/errors.js';
+import { Instrumentation } from '../core/instrumentation.js';
+import { DEFAULT_METRICS_NAMESPACE, MetricsCollector, checkNamespace, emfDocument } from '../core/metrics.js';
 import { RecordPipeline, newCounters, type PipelineCounters, type ProcessorSpec } from '../core/pipeline.js';
 import { resolveRetryOptions, type RetryOptions } from '../core/retry.js';
 import type { BatchProcessor, DeadLetter, DeadLetterSink, Decoder, Logger, RecordProcessor } from '../core/types.js';
@@ -56,6 +59,48 @@ export interface KinesisHandlerOptions<T> {
   deaggregate?: boolean;
   /** Counters to add to (they are cumulative across invocations). Default: fresh ones, see {@link KinesisHandlerWithCounters.counters}. */
   counters?: PipelineCounters;
+  /** One CloudWatch EMF metrics blob per invocation on stdout (see {@link LambdaMetricsOptions}). Default: off. */
+  metrics?: LambdaMetricsOptions;
+}
+
+/**
+ * The per-invocation metrics of a Lambda handler: the figures of the KCL worker's metrics
+ * (RecordsProcessed, RecordsDeadLettered, ProcessingFailures, BatchDurationP50/P99,
+ * RecordsPerSecond, the processor's timings such as RedisWriteMs) as one Embedded Metric Format
+ * document per invocation, with dimensions `[["StreamName","FunctionName"],["StreamName"]]`.
+ * No Checkpoints (Lambda checkpoints by itself) and no MillisBehindLatest (Lambda publishes
+ * IteratorAge for the event source mapping).
+ *
+ * @example
+ * createKinesisHandler({ decoder, batchProcessor, metrics: { namespace: 'KinesisStreams' } });
+ */
+export interface LambdaMetricsOptions {
+  /** CloudWatch namespace. Default `KinesisStreams`. */
+  namespace?: string;
+  /** The StreamName dimension. Default: the stream of the event's `eventSourceARN`. */
+  streamName?: string;
+  /** The FunctionName dimension. Default: `context.functionName`, else AWS_LAMBDA_FUNCTION_NAME. */
+  functionName?: string;
+  /** Where the document goes (one JSON line, without the newline). Default: stdout, synchronously. */
+  write?: (line: string) => void;
+}
+
+/**
+ * On Lambda, stdout IS where EMF belongs: the runtime ships every stdout line to CloudWatch Logs,
+ * which extracts the metrics from it. (A KCL worker must never do this: its stdout belongs to the
+ * daemon protocol, so its metrics go to a file or stderr instead, see kcl/metrics.ts.) Written
+ * synchronously, so nothing is left in a buffer when the runtime freezes the container.
+ */
+const writeStdout = (line: string): void => {
+  const bytes = Buffer.from(`${line}\n`, 'utf8');
+  for (let off = 0; off < bytes.length; ) off += writeSync(1, bytes, off);
+};
+
+/** The stream name in a Kinesis ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`), or undefined. */
+function streamOfArn(arn: unknown): string | undefined {
+  if (typeof arn !== 'string') return undefined;
+  const m = /:stream\/([^/]+)/.exec(arn);
+  return m?.[1];
 }
 
 /** The in-process retry of {@link KinesisHandlerOptions.retry} when none is given. */
@@ -93,6 +138,7 @@ interface Resolved<T> {
   reserveMs: number;
   deaggregate: boolean;
   counters: PipelineCounters;
+  metrics: (Required<Pick<LambdaMetricsOptions, 'namespace' | 'write'>> & LambdaMetricsOptions) | undefined;
 }
 
 function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
@@ -116,6 +162,13 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
   if (options.deadLetters !== undefined && typeof options.deadLetters?.write !== 'function') {
     throw new TypeError('Expected `deadLetters` to have a `write` method.');
   }
+  let metrics: Resolved<T>['metrics'];
+  if (options.metrics !== undefined) {
+    const m = options.metrics;
+    if (typeof m !== 'object' || m === null) throw new TypeError('Expected `metrics` to be an object.');
+    if (m.write !== undefined && typeof m.write !== 'function') throw new TypeError('Expected `metrics.write` to be a function.');
+    metrics = { ...m, namespace: checkNamespace(m.namespace ?? DEFAULT_METRICS_NAMESPACE, 'metrics.namespace'), write: m.write ?? writeStdout };
+  }
   let spec: ProcessorSpec<T>;
   if (processor !== undefined) spec = { kind: 'record', processor };
   else if (chunkSize !== undefined) spec = { kind: 'batch', processor: batchProcessor!, chunkSize };
@@ -129,6 +182,7 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
     reserveMs,
     deaggregate,
     counters: options.counters ?? newCounters(),
+    metrics,
   };
 }
 
@@ -162,7 +216,19 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
     const { shardId, records, origin } = eventBatch(event, { deaggregate: o.deaggregate });
     if (records.length === 0) return { batchItemFailures: [] };
     const logger = o.logger.child({ shardId, ...(context.awsRequestId ? { requestId: context.awsRequestId } : {}) });
-    const pipeline = new RecordPipeline<T>({ decoder: o.decoder, spec: o.spec, deadLetters, retry: o.retry, logger, counters: o.counters });
+    // A hook per invocation: its metrics are this invocation's alone, even if calls overlap.
+    const instrumentation = o.metrics ? new Instrumentation((err) => logger.warn({ err: errorMessage(err) }, 'metrics listener failed (ignored)')) : undefined;
+    const collector = instrumentation ? new MetricsCollector({ checkpoints: false }) : undefined;
+    if (collector && instrumentation) collector.subscribe(instrumentation);
+    const pipeline = new RecordPipeline<T>({
+      decoder: o.decoder,
+      spec: o.spec,
+      deadLetters,
+      retry: o.retry,
+      logger,
+      counters: o.counters,
+      ...(instrumentation ? { instrumentation } : {}),
+    });
     const abort = new AbortController();
     const budgetMs = Math.max(0, remainingMs(context) - o.reserveMs);
     // setTimeout takes at most 2^31-1 ms; a larger value would fire at once.
@@ -172,6 +238,7 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
       outcome = await pipeline.run({ shardId, records, millisBehindLatest: null, signal: abort.signal });
     } finally {
       clearTimeout(timer);
+      if (collector && o.metrics) writeMetrics(o.metrics, collector, event, context, logger);
     }
     const summary = {
       kinesisRecords: event.Records.length,
@@ -200,6 +267,30 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
     return { batchItemFailures: [{ itemIdentifier: holder.kinesis.sequenceNumber }] };
   };
   return Object.assign(handler, { counters: o.counters });
+}
+
+function writeMetrics(
+  m: NonNullable<Resolved<unknown>['metrics']>,
+  collector: MetricsCollector,
+  event: KinesisStreamEvent,
+  context: LambdaContextLike,
+  logger: Logger,
+): void {
+  try {
+    const line = emfDocument(collector.take(), {
+      namespace: m.namespace,
+      dimensions: {
+        StreamName: m.streamName ?? streamOfArn(event.Records[0]?.eventSourceARN) ?? 'unknown',
+        FunctionName: m.functionName ?? context.functionName ?? process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'unknown',
+      },
+      dimensionSets: [['StreamName', 'FunctionName'], ['StreamName']],
+      timestamp: Date.now(),
+      ...(context.awsRequestId ? { properties: { requestId: context.awsRequestId } } : {}),
+    });
+    m.write(line);
+  } catch (err) {
+    logger.warn({ err: errorMessage(err) }, 'metrics could not be written (ignored)');
+  }
 }
 
 function remainingMs(context: LambdaContextLike): number {

@@ -14,13 +14,17 @@
  *   STREAM_NAME         mandatory  the Kinesis stream; names the dead-letter stream
  *   LOG_LEVEL           optional   pino level, default info (logs go to stdout, i.e. CloudWatch)
  *   DEADLETTER_MAXLEN   optional   approximate cap of the dead-letter stream, default 100000
+ *   METRICS             optional   1 (default): one CloudWatch EMF metrics document per invocation
+ *                                  on stdout (dimensions StreamName, FunctionName); 0: none
+ *   METRICS_NAMESPACE   optional   CloudWatch namespace of the metrics, default KinesisStreams
  * LOG_PATH and STATS_INTERVAL_MS of bin/lastopens do not apply here. A missing or malformed
  * variable fails every invocation with a ConfigError naming it.
  *
  * The Redis client is created on the first invocation of a container and reused by the next ones.
  */
 import { lastOpensProcessor, readLastOpensEnv } from '../apps/lastopens.js';
-import { ConfigError } from '../config/env.js';
+import { ConfigError, optionalVar, parseInteger } from '../config/env.js';
+import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../core/metrics.js';
 import { redactUrl } from '../config/redact.js';
 import type { Logger } from '../core/types.js';
 import { appOpenDecoder, type AppOpen } from '../models/index.js';
@@ -43,9 +47,13 @@ let container: Container | undefined;
 
 function setUp(): Container {
   if (container) return container;
-  let config: ReturnType<typeof readLastOpensEnv>;
+  let config: ReturnType<typeof readLastOpensEnv> & { metrics: boolean; metricsNamespace: string };
   try {
-    config = readLastOpensEnv();
+    config = {
+      ...readLastOpensEnv(),
+      metrics: optionalVar('METRICS', 1, parseInteger({ min: 0, max: 1 })) === 1,
+      metricsNamespace: optionalVar('METRICS_NAMESPACE', DEFAULT_METRICS_NAMESPACE, (v) => checkNamespace(v, 'METRICS_NAMESPACE')),
+    };
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.variable, `lastopens: ${err.message}`);
     throw err;
@@ -59,6 +67,7 @@ function setUp(): Container {
     deadLetters,
     logger,
     batchProcessor: lastOpensProcessor(redis, { waitReplicas: config.waitReplicas }),
+    ...(config.metrics ? { metrics: { namespace: config.metricsNamespace, streamName: config.streamName } } : {}),
   });
   container = { handler, redis, logger };
   return container;

@@ -17,6 +17,7 @@ import { createLocalContext } from '../../src/lambda/localContext.js';
 import { toAvro, type AppOpen } from '../../src/models/index.js';
 import { kplAggregate } from '../helpers/kplAggregate.js';
 import { lambdaEvent } from '../helpers/lambdaEvent.js';
+import { parseEmfLines } from '../helpers/emf.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -51,7 +52,7 @@ const ourConnections = async (): Promise<number> =>
 before(async () => {
   server = await startRedis();
   admin = new Redis(server.url);
-  Object.assign(process.env, { RESULTS_REDIS_URL: server.url, STREAM_NAME: STREAM, LOG_LEVEL: 'silent' });
+  Object.assign(process.env, { RESULTS_REDIS_URL: server.url, STREAM_NAME: STREAM, LOG_LEVEL: 'silent', METRICS: '0' });
   delete process.env.DEADLETTER_MAXLEN;
 });
 after(async () => {
@@ -195,6 +196,17 @@ import { join } from 'node:path';
       assert.match(String(logs[0]!.redis), /:\*\*\*@/);
       assert.deepEqual(await secretClient.hgetall('user:1003:checkpoint'), { web_app_open: '1764000200' });
       assert.equal(await secretClient.xlen(`deadletter:${STREAM}`), 2, 'the poison record, once per invocation');
+      // Metrics: one EMF document per invocation on stdout (where EMF belongs on Lambda), valid
+      // against the EMF schema, per function instead of per shard.
+      const emf = parseEmfLines(r.lines.filter((l) => l.startsWith('{"_aws"')).join('\n'));
+      assert.equal(emf.length, 2, 'one metrics document per invocation');
+      assert.deepEqual(
+        emf.map((d) => [d.StreamName, typeof d.FunctionName, d.ShardId, d.RecordsDeadLettered]),
+        [
+          [STREAM, 'string', undefined, 1],
+          [STREAM, 'string', undefined, 1],
+        ],
+      );
     } finally {
       secretClient.disconnect();
       await secret.stop();
