@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/api/app.js';
-import { fromAvro, type AppOpen } from '../../src/models/index.js';
+import { buildApp } from '../../src/app-opens/api/app.js';
+import { fromAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { BatchProducer } from '../../src/producer/index.js';
 import { startKinesalite, type Kinesalite } from '../helpers/kinesalite.js';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fromAvro } from '../../src/models/index.js';
+import { fromAvro } from '../../src/app-opens/model/index.js';
 import { startFaultProxy } from '../helpers/faultProxy.js';
 import { startKinesalite, type Kinesalite } from '../helpers/kinesalite.js';
 

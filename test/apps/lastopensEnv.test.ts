@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
-import { readLastOpensEnv } from '../../src/apps/lastopens.js';
+import { readLastOpensEnv } from '../../src/app-opens/lastopens.js';
 
 const KEYS = ['RESULTS_REDIS_URL', 'STREAM_NAME', 'LOG_LEVEL', 'DEADLETTER_MAXLEN'];
 const saved = Object.fromEntries(KEYS.map((k) => [k, process.env[k]]));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { TestDaemon, makeRecords } from '../../src/testing/index.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
 import { waitFor } from '../helpers/fixtureWorker.js';

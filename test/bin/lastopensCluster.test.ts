@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { Cluster } from 'ioredis';
-import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { TestDaemon, makeRecords } from '../../src/testing/index.js';
 import { startRedisCluster, stopAllRedis, type RedisClusterServer } from '../helpers/redis.js';
 

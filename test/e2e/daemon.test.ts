@@ -32,7 +32,7 @@ const worker = workerFromEnv();
 const jarsPresent = existsSync(join(ROOT, 'vendor', 'kcl-jars'));
 const skip = !jarsPresent
   ? 'no KCL jars (make jars; needs java and mvn)'
-  : worker.name === 'lastopens' && !existsSync(join(ROOT, 'dist', 'bin', 'lastopens.js'))
+  : worker.name === 'lastopens' && !existsSync(join(ROOT, 'dist', 'app-opens', 'bin', 'lastopens.js'))
     ? 'bin/lastopens is not built (make build)'
     : false;
 /** Generous: two JVMs, kinesis-local and the workers share 2 cores with other jobs. */

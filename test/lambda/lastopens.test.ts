@@ -1,7 +1,7 @@
 /**
  * The lastopens Lambda function as deployed: configured by the environment, against a private
  * redis-server, on events shaped exactly like Lambda's. In-process for the semantics, and as the
- * built dist/lambda/lastopens.js in a plain `node` process for what Lambda's runtime loads.
+ * built dist/app-opens/lambda/lastopens.js in a plain `node` process for what Lambda's runtime loads.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -12,9 +12,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { LASTOPENS_CONNECTION_NAME, closeLastOpens, handler } from '../../src/lambda/lastopens.js';
+import { LASTOPENS_CONNECTION_NAME, closeLastOpens, handler } from '../../src/app-opens/lambda/lastopens.js';
 import { createLocalContext } from '../../src/lambda/localContext.js';
-import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { kplAggregate } from '../helpers/kplAggregate.js';
 import { lambdaEvent } from '../helpers/lambdaEvent.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
@@ -144,7 +144,7 @@ describe('lastopens handler (src, in-process)', () => {
   });
 });
 
-describe('lastopens handler (dist/lambda/lastopens.js in a plain node process)', () => {
+describe('lastopens handler (dist/app-opens/lambda/lastopens.js in a plain node process)', () => {
   // The driver Lambda's runtime would be: import the module, call `handler` per invocation.
   const DRIVER = `
     import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -162,7 +162,7 @@ import { join } from 'node:path';
       await mod.closeLastOpens();
     }
   `;
-  const MODULE = pathToFileURL(`${ROOT}dist/lambda/lastopens.js`).href;
+  const MODULE = pathToFileURL(`${ROOT}dist/app-opens/lambda/lastopens.js`).href;
   const run = (env: Record<string, string>) => {
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', DRIVER], {
       cwd: CWD,
@@ -176,7 +176,7 @@ import { join } from 'node:path';
 
   before(() => {
     // `make test` builds first; build here only when dist is missing or older than src.
-    if (newestMtime(`${ROOT}src`) > mtimeOrZero(`${ROOT}dist/lambda/lastopens.js`)) {
+    if (newestMtime(`${ROOT}src`) > mtimeOrZero(`${ROOT}dist/app-opens/lambda/lastopens.js`)) {
       execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
     }
   });
@@ -222,7 +222,7 @@ import { join } from 'node:path';
         timeout: 60_000,
       });
     const env = { RESULTS_REDIS_URL: server.url, STREAM_NAME: 'local-run' };
-    for (const extra of [[], ['--module', `${ROOT}dist/lambda/lastopens.js`]]) {
+    for (const extra of [[], ['--module', `${ROOT}dist/app-opens/lambda/lastopens.js`]]) {
       const r = local([FIXTURE, ...extra], env);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout.trim().split('\n').at(-1), '{"batchItemFailures":[]}');

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DecodeError } from '../../src/core/errors.js';
-import { decodeBodyWithAvsc } from '../../src/models/appOpenAvro.js';
-import { decodeAppOpenV1Body, encodeAppOpenV1 } from '../../src/models/appOpenV1Body.js';
-import { parseSchema } from '../../src/models/schemaFingerprint.js';
-import { APP_OPEN_SCHEMA_V1, APP_OPEN_V1_FINGERPRINT, appOpenDecoder, fromAvro, registerAppOpenSchema, toAvro, validate } from '../../src/models/index.js';
-import type { AppOpen } from '../../src/models/index.js';
+import { decodeBodyWithAvsc } from '../../src/app-opens/model/appOpenAvro.js';
+import { decodeAppOpenV1Body, encodeAppOpenV1 } from '../../src/app-opens/model/appOpenV1Body.js';
+import { parseSchema } from '../../src/avro/schemaFingerprint.js';
+import { APP_OPEN_SCHEMA_V1, APP_OPEN_V1_FINGERPRINT, appOpenDecoder, fromAvro, registerAppOpenSchema, toAvro, validate } from '../../src/app-opens/model/index.js';
+import type { AppOpen } from '../../src/app-opens/model/index.js';
 import type { KinesisRecord } from '../../src/core/types.js';
 
 const NOW = Math.floor(Date.now() / 1000);

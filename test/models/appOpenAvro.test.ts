@@ -6,16 +6,14 @@ import {
   APP_OPEN_SCHEMA_V1,
   APP_OPEN_V1_FINGERPRINT,
   appOpenDecoder,
-  fingerprintOf,
-  formatFingerprint,
   fromAvro,
   knownAppOpenFingerprints,
   registerAppOpenSchema,
   toAvro,
-} from '../../src/models/index.js';
-import type { AppOpen } from '../../src/models/index.js';
+} from '../../src/app-opens/model/index.js';
+import type { AppOpen } from '../../src/app-opens/model/index.js';
 import type { KinesisRecord } from '../../src/core/types.js';
-import { parseSchema } from '../../src/models/schemaFingerprint.js';
+import { fingerprintOf, formatFingerprint, parseSchema } from '../../src/avro/schemaFingerprint.js';
 
 const NOW = Math.floor(Date.now() / 1000);
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc64Avro } from '../../src/models/crc64Avro.js';
-import { canonicalFormOf, fingerprintOf, formatFingerprint } from '../../src/models/schemaFingerprint.js';
-import { APP_OPEN_SCHEMA_V1, APP_OPEN_V1_FINGERPRINT } from '../../src/models/index.js';
+import { crc64Avro } from '../../src/avro/crc64Avro.js';
+import { canonicalFormOf, fingerprintOf, formatFingerprint } from '../../src/avro/schemaFingerprint.js';
+import { APP_OPEN_SCHEMA_V1, APP_OPEN_V1_FINGERPRINT } from '../../src/app-opens/model/index.js';
 
 // Vectors from the Avro project's share/test/data/schema-tests.txt (validated there by Java's
 // direct implementation of the algorithm): input schema, Parsing Canonical Form, fingerprint as

@@ -9,7 +9,7 @@ import {
   recordLastOpen,
   recordLastOpens,
   type AppOpen,
-} from '../../src/tasks/recordLastOpen.js';
+} from '../../src/app-opens/tasks/recordLastOpen.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
 
 function open(userId: bigint | number, platform: string, timestamp: number): AppOpen {

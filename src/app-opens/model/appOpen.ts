@@ -2,7 +2,7 @@
  * The AppOpen event: its shape, its Avro schema (version 1) and its validation rules.
  * Encoding and decoding live in appOpenAvro.ts.
  */
-import { ValidationError } from '../core/errors.js';
+import { ValidationError } from '../../core/errors.js';
 
 /**
  * One opening of the app by a user on a platform.

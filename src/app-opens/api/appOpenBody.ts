@@ -2,8 +2,8 @@
  * The body of `POST /app_opens`: its JSON schema (checked by the HTTP framework) and its
  * conversion into an {@link AppOpen} (checked by the model's own rules).
  */
-import { ValidationError } from '../core/errors.js';
-import type { AppOpen } from '../models/index.js';
+import { ValidationError } from '../../core/errors.js';
+import type { AppOpen } from '../model/index.js';
 
 /** A UTF-16 surrogate that is not part of a pair: JSON can carry it, UTF-8 (and Avro) cannot. */
 const LONE_SURROGATE = /\p{Cs}/u;

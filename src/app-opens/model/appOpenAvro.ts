@@ -12,13 +12,13 @@
  * as what it is (an unknown fingerprint) instead of as whatever the bytes happen to mean as a body.
  */
 import type { Resolver, Type } from 'avsc';
-import { DecodeError, ValidationError } from '../core/errors.js';
-import type { Decoder } from '../core/types.js';
+import { DecodeError, ValidationError } from '../../core/errors.js';
+import type { Decoder } from '../../core/types.js';
 import { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
 import type { AppOpen } from './appOpen.js';
 import { decodeAppOpenV1Body, encodeAppOpenV1 } from './appOpenV1Body.js';
-import { fingerprintOf, formatFingerprint, parseSchema } from './schemaFingerprint.js';
-import type { AvroSchema } from './schemaFingerprint.js';
+import { fingerprintOf, formatFingerprint, parseSchema } from '../../avro/schemaFingerprint.js';
+import type { AvroSchema } from '../../avro/schemaFingerprint.js';
 
 const MAGIC_0 = 0xc3;
 const MAGIC_1 = 0x01;

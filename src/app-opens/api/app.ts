@@ -2,8 +2,8 @@
  * The App Opens HTTP API: `POST /app_opens` and `GET /healthz`, on Fastify.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
-import { toAvro, validate } from '../models/index.js';
-import { BufferFullError, ProducerClosedError, RecordLimitError } from '../producer/errors.js';
+import { toAvro, validate } from '../model/index.js';
+import { BufferFullError, ProducerClosedError, RecordLimitError } from '../../producer/errors.js';
 import { APP_OPEN_BODY_SCHEMA, toAppOpen, type AppOpenBody } from './appOpenBody.js';
 
 /**

@@ -4,9 +4,9 @@
  * records to the Redis stream `deadletter:<STREAM_NAME>`), driven by a Kinesis event source
  * mapping instead of the KCL daemon.
  *
- * Built by `tsc -p tsconfig.build.json` to dist/lambda/lastopens.js (ESM); deploy it with the
+ * Built by `tsc -p tsconfig.build.json` to dist/app-opens/lambda/lastopens.js (ESM); deploy it with the
  * package.json (its `"type": "module"` is what makes Lambda load the .js file as ESM) and
- * node_modules, handler `dist/lambda/lastopens.handler`. See docs/lambda.md.
+ * node_modules, handler `dist/app-opens/lambda/lastopens.handler`. See docs/lambda.md.
  *
  * Environment (as bin/lastopens; a .env file in the working directory is read too, the real
  * environment wins):
@@ -19,15 +19,15 @@
  *
  * The Redis client is created on the first invocation of a container and reused by the next ones.
  */
-import { lastOpensProcessor, readLastOpensEnv } from '../apps/lastopens.js';
-import { ConfigError } from '../config/env.js';
-import { redactUrl } from '../config/redact.js';
-import type { Logger } from '../core/types.js';
-import { appOpenDecoder, type AppOpen } from '../models/index.js';
-import { closeRedisClient, createRedisClient, type RedisClient } from '../redis/connection.js';
-import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
-import { createKinesisHandler, type KinesisHandler, type KinesisHandlerWithCounters } from './handler.js';
-import { createLambdaLogger } from './logger.js';
+import { lastOpensProcessor, readLastOpensEnv } from '../lastopens.js';
+import { ConfigError } from '../../config/env.js';
+import { redactUrl } from '../../config/redact.js';
+import type { Logger } from '../../core/types.js';
+import { appOpenDecoder, type AppOpen } from '../model/index.js';
+import { closeRedisClient, createRedisClient, type RedisClient } from '../../redis/connection.js';
+import { RedisDeadLetterSink } from '../../redis/deadLetterSink.js';
+import { createKinesisHandler, type KinesisHandler, type KinesisHandlerWithCounters } from '../../lambda/handler.js';
+import { createLambdaLogger } from '../../lambda/logger.js';
 
 /** The `CLIENT SETNAME` of this function's Redis connections (visible in `CLIENT LIST`). */
 export const LASTOPENS_CONNECTION_NAME = 'lastopens-lambda';
@@ -65,12 +65,12 @@ function setUp(): Container {
 }
 
 /**
- * The Lambda entry point (`dist/lambda/lastopens.handler`). Reads the configuration and connects
+ * The Lambda entry point (`dist/app-opens/lambda/lastopens.handler`). Reads the configuration and connects
  * to Redis on the first invocation of a container; answers with a partial batch response.
  *
  * @example
- * // Lambda: Runtime nodejs24.x (or nodejs22.x), Handler dist/lambda/lastopens.handler
- * import { handler } from 'kinesis-streams/dist/lambda/lastopens.js';
+ * // Lambda: Runtime nodejs24.x (or nodejs22.x), Handler dist/app-opens/lambda/lastopens.handler
+ * import { handler } from 'kinesis-streams/dist/app-opens/lambda/lastopens.js';
  * const response = await handler(event, context); // { batchItemFailures: [] }
  */
 export const handler: KinesisHandler = (event, context) => {

@@ -13,7 +13,7 @@
  * and avsc), union indexes 0 and 1, strict UTF-8 strings, and nothing after the record.
  */
 import { isUtf8 } from 'node:buffer';
-import { DecodeError } from '../core/errors.js';
+import { DecodeError } from '../../core/errors.js';
 import type { AppOpen } from './appOpen.js';
 
 const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);

@@ -1,5 +1,6 @@
 /**
- * Event models and their wire formats. One model so far: AppOpen.
+ * The AppOpen event model and its wire formats (Avro single-object and raw v1). The generic Avro
+ * helpers it builds on (fingerprints, exact longs, strict strings) are the framework's: src/avro/.
  */
 export type { AppOpen } from './appOpen.js';
 export { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
@@ -11,5 +12,3 @@ export {
   registerAppOpenSchema,
   toAvro,
 } from './appOpenAvro.js';
-export type { AvroSchema } from './schemaFingerprint.js';
-export { canonicalFormOf, fingerprintOf, formatFingerprint } from './schemaFingerprint.js';

@@ -8,12 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { Cluster } from 'ioredis';
-import { NonRetriableError, ValidationError } from '../core/errors.js';
-import type { StreamError } from '../core/errors.js';
-import { refreshTopology, runBounded, translateRedisError } from '../redis/connection.js';
-import type { RedisClient } from '../redis/connection.js';
-import { keySlot } from '../redis/keySlot.js';
-import type { AppOpen } from '../models/index.js';
+import { NonRetriableError, ValidationError } from '../../core/errors.js';
+import type { StreamError } from '../../core/errors.js';
+import { refreshTopology, runBounded, translateRedisError } from '../../redis/connection.js';
+import type { RedisClient } from '../../redis/connection.js';
+import { keySlot } from '../../redis/keySlot.js';
+import type { AppOpen } from '../model/index.js';
 
 /** The event recorded (the models' AppOpen); only `userId`, `platform` and `timestamp` are used. */
 export type { AppOpen };

@@ -14,10 +14,10 @@
  * Exit codes: 0 stopped with every accepted event sent; 1 stopped with events undelivered (each
  * one logged with its data) or a crash; 78 configuration error (one line on stderr naming the variable).
  */
-import { ConfigError, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../config/env.js';
-import { REDACTED_PATHS } from '../config/logging.js';
-import { sdkNodeNotice } from '../config/nodeSupport.js';
-import { redactUrl } from '../config/redact.js';
+import { ConfigError, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../../config/env.js';
+import { REDACTED_PATHS } from '../../config/logging.js';
+import { sdkNodeNotice } from '../../config/nodeSupport.js';
+import { redactUrl } from '../../config/redact.js';
 
 const CONFIG_ERROR = 78;
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -49,7 +49,7 @@ try {
 // Loaded only once the configuration is known to be good: a config error prints one line, and
 // nothing else (the AWS SDK's Node-version warning is turned into a log line: see sdkNodeNotice).
 const { default: pino } = await import('pino');
-const { BatchProducer, createKinesisClient } = await import('../producer/index.js');
+const { BatchProducer, createKinesisClient } = await import('../../producer/index.js');
 const { buildApp } = await import('../api/app.js');
 
 const logger = pino({

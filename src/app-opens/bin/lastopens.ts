@@ -16,14 +16,14 @@
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
  */
-import { lastOpensProcessor, readLastOpensEnv } from '../apps/lastopens.js';
-import { ConfigError, importantVar, optionalVar, parseInteger } from '../config/env.js';
-import { createWorkerLogger } from '../config/logging.js';
-import { redactUrl } from '../config/redact.js';
-import { ExitCode, runWithBatchProcessor } from '../kcl/worker.js';
-import { appOpenDecoder, type AppOpen } from '../models/index.js';
-import { createRedisClient } from '../redis/connection.js';
-import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
+import { lastOpensProcessor, readLastOpensEnv } from '../lastopens.js';
+import { ConfigError, importantVar, optionalVar, parseInteger } from '../../config/env.js';
+import { createWorkerLogger } from '../../config/logging.js';
+import { redactUrl } from '../../config/redact.js';
+import { ExitCode, runWithBatchProcessor } from '../../kcl/worker.js';
+import { appOpenDecoder, type AppOpen } from '../model/index.js';
+import { createRedisClient } from '../../redis/connection.js';
+import { RedisDeadLetterSink } from '../../redis/deadLetterSink.js';
 
 const DEFAULT_LOG_PATH = './lastopens.log';
 /**

@@ -4,9 +4,9 @@
  */
 import { loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName } from '../config/env.js';
 import type { BatchProcessor } from '../core/types.js';
-import type { AppOpen } from '../models/index.js';
+import type { AppOpen } from './model/index.js';
 import { parseRedisUrl, type RedisClient } from '../redis/connection.js';
-import { recordLastOpens } from '../tasks/recordLastOpen.js';
+import { recordLastOpens } from './tasks/recordLastOpen.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
