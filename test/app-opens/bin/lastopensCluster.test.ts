@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { Cluster } from 'ioredis';
-import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
-import { TestDaemon, makeRecords } from '../../src/testing/index.js';
-import { startRedisCluster, stopAllRedis, type RedisClusterServer } from '../helpers/redis.js';
+import { toAvro, type AppOpen } from '../../../src/app-opens/model/index.js';
+import { TestDaemon, makeRecords } from '../../../src/testing/index.js';
+import { startRedisCluster, stopAllRedis, type RedisClusterServer } from '../../helpers/redis.js';
 
-const BIN = fileURLToPath(new URL('../../bin/lastopens', import.meta.url));
+const BIN = fileURLToPath(new URL('../../../bin/lastopens', import.meta.url));
 const now = Math.floor(Date.now() / 1000);
 const open = (userId: bigint | number, platform: string, timestamp: number): AppOpen => ({
   userId: BigInt(userId),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import avro from 'avsc';
-import { DecodeError, ValidationError } from '../../src/core/errors.js';
+import { DecodeError, ValidationError } from '../../../src/core/errors.js';
 import {
   APP_OPEN_SCHEMA_V1,
   APP_OPEN_V1_FINGERPRINT,
@@ -10,10 +10,10 @@ import {
   knownAppOpenFingerprints,
   registerAppOpenSchema,
   toAvro,
-} from '../../src/app-opens/model/index.js';
-import type { AppOpen } from '../../src/app-opens/model/index.js';
-import type { KinesisRecord } from '../../src/core/types.js';
-import { fingerprintOf, formatFingerprint, parseSchema } from '../../src/avro/schemaFingerprint.js';
+} from '../../../src/app-opens/model/index.js';
+import type { AppOpen } from '../../../src/app-opens/model/index.js';
+import type { KinesisRecord } from '../../../src/core/types.js';
+import { fingerprintOf, formatFingerprint, parseSchema } from '../../../src/avro/schemaFingerprint.js';
 
 const NOW = Math.floor(Date.now() / 1000);
 

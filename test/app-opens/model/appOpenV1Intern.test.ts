@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { fromAvro, toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
+import { fromAvro, toAvro, type AppOpen } from '../../../src/app-opens/model/index.js';
 
 const event = (platform: string, appVersion: string | null): AppOpen => ({ timestamp: 1_764_000_000, userId: 42n, platform, appVersion, deviceId: null });
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ValidationError } from '../../src/core/errors.js';
-import { APP_OPEN_SCHEMA_V1, validate } from '../../src/app-opens/model/index.js';
-import type { AppOpen } from '../../src/app-opens/model/index.js';
+import { ValidationError } from '../../../src/core/errors.js';
+import { APP_OPEN_SCHEMA_V1, validate } from '../../../src/app-opens/model/index.js';
+import type { AppOpen } from '../../../src/app-opens/model/index.js';
 
 const NOW = 1_764_000_000;
 

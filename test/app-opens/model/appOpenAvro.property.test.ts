@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DecodeError } from '../../src/core/errors.js';
-import { decodeBodyWithAvsc } from '../../src/app-opens/model/appOpenAvro.js';
-import { decodeAppOpenV1Body, encodeAppOpenV1 } from '../../src/app-opens/model/appOpenV1Body.js';
-import { parseSchema } from '../../src/avro/schemaFingerprint.js';
-import { APP_OPEN_SCHEMA_V1, APP_OPEN_V1_FINGERPRINT, appOpenDecoder, fromAvro, registerAppOpenSchema, toAvro, validate } from '../../src/app-opens/model/index.js';
-import type { AppOpen } from '../../src/app-opens/model/index.js';
-import type { KinesisRecord } from '../../src/core/types.js';
+import { DecodeError } from '../../../src/core/errors.js';
+import { decodeBodyWithAvsc } from '../../../src/app-opens/model/appOpenAvro.js';
+import { decodeAppOpenV1Body, encodeAppOpenV1 } from '../../../src/app-opens/model/appOpenV1Body.js';
+import { parseSchema } from '../../../src/avro/schemaFingerprint.js';
+import { APP_OPEN_SCHEMA_V1, APP_OPEN_V1_FINGERPRINT, appOpenDecoder, fromAvro, registerAppOpenSchema, toAvro, validate } from '../../../src/app-opens/model/index.js';
+import type { AppOpen } from '../../../src/app-opens/model/index.js';
+import type { KinesisRecord } from '../../../src/core/types.js';
 
 const NOW = Math.floor(Date.now() / 1000);
 const RECORD: KinesisRecord = { data: '', partitionKey: 'k', sequenceNumber: '1', subSequenceNumber: 0, approximateArrivalTimestamp: null };

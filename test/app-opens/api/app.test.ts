@@ -6,10 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../../src/app-opens/api/app.js';
-import { fromAvro, type AppOpen } from '../../src/app-opens/model/index.js';
-import { BatchProducer } from '../../src/producer/index.js';
-import { startKinesalite, type Kinesalite } from '../helpers/kinesalite.js';
+import { buildApp } from '../../../src/app-opens/api/app.js';
+import { fromAvro, type AppOpen } from '../../../src/app-opens/model/index.js';
+import { BatchProducer } from '../../../src/producer/index.js';
+import { startKinesalite, type Kinesalite } from '../../helpers/kinesalite.js';
 
 const NOW = 1_764_000_000;
 

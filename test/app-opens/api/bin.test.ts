@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { fromAvro } from '../../src/app-opens/model/index.js';
-import { startFaultProxy } from '../helpers/faultProxy.js';
-import { startKinesalite, type Kinesalite } from '../helpers/kinesalite.js';
+import { fromAvro } from '../../../src/app-opens/model/index.js';
+import { startFaultProxy } from '../../helpers/faultProxy.js';
+import { startKinesalite, type Kinesalite } from '../../helpers/kinesalite.js';
 
-const BIN = fileURLToPath(new URL('../../bin/app-opens-api', import.meta.url));
+const BIN = fileURLToPath(new URL('../../../bin/app-opens-api', import.meta.url));
 const STREAM = 'app-opens';
 
 interface Api {

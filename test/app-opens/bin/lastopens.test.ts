@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
-import { TestDaemon, makeRecords } from '../../src/testing/index.js';
-import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
-import { waitFor } from '../helpers/fixtureWorker.js';
+import { toAvro, type AppOpen } from '../../../src/app-opens/model/index.js';
+import { TestDaemon, makeRecords } from '../../../src/testing/index.js';
+import { startRedis, stopAllRedis, type RedisServer } from '../../helpers/redis.js';
+import { waitFor } from '../../helpers/fixtureWorker.js';
 
-const BIN = fileURLToPath(new URL('../../bin/lastopens', import.meta.url));
+const BIN = fileURLToPath(new URL('../../../bin/lastopens', import.meta.url));
 const SHARD = 'shardId-000000000007';
 const now = Math.floor(Date.now() / 1000);
 

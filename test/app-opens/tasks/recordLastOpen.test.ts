@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { NonRetriableError, RetriableError, ValidationError } from '../../src/core/errors.js';
-import { closeRedisClient, createRedisClient, type RedisClient } from '../../src/redis/connection.js';
+import { NonRetriableError, RetriableError, ValidationError } from '../../../src/core/errors.js';
+import { closeRedisClient, createRedisClient, type RedisClient } from '../../../src/redis/connection.js';
 import {
   lastOpenField,
   lastOpenKey,
   recordLastOpen,
   recordLastOpens,
   type AppOpen,
-} from '../../src/app-opens/tasks/recordLastOpen.js';
-import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
+} from '../../../src/app-opens/tasks/recordLastOpen.js';
+import { startRedis, stopAllRedis, type RedisServer } from '../../helpers/redis.js';
 
 function open(userId: bigint | number, platform: string, timestamp: number): AppOpen {
   return { userId: BigInt(userId), platform, timestamp, appVersion: null, deviceId: null };
