@@ -5,9 +5,9 @@
  * Run: node --import tsx bench/appOpenDecode.ts [seconds-per-case]
  */
 import { randomUUID } from 'node:crypto';
-import { appOpenDecoder, fromAvro, toAvro, validate } from '../src/models/index.js';
+import { appOpenDecoder, fromAvro, toAvro, validate } from '../src/app-opens/model/index.js';
 import type { KinesisRecord } from '../src/core/types.js';
-import type { AppOpen } from '../src/models/index.js';
+import type { AppOpen } from '../src/app-opens/model/index.js';
 
 const seconds = Number(process.argv[2] ?? 2);
 const now = Math.floor(Date.now() / 1000);

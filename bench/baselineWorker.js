@@ -7,7 +7,7 @@
 // Environment: RESULTS_REDIS_URL (mandatory).
 import kcl from 'aws-kcl';
 import { Redis } from 'ioredis';
-import { fromAvro, validate } from '../dist/models/index.js';
+import { fromAvro, validate } from '../dist/app-opens/model/index.js';
 
 const redis = new Redis(process.env.RESULTS_REDIS_URL);
 

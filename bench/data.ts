@@ -2,7 +2,7 @@
  * The benchmark's input: realistic AppOpen records in processRecords batches, built (and
  * serialized as protocol lines) before any clock starts. Deterministic for a given seed.
  */
-import { toAvro, type AppOpen } from '../src/models/index.js';
+import { toAvro, type AppOpen } from '../src/app-opens/model/index.js';
 import { TestDaemon, makeRecords, type PreparedProcessRecords } from '../src/testing/index.js';
 import { rng } from '../test/helpers/prng.js';
 

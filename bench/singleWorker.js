@@ -5,10 +5,10 @@
 //
 // Environment: RESULTS_REDIS_URL, STREAM_NAME (mandatory), LOG_PATH.
 import { runWithSingleProcessor } from '../dist/kcl/worker.js';
-import { appOpenDecoder } from '../dist/models/index.js';
+import { appOpenDecoder } from '../dist/app-opens/model/index.js';
 import { createRedisClient } from '../dist/redis/connection.js';
 import { RedisDeadLetterSink } from '../dist/redis/deadLetterSink.js';
-import { recordLastOpen } from '../dist/tasks/recordLastOpen.js';
+import { recordLastOpen } from '../dist/app-opens/tasks/recordLastOpen.js';
 
 const redis = createRedisClient(process.env.RESULTS_REDIS_URL);
 const deadLetters = new RedisDeadLetterSink(redis, { streamName: process.env.STREAM_NAME, maxLen: 100_000 });

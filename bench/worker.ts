@@ -26,7 +26,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { fromAvro, validate } from '../src/models/index.js';
+import { fromAvro, validate } from '../src/app-opens/model/index.js';
 import { TestDaemon } from '../src/testing/index.js';
 import { startRedis, type RedisServer } from '../test/helpers/redis.js';
 import { buildBenchData, type BenchData } from './data.js';

@@ -16,7 +16,7 @@ import { createStream, localKinesisClient, readLeases, readShardEnds } from './k
 import { BatchProducer } from '../src/producer/index.js';
 import { writeProperties } from './properties.js';
 import { ROOT, stackEnv, startStack, waitFor, type Stack } from './stack.js';
-import { toAvro, type AppOpen } from '../src/models/index.js';
+import { toAvro, type AppOpen } from '../src/app-opens/model/index.js';
 
 const EVENTS = Number(process.env.DEMO_EVENTS ?? 3000);
 const SHARDS = Number(process.env.DEMO_SHARDS ?? 2);
@@ -67,7 +67,7 @@ async function main(): Promise<number> {
     say('no KCL jars: run make setup (or make jars) with Java and Maven installed');
     return 1;
   }
-  if (!existsSync(join(ROOT, 'dist', 'bin', 'lastopens.js'))) {
+  if (!existsSync(join(ROOT, 'dist', 'app-opens', 'bin', 'lastopens.js'))) {
     say('bin/lastopens is not built: run make setup');
     return 1;
   }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toAvro, type AppOpen } from '../src/models/index.js';
+import { toAvro, type AppOpen } from '../src/app-opens/model/index.js';
 import { TestDaemon, makeRecords } from '../src/testing/index.js';
 import { startRedis, stopAllRedis } from '../test/helpers/redis.js';
 

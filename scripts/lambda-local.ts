@@ -4,7 +4,7 @@
  *   node --import tsx scripts/lambda-local.ts EVENT.json [--module PATH] [--timeout-ms N]
  *   make lambda-local EVENT=test/fixtures/lambda/app-opens-event.json
  *
- * The module (default: src/lambda/lastopens.ts; e.g. dist/lambda/lastopens.js for the build)
+ * The module (default: src/app-opens/lambda/lastopens.ts; e.g. dist/app-opens/lambda/lastopens.js for the build)
  * must export `handler`. It is configured by the environment as on Lambda (RESULTS_REDIS_URL,
  * STREAM_NAME, LOG_LEVEL, DEADLETTER_MAXLEN, or a .env file in the working directory). The
  * handler's logs go to stdout as on Lambda; the response is the last line of stdout, as JSON.
@@ -41,7 +41,7 @@ try {
   fail(`cannot read ${eventPath}: ${err instanceof Error ? err.message : String(err)}`, 2);
 }
 
-const modulePath = args.values.module === undefined ? new URL('../src/lambda/lastopens.ts', import.meta.url).href : pathToFileURL(resolve(args.values.module)).href;
+const modulePath = args.values.module === undefined ? new URL('../src/app-opens/lambda/lastopens.ts', import.meta.url).href : pathToFileURL(resolve(args.values.module)).href;
 const mod = (await import(modulePath)) as { handler?: unknown; closeLastOpens?: () => Promise<void> };
 if (typeof mod.handler !== 'function') fail(`${modulePath} does not export a handler function`, 2);
 const handler = mod.handler as (event: unknown, context: unknown) => Promise<unknown>;

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { toAvro } from '../src/models/index.js';
+import { toAvro } from '../src/app-opens/model/index.js';
 import { TestDaemon, sequenceNumber } from '../src/testing/index.js';
 import type { KinesisRecord } from '../src/core/types.js';
 import { startRedis, stopAllRedis } from '../test/helpers/redis.js';

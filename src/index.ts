@@ -1,7 +1,10 @@
 /**
  * kinesis-streams: typed Kinesis stream workers for the KCL MultiLangDaemon and AWS Lambda.
  *
- * Heavier or test-only parts live in subpath exports: `./testing`, `./redis`, `./producer`, `./lambda`.
+ * This is the framework: it knows no event type. Heavier or test-only parts live in subpath
+ * exports: `./testing`, `./redis`, `./producer`, `./lambda`. The app-opens pipeline built on it
+ * (the AppOpen model, its tasks, API and entry points) is `./app-opens`, the worked example of a
+ * user's own app.
  */
 export {
   StreamError,
@@ -48,17 +51,6 @@ export { createWorkerLogger } from './config/logging.js';
 export type { LogOptions, WorkerLogger } from './config/logging.js';
 export { ConfigError, loadEnvFile, mandatoryVar, importantVar, optionalVar, parseUrl, parseInteger, parseStreamName } from './config/env.js';
 export { redactUrl } from './config/redact.js';
-export type { AppOpen, AvroSchema } from './models/index.js';
-export {
-  APP_OPEN_SCHEMA_V1,
-  APP_OPEN_V1_FINGERPRINT,
-  appOpenDecoder,
-  fromAvro,
-  toAvro,
-  validate,
-  registerAppOpenSchema,
-  knownAppOpenFingerprints,
-  fingerprintOf,
-  canonicalFormOf,
-  formatFingerprint,
-} from './models/index.js';
+export type { AvroSchema } from './avro/schemaFingerprint.js';
+export { canonicalFormOf, fingerprintOf, formatFingerprint } from './avro/schemaFingerprint.js';
+export { crc64Avro } from './avro/crc64Avro.js';

@@ -545,7 +545,8 @@ class KclWorker<T> {
  * exit code (the process exits with it unless `exitProcess` is false).
  *
  * @example
- * import { runWithSingleProcessor, appOpenDecoder } from 'kinesis-streams';
+ * import { runWithSingleProcessor } from 'kinesis-streams';
+ * import { appOpenDecoder } from 'kinesis-streams/app-opens';
  * await runWithSingleProcessor({ decoder: appOpenDecoder, logPath: '/var/log/worker.log' }, async (event, { logger }) => {
  *   logger.info({ platform: event.platform }, 'app open');
  * });

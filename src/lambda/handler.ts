@@ -202,7 +202,7 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
  *
  * @example
  * import { createKinesisHandler } from 'kinesis-streams/lambda';
- * import { appOpenDecoder } from 'kinesis-streams';
+ * import { appOpenDecoder } from 'kinesis-streams/app-opens';
  * export const handler = createKinesisHandler({
  *   decoder: appOpenDecoder,
  *   processor: async (event, { logger }) => { logger.info({ platform: event.platform }, 'app open'); },

@@ -1,7 +1,7 @@
 /**
  * The Lambda side of the package (`kinesis-streams/lambda`): a handler factory for Kinesis event
  * source mappings with partial batch responses, KPL de-aggregation, the Lambda logger, and a
- * context for local runs. The deployable lastopens function is dist/lambda/lastopens.js.
+ * context for local runs. The deployable lastopens function is dist/app-opens/lambda/lastopens.js.
  *
  * @example
  * import { createKinesisHandler } from 'kinesis-streams/lambda';

@@ -1,12 +1,12 @@
 /**
- * The Redis side of the package (`kinesis-streams/redis`): connections from a URL, error
- * translation, the dead-letter sink, and the recordLastOpen task.
+ * The Redis side of the framework (`kinesis-streams/redis`): connections from a URL, error
+ * translation, bounded calls, cluster key slots, and the dead-letter sink. It knows no task: the
+ * tasks that write through it (recordLastOpen(s)) are the app's, in `kinesis-streams/app-opens`.
  *
  * @example
- * import { createRedisClient, RedisDeadLetterSink, recordLastOpens } from 'kinesis-streams/redis';
+ * import { createRedisClient, RedisDeadLetterSink } from 'kinesis-streams/redis';
  * const redis = createRedisClient(process.env.RESULTS_REDIS_URL!, { logger });
  * const deadLetters = new RedisDeadLetterSink(redis, { streamName: 'app-opens' });
- * const result = await recordLastOpens(redis, events);
  */
 export {
   createRedisClient,
@@ -24,11 +24,3 @@ export { redactUrl } from '../config/redact.js';
 export { RedisDeadLetterSink, deadLetterKey, DEAD_LETTER_FIELDS, DEFAULT_DEAD_LETTER_MAX_LEN } from './deadLetterSink.js';
 export type { RedisDeadLetterSinkOptions } from './deadLetterSink.js';
 export { keySlot, SLOT_COUNT } from './keySlot.js';
-export {
-  recordLastOpen,
-  recordLastOpens,
-  lastOpenKey,
-  lastOpenField,
-  DEFAULT_RECORD_LAST_OPENS_OPTIONS,
-} from '../tasks/recordLastOpen.js';
-export type { RecordLastOpensOptions, RecordLastOpensResult } from '../tasks/recordLastOpen.js';

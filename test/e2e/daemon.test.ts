@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { ListShardsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
-import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { kplAggregate } from '../helpers/kplAggregate.js';
 import { parseStrictJsonLines } from '../helpers/strictJson.js';
 import { childPidsOfGroup, startDaemon, type Daemon } from '../../scripts/daemon.js';
@@ -40,7 +40,7 @@ const jarsDir = join(ROOT, 'vendor', kclMajor === '3' ? 'kcl3-jars' : 'kcl-jars'
 const jarsPresent = existsSync(join(jarsDir, '.complete'));
 const skip = !jarsPresent
   ? `no KCL ${kclMajor} jars (make jars${kclMajor === '3' ? ' KCL=3' : ''}; needs java and mvn)`
-  : worker.name === 'lastopens' && !existsSync(join(ROOT, 'dist', 'bin', 'lastopens.js'))
+  : worker.name === 'lastopens' && !existsSync(join(ROOT, 'dist', 'app-opens', 'bin', 'lastopens.js'))
     ? 'bin/lastopens is not built (make build)'
     : false;
 /** Generous: two JVMs, kinesis-local and the workers share 2 cores with other jobs. */
@@ -159,7 +159,7 @@ async function waitOwners(app: App, check: (owners: Map<string, number>) => bool
   return leases;
 }
 
-const lastopensSkip = !existsSync(join(ROOT, 'dist', 'bin', 'lastopens.js')) ? 'bin/lastopens is not built (make build)' : false;
+const lastopensSkip = !existsSync(join(ROOT, 'dist', 'app-opens', 'bin', 'lastopens.js')) ? 'bin/lastopens is not built (make build)' : false;
 const T0 = 1_767_225_600;
 
 /** The framework's own fixture worker (test/fixtures/worker.ts, run with tsx), for protocol-level checks. */

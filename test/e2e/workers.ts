@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../../scripts/stack.js';
 import type { PutResult } from '../../scripts/kinesis.js';
-import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 
 /** What a test run gives a worker adapter. */
 export interface RunContext {

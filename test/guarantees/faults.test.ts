@@ -10,7 +10,7 @@ import { rmSync } from 'node:fs';
 import { after, afterEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { KinesisRecord } from '../../src/core/types.js';
-import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
 import {
   LastOpenModel,

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, describe, test } from 'node:test';
-import { toAvro } from '../../src/models/index.js';
+import { toAvro } from '../../src/app-opens/model/index.js';
 import { makeRecords } from '../../src/testing/index.js';
 import { startRedis, stopAllRedis } from '../helpers/redis.js';
 import { BIN, NOW, spawnLastopens, until, type LastopensWorker } from '../helpers/lastopens.js';

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import type { Cluster, Redis } from 'ioredis';
 import { makeRecords } from '../../src/testing/index.js';
-import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { NOW, spawnLastopens, type LastopensWorker } from './lastopens.js';
 import { rawCommand, type RedisServer } from './redis.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { KinesisRecord } from '../../src/core/types.js';
-import { toAvro, type AppOpen } from '../../src/models/index.js';
+import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { TestDaemon, sequenceNumber, type TestDaemonOptions } from '../../src/testing/index.js';
 import { rng } from './prng.js';
 

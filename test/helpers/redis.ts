@@ -8,7 +8,7 @@
  *
  * @example
  * import { after, before, test } from 'node:test';
- * import { startRedis, stopAllRedis } from '../helpers/redis.js';
+ * import { startRedis, stopAllRedis } from './redis.js';
  * let redis: RedisServer;
  * before(async () => { redis = await startRedis(); });
  * after(stopAllRedis);

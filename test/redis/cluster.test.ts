@@ -5,7 +5,7 @@ import { RetriableError } from '../../src/core/errors.js';
 import { closeRedisClient, createRedisClient, type RedisClient } from '../../src/redis/connection.js';
 import { RedisDeadLetterSink } from '../../src/redis/deadLetterSink.js';
 import { keySlot } from '../../src/redis/keySlot.js';
-import { lastOpenKey, recordLastOpen, recordLastOpens, type AppOpen } from '../../src/tasks/recordLastOpen.js';
+import { lastOpenKey, recordLastOpen, recordLastOpens, type AppOpen } from '../../src/app-opens/tasks/recordLastOpen.js';
 import { startRedisCluster, stopAllRedis, type RedisClusterServer } from '../helpers/redis.js';
 
 function open(userId: bigint | number, platform: string, timestamp: number): AppOpen {

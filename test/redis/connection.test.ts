@@ -11,7 +11,7 @@ import {
   runBounded,
   translateRedisError,
 } from '../../src/redis/connection.js';
-import { recordLastOpen } from '../../src/tasks/recordLastOpen.js';
+import { recordLastOpen } from '../../src/app-opens/tasks/recordLastOpen.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
 
 const SECRET = 'pa$$:w/rd@top-secret';

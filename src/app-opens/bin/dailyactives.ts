@@ -1,0 +1,31 @@
+/**
+ * bin/dailyactives: a second worker on the same stream as bin/lastopens, the example of adding a
+ * projection of one's own. For every valid AppOpen: `PFADD dau:<yyyy-mm-dd> <userId>` (UTC day),
+ * idempotent by nature. Poison records go to the Redis stream deadletter:<STREAM_NAME>.
+ * Launched by the KCL MultiLangDaemon with properties/dailyactives.properties (its own
+ * applicationName, so its own lease table and checkpoints: each projection reads the stream at
+ * its own pace).
+ *
+ * Environment (a .env file in the working directory is read too; the real environment wins):
+ *   RESULTS_REDIS_URL, STREAM_NAME  mandatory  as for bin/lastopens
+ *   LOG_PATH                        important  default ./dailyactives.log (with a warning), or `stderr`
+ *   LOG_LEVEL, DEADLETTER_MAXLEN, STATS_INTERVAL_MS  optional, as for bin/lastopens
+ * Exit codes: as bin/lastopens (0, 1, 2, 3, 78).
+ */
+import { startRedisWorker } from '../redisWorker.js';
+import { runWithBatchProcessor } from '../../kcl/worker.js';
+import { appOpenDecoder, type AppOpen } from '../model/index.js';
+import { recordDailyActives } from '../tasks/recordDailyActives.js';
+
+const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('dailyactives');
+
+await runWithBatchProcessor<AppOpen>(
+  { decoder: appOpenDecoder, deadLetters, logger, flushLogs: flushSync, statsIntervalMs: config.statsIntervalMs },
+  async (records) => {
+    const result = await recordDailyActives(
+      redis,
+      records.map((r) => r.value),
+    );
+    return { failed: result.rejected };
+  },
+);

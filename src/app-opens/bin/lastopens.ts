@@ -1,0 +1,144 @@
+/**
+ * bin/lastopens: the worker the KCL MultiLangDaemon launches per shard. It records, per user and
+ * platform, the last time the app was opened: HSET user:<id>:checkpoint <platform>_app_open <ts>,
+ * monotonic, in Redis. Poison records go to the Redis stream deadletter:<STREAM_NAME>.
+ *
+ * Environment (a .env file in the working directory is read too; the real environment wins):
+ *   RESULTS_REDIS_URL   mandatory  redis://, rediss://, redis+cluster://, rediss+cluster://,
+ *                                  redis+sentinel:// or rediss+sentinel:// URL (docs/redis.md)
+ *   STREAM_NAME         mandatory  the Kinesis stream; names the dead-letter stream
+ *   LOG_PATH            important  log file (default ./lastopens.log, with a warning), or `stderr`
+ *   LOG_LEVEL           optional   pino level, default info
+ *   DEADLETTER_MAXLEN   optional   approximate cap of the dead-letter stream, default 100000
+ *   STATS_INTERVAL_MS   optional   interval of the stats line, default 60000
+ *   LOG_BATCH_TIMINGS   optional   1 logs where each batch's milliseconds went, default 0
+ *   CHUNK_SIZE          optional   records per Redis write while the rest of a batch decodes,
+ *                                  default 2000 (see docs/performance.md)
+ *   REDIS_WAIT_REPLICAS optional   replicas that must acknowledge a batch's writes before it is
+ *                                  checkpointed (WAIT), default 0 (off); docs/guarantees.md
+ *   REDIS_WAIT_TIMEOUT_MS optional how long WAIT may block, default 1000
+ *   REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD  optional  the sentinels' own credentials
+ *   RETRY_MAX_DELAY_MS  optional   longest wait between retries of a failed batch, default 2000:
+ *                                  a failover is followed within about that of Redis being healthy
+ *   METRICS_PATH        optional   per-shard metrics as CloudWatch EMF lines: a file path or `stderr`
+ *                                  (never stdout); unset: no metrics (the stats line stays as it is)
+ *   METRICS_NAMESPACE   optional   CloudWatch namespace of the metrics, default KinesisStreams
+ *   METRICS_INTERVAL_MS optional   one metrics line per shard this often, default 60000 (docs/metrics.md)
+ * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
+ * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
+ */
+import { lastOpensProcessor, readLastOpensEnv } from '../lastopens.js';
+import { ConfigError, importantVar, optionalVar, parseInteger } from '../../config/env.js';
+import { createWorkerLogger } from '../../config/logging.js';
+import { redactUrl } from '../../config/redact.js';
+import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../../core/metrics.js';
+import { openMetricsDestination } from '../../kcl/metrics.js';
+import { ExitCode, runWithBatchProcessor } from '../../kcl/worker.js';
+import { appOpenDecoder, type AppOpen } from '../model/index.js';
+import { createRedisClient } from '../../redis/connection.js';
+import { RedisDeadLetterSink } from '../../redis/deadLetterSink.js';
+
+const DEFAULT_LOG_PATH = './lastopens.log';
+/**
+ * Records per Redis write. A batch is decoded and written a chunk at a time, so Redis applies one
+ * chunk while this process decodes the next. Safe here because the writes are monotonic and
+ * idempotent: chunks may land in any order and the final state is the same, and the checkpoint
+ * still waits for every chunk.
+ */
+const DEFAULT_CHUNK_SIZE = 2_000;
+/**
+ * Longest backoff between retries of a failed batch. 2 s, not the runtime's 10 s: after a failover
+ * the shard writes again within about this of Redis being healthy, for one retry (and one log
+ * line) per 2 s while Redis is away.
+ */
+const DEFAULT_RETRY_MAX_DELAY_MS = 2_000;
+
+function readConfig() {
+  const shared = readLastOpensEnv();
+  const warnings: string[] = [];
+  return {
+    ...shared,
+    logPath: importantVar('LOG_PATH', DEFAULT_LOG_PATH, (m) => warnings.push(m)),
+    statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
+    batchTimings: optionalVar('LOG_BATCH_TIMINGS', 0, parseInteger({ min: 0, max: 1 })) === 1,
+    chunkSize: optionalVar('CHUNK_SIZE', DEFAULT_CHUNK_SIZE, parseInteger({ min: 1 })),
+    retryMaxDelayMs: optionalVar('RETRY_MAX_DELAY_MS', DEFAULT_RETRY_MAX_DELAY_MS, parseInteger({ min: 100, max: 600_000 })),
+    sentinelUsername: optionalVar<string | undefined>('REDIS_SENTINEL_USERNAME', undefined),
+    sentinelPassword: optionalVar<string | undefined>('REDIS_SENTINEL_PASSWORD', undefined),
+    metricsPath: optionalVar<string | undefined>('METRICS_PATH', undefined, (v) => {
+      if (v !== 'stderr') {
+        // Refuses stdout under any name, and a path that cannot be opened, at start-up.
+        openMetricsDestination(v).close();
+      }
+      return v;
+    }),
+    metricsNamespace: optionalVar('METRICS_NAMESPACE', DEFAULT_METRICS_NAMESPACE, (v) => checkNamespace(v, 'METRICS_NAMESPACE')),
+    metricsIntervalMs: optionalVar('METRICS_INTERVAL_MS', 60_000, parseInteger({ min: 1 })),
+    warnings,
+  };
+}
+
+let config: ReturnType<typeof readConfig>;
+try {
+  config = readConfig();
+} catch (err) {
+  process.stderr.write(`lastopens: ${err instanceof ConfigError ? err.message : String(err)}\n`);
+  process.exit(ExitCode.CONFIG_ERROR);
+}
+
+let workerLogger: ReturnType<typeof createWorkerLogger>;
+try {
+  workerLogger = createWorkerLogger({
+    destination: config.logPath,
+    level: config.logLevel,
+    base: { app: 'lastopens', stream: config.streamName },
+  });
+} catch (err) {
+  // The log file is opened at once: a path that cannot be written is a configuration error.
+  process.stderr.write(`lastopens: LOG_PATH cannot be opened: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(ExitCode.CONFIG_ERROR);
+}
+const { logger, flushSync } = workerLogger;
+for (const warning of config.warnings) logger.warn({}, warning);
+logger.info(
+  { redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen, waitReplicas: config.waitReplicas ?? null },
+  'lastopens starting',
+);
+
+let redis: ReturnType<typeof createRedisClient>;
+try {
+  redis = createRedisClient(config.redisUrl, {
+    logger,
+    connectionName: `lastopens:${process.pid}`,
+    sentinelUsername: config.sentinelUsername,
+    sentinelPassword: config.sentinelPassword,
+    // WAIT blocks up to its timeout: the command bound must leave room for it.
+    ...(config.waitReplicas ? { commandTimeoutMs: Math.max(5_000, config.waitReplicas.timeoutMs + 2_000) } : {}),
+  });
+} catch (err) {
+  // A URL that parses as a URL but not as a Redis URL (a db that is not a number, a query string,
+  // a db on a cluster): the client names the problem with the password redacted.
+  if (!(err instanceof TypeError)) throw err;
+  logger.fatal({ err: err.message }, 'RESULTS_REDIS_URL is malformed');
+  flushSync();
+  process.stderr.write(`lastopens: RESULTS_REDIS_URL is malformed: ${err.message}\n`);
+  process.exit(ExitCode.CONFIG_ERROR);
+}
+const deadLetters = new RedisDeadLetterSink(redis, { streamName: config.streamName, maxLen: config.deadLetterMaxLen });
+
+await runWithBatchProcessor<AppOpen>(
+  {
+    decoder: appOpenDecoder,
+    deadLetters,
+    logger,
+    flushLogs: flushSync,
+    statsIntervalMs: config.statsIntervalMs,
+    batchTimings: config.batchTimings,
+    chunkSize: config.chunkSize,
+    retry: { maxDelayMs: config.retryMaxDelayMs },
+    ...(config.metricsPath === undefined
+      ? {}
+      : { metrics: { destination: config.metricsPath, streamName: config.streamName, namespace: config.metricsNamespace, intervalMs: config.metricsIntervalMs } }),
+  },
+  lastOpensProcessor(redis, { waitReplicas: config.waitReplicas }),
+);
