@@ -26,6 +26,7 @@ describe('readLastOpensEnv', () => {
       streamName: 'app-opens',
       logLevel: 'info',
       deadLetterMaxLen: 100_000,
+      waitReplicas: undefined,
     });
   });
 

@@ -53,7 +53,7 @@ describe(`bin/app-opens-api on Node ${process.version}`, () => {
     // Prepare: the binary on the Node running this test, an AWS SDK client created at start.
     const child = spawn(process.execPath, [BIN], {
       cwd: dir,
-      env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', STREAM_NAME: 'node-support', KINESIS_ENDPOINT: k.endpoint, AUTH: 'none', AUTH_API_KEYS: 'node-support-test-key' },
+      env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', STREAM_NAME: 'node-support', KINESIS_ENDPOINT: k.endpoint, AUTH_API_KEYS: 'node-support-test-key' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
