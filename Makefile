@@ -93,13 +93,14 @@ test-unit-lts: build node-lts
 
 # The real Java daemon against the local stack (a few minutes; needs java: make jars).
 test-e2e: build jars
-	node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
+	node --import tsx --test --test-concurrency=1 --test-timeout=1800000 test/e2e/*.test.ts
 
 # The same end-to-end tests under KCL 3.x (make jars KCL=3; dynalite patched by make setup). Not in
 # `make test` (time); .ci/run runs it.
 test-e2e-kcl3: build
 	@$(MAKE) --no-print-directory jars KCL=3
-	E2E_KCL=3 node --import tsx --test --test-concurrency=1 --test-timeout=600000 test/e2e/*.test.ts
+	E2E_KCL=3 node --import tsx --test --test-concurrency=1 --test-timeout=1800000 test/e2e/*.test.ts
+
 # Redis failovers under load with real servers (Cluster 3+3, Sentinel with three sentinels, a
 # primary endpoint that moves): slow, so not part of `make test`; .ci/run runs it.
 test-failover: build

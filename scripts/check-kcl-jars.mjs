@@ -120,6 +120,8 @@ function declaredDependencies(pom) {
  * Compares Maven-style versions (numbers numerically, qualifiers as text): <0, 0, >0.
  * @param {string} a
  * @param {string} b
+ * @example
+ * compareVersions('4.27.5', '4.31.1') < 0; // true
  */
 export function compareVersions(a, b) {
   const pa = a.split(/[.-]/);
@@ -139,6 +141,8 @@ export function compareVersions(a, b) {
  * Problems that keep the jars in `dir` from loading together, one string each (empty: consistent).
  * @param {string} dir
  * @returns {string[]}
+ * @example
+ * checkKclJars('vendor/kcl-jars'); // [] when the set can load
  */
 export function checkKclJars(dir) {
   const jars = readdirSync(dir).filter((f) => f.endsWith('.jar'));
