@@ -7,6 +7,9 @@
  *   node --import tsx bench/callgrindMetrics.ts   (BENCH_RECORDS, default 20000; needs valgrind)
  *
  * Start-up is in both totals alike; the difference is what metrics add for this many records.
+ * Caution: V8's GC and JIT decisions depend on time, so two runs of the same configuration can
+ * differ by several per cent on a loaded machine (seen: 7% between two runs with metrics off).
+ * Run it several times and compare the spread with the difference.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

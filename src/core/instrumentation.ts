@@ -8,7 +8,12 @@
  * A listener that throws never breaks the worker; the error goes to `onListenerError`.
  */
 
-/** The events and what each carries. Times are ms (performance.now() based durations). */
+/**
+ * The events and what each carries. Times are ms (performance.now() based durations).
+ *
+ * @example
+ * const onDone = (e: InstrumentationEvents['batchDone']) => console.error(e.records, e.durationMs);
+ */
 export interface InstrumentationEvents {
   /** A batch was handed over and its run begins. */
   batchStarted: { shardId: string; records: number; millisBehindLatest: number | null };
@@ -45,10 +50,20 @@ export interface InstrumentationEvents {
   lifecycle: { shardId: string; phase: 'initialize' | 'leaseLost' | 'shardEnded' | 'shutdownRequested' | 'shutdown' | 'exit' };
 }
 
-/** The name of an instrumentation event. */
+/**
+ * The name of an instrumentation event.
+ *
+ * @example
+ * const name: InstrumentationEvent = 'checkpoint';
+ */
 export type InstrumentationEvent = keyof InstrumentationEvents;
 
-/** A listener of event `K`. */
+/**
+ * A listener of event `K`.
+ *
+ * @example
+ * const listener: InstrumentationListener<'retry'> = (e) => console.error(e.what, e.attempt);
+ */
 export type InstrumentationListener<K extends InstrumentationEvent> = (payload: InstrumentationEvents[K]) => void;
 
 type ListenerTable = { [K in InstrumentationEvent]: Array<InstrumentationListener<K>> };
@@ -77,7 +92,12 @@ export class Instrumentation {
   /** @param onListenerError told when a listener throws (default: ignored). */
   constructor(private onListenerError: (error: unknown, event: InstrumentationEvent) => void = () => undefined) {}
 
-  /** Where listener errors go from now on (the worker sets its logger once it has one). */
+  /**
+   * Where listener errors go from now on (the worker sets its logger once it has one).
+   *
+   * @example
+   * instrumentation.setListenerErrorHandler((err, event) => logger.warn({ err, event }, 'listener failed'));
+   */
   setListenerErrorHandler(handler: (error: unknown, event: InstrumentationEvent) => void): void {
     this.onListenerError = handler;
   }

@@ -6,16 +6,31 @@
  */
 import type { Instrumentation } from './instrumentation.js';
 
-/** The CloudWatch units this module uses (a subset of the units EMF accepts). */
+/**
+ * The CloudWatch units this module uses (a subset of the units EMF accepts).
+ *
+ * @example
+ * const unit: MetricUnit = 'Count/Second';
+ */
 export type MetricUnit = 'Count' | 'Milliseconds' | 'Count/Second';
 
-/** One figure of an interval. */
+/**
+ * One figure of an interval.
+ *
+ * @example
+ * const f: MetricFigure = { value: 12, unit: 'Count' };
+ */
 export interface MetricFigure {
   value: number;
   unit: MetricUnit;
 }
 
-/** An interval's figures by metric name, in the order they were added. */
+/**
+ * An interval's figures by metric name, in the order they were added.
+ *
+ * @example
+ * const figures: MetricFigures = new Map([['RecordsProcessed', { value: 12, unit: 'Count' }]]);
+ */
 export type MetricFigures = Map<string, MetricFigure>;
 
 /** Samples kept per interval for a percentile; past this, a uniform random sample of them. */
@@ -207,7 +222,12 @@ export class MetricsCollector {
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;
 
-/** What {@link emfDocument} needs besides the figures. */
+/**
+ * What {@link emfDocument} needs besides the figures.
+ *
+ * @example
+ * const o: EmfOptions = { namespace: 'KinesisStreams', dimensions: { StreamName: 's' }, dimensionSets: [['StreamName']], timestamp: Date.now() };
+ */
 export interface EmfOptions {
   /** CloudWatch namespace, e.g. `KinesisStreams`. */
   namespace: string;
@@ -250,7 +270,12 @@ export function emfDocument(figures: MetricFigures, options: EmfOptions): string
   return JSON.stringify(doc);
 }
 
-/** The default CloudWatch namespace of the metrics. */
+/**
+ * The default CloudWatch namespace of the metrics.
+ *
+ * @example
+ * DEFAULT_METRICS_NAMESPACE; // 'KinesisStreams'
+ */
 export const DEFAULT_METRICS_NAMESPACE = 'KinesisStreams';
 
 /**

@@ -105,7 +105,12 @@ export class WorkerMetrics {
     });
   }
 
-  /** Starts the interval timer (it does not keep the process alive). */
+  /**
+   * Starts the interval timer (it does not keep the process alive).
+   *
+   * @example
+   * reporter.start();
+   */
   start(): void {
     if (this.timer || this.closed) return;
     this.timer = setInterval(() => this.flush('interval'), this.intervalMs);
@@ -115,6 +120,9 @@ export class WorkerMetrics {
   /**
    * Writes the figures counted so far as one line, now. An interval line is written even when
    * nothing happened (a flat line is news too); the other reasons write only what was counted.
+   *
+   * @example
+   * reporter.flush('shutdown');
    */
   flush(reason: FlushReason): void {
     if (this.closed || this.shardId === null) return;
@@ -135,7 +143,12 @@ export class WorkerMetrics {
     }
   }
 
-  /** Stops the timer and closes the destination (after the exit flush). */
+  /**
+   * Stops the timer and closes the destination (after the exit flush).
+   *
+   * @example
+   * reporter.close();
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
