@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' -not -path 'test/failover/*' | sort)
 
-.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api dashboard
+.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api bench-nodes dashboard
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -128,8 +128,12 @@ demo-local: setup
 demo-daemon: setup
 	node --import tsx scripts/demo-daemon.ts
 
-bench: setup bench-producer
+bench: setup bench-producer bench-nodes
 	@if [ -f bench/run.ts ]; then node --import tsx bench/run.ts; fi
+
+# bin/lastopens on the machine's Node and on the LTS (make node-lts), runs alternated in one invocation.
+bench-nodes: setup node-lts
+	node --import tsx bench/nodes.ts $(NODE_LTS_BIN)
 
 # Producer throughput against kinesalite: one-by-one vs raw 500-record calls vs BatchProducer.
 bench-producer: deps

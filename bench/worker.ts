@@ -15,6 +15,7 @@
  * `valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/tmp/cg.%p`, for
  * instruction counts that do not depend on the machine's load), BENCH_LASTOPENS (another build's
  * bin/lastopens to run, e.g. main's, for a before/after in the same run).
+ * BENCH_NODE_DIR (a folder whose `node` runs bin/lastopens instead of the one on PATH; bench/nodes.ts),
  * BENCH_METRICS (`off`: as shipped, no METRICS_PATH; `on`: every bin/lastopens run writes metrics;
  * `both`: each run of bin/lastopens is followed by one with metrics on, in the same invocation, and
  * the summary adds CPU per record off and on and the overhead; docs/metrics.md),
@@ -266,7 +267,8 @@ export async function runWorkerBench(log: (line: string) => void = (l) => proces
   const dir = mkdtempSync(join(tmpdir(), 'bench-worker-'));
   try {
     const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
+      // BENCH_NODE_DIR: a folder whose `node` runs bin/lastopens (its shebang is `env node`), e.g. Node 24's.
+      PATH: process.env.BENCH_NODE_DIR ? `${process.env.BENCH_NODE_DIR}:${process.env.PATH ?? ''}` : process.env.PATH,
       RESULTS_REDIS_URL: server.url,
       STREAM_NAME: 'app-opens',
       LOG_PATH: join(dir, 'lastopens.log'),
