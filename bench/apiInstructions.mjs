@@ -6,6 +6,7 @@
 // the difference of N is the instructions per request, start-up excluded.
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
+import process from 'node:process';
 
 const [distDir, nStr] = process.argv.slice(2);
 const N = Number(nStr);
