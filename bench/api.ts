@@ -132,6 +132,7 @@ interface Run {
 async function measure(server: Server, path: string, body: string, requests: number, eventsPerRequest: number): Promise<Run> {
   await drained(server.url);
   const c0 = cpuMs(server.child.pid!);
+  const t0 = performance.now();
   const result = await new Promise<AutocannonResult>((resolveRun, reject) => {
     const instance = autocannon(
       {
@@ -149,7 +150,8 @@ async function measure(server: Server, path: string, body: string, requests: num
   });
   const cpu = cpuMs(server.child.pid!) - c0;
   const ok = result.statusCodeStats['202']?.count ?? 0;
-  const seconds = result.duration;
+  // autocannon's own duration is rounded to 10 ms steps, too coarse for short runs.
+  const seconds = (performance.now() - t0) / 1000;
   return {
     eventsPerSec: (ok * eventsPerRequest) / seconds,
     requestsPerSec: ok / seconds,
