@@ -5,6 +5,7 @@
 // bench/api.ts in $TMPDIR/kinesis-streams-api-base-<sha>/dist): the difference of the totals over
 // the difference of N is the instructions per request, start-up excluded.
 import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import process from 'node:process';
 
@@ -12,7 +13,9 @@ const [distDir, nStr] = process.argv.slice(2);
 const N = Number(nStr);
 const KEY = 'bench-service-key-0123456789abcdef';
 const producer = { add: () => Promise.resolve(), buffered: 0 };
-const dist = (p) => pathToFileURL(resolve(distDir, p)).href;
+// The API moved to app-opens/api/ with the framework/app split; the base version has it in api/.
+const apiDir = existsSync(resolve(distDir, 'app-opens/api/app.js')) ? 'app-opens/api' : 'api';
+const dist = (p) => pathToFileURL(resolve(distDir, p.replace(/^api\//, `${apiDir}/`))).href;
 const { buildApp } = await import(dist('api/app.js'));
 let app;
 try {
