@@ -19,8 +19,8 @@ export interface LastOpensEnv {
   streamName: string;
   logLevel: string;
   deadLetterMaxLen: number;
-  /** REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS; undefined when off. */
-  waitReplicas: WaitReplicasOptions | undefined;
+  /** REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS; absent when off. */
+  waitReplicas?: WaitReplicasOptions;
 }
 
 /** Default of REDIS_WAIT_TIMEOUT_MS. */
@@ -37,6 +37,7 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 1_000;
  */
 export function readLastOpensEnv(): LastOpensEnv {
   loadEnvFile();
+  const waitReplicas = readWaitReplicas();
   return {
     // parseRedisUrl, not WHATWG URL: a cluster URL lists several seeds (host1:p1,host2:p2), which
     // URL refuses. Its errors show the URL with the password redacted.
@@ -50,7 +51,7 @@ export function readLastOpensEnv(): LastOpensEnv {
       return v;
     }),
     deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', 100_000, parseInteger({ min: 1 })),
-    waitReplicas: readWaitReplicas(),
+    ...(waitReplicas === undefined ? {} : { waitReplicas }),
   };
 }
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { readLastOpensEnv } from '../../src/app-opens/lastopens.js';
 
-const KEYS = ['RESULTS_REDIS_URL', 'STREAM_NAME', 'LOG_LEVEL', 'DEADLETTER_MAXLEN'];
+const KEYS = ['RESULTS_REDIS_URL', 'STREAM_NAME', 'LOG_LEVEL', 'DEADLETTER_MAXLEN', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS'];
 const saved = Object.fromEntries(KEYS.map((k) => [k, process.env[k]]));
 afterEach(() => {
   for (const k of KEYS) {
@@ -30,6 +30,15 @@ describe('readLastOpensEnv', () => {
     });
   });
 
+  test('REDIS_WAIT_REPLICAS: off by default and at 0; N with the timeout (default 1000 ms); a sentinel URL is accepted', () => {
+    setEnv({ RESULTS_REDIS_URL: 'redis+sentinel://s1:26379,s2/mymaster/1', STREAM_NAME: 's', REDIS_WAIT_REPLICAS: '0' });
+    assert.equal(readLastOpensEnv().waitReplicas, undefined);
+    setEnv({ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', REDIS_WAIT_REPLICAS: '2' });
+    assert.deepEqual(readLastOpensEnv().waitReplicas, { replicas: 2, timeoutMs: 1000 });
+    setEnv({ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '250' });
+    assert.deepEqual(readLastOpensEnv().waitReplicas, { replicas: 1, timeoutMs: 250 });
+  });
+
   test('each bad value is a ConfigError naming its variable, without the password', () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{ STREAM_NAME: 's' }, /^RESULTS_REDIS_URL is not set/],
@@ -37,6 +46,9 @@ describe('readLastOpensEnv', () => {
       [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 'no spaces allowed' }, /^STREAM_NAME is malformed/],
       [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', LOG_LEVEL: 'loud' }, /^LOG_LEVEL is malformed: expected one of/],
       [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', DEADLETTER_MAXLEN: '0' }, /^DEADLETTER_MAXLEN is malformed/],
+      [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', REDIS_WAIT_REPLICAS: '-1' }, /^REDIS_WAIT_REPLICAS is malformed/],
+      [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '0' }, /^REDIS_WAIT_TIMEOUT_MS is malformed/],
+      [{ RESULTS_REDIS_URL: 'redis+sentinel://:topsecret@s1', STREAM_NAME: 's' }, /^RESULTS_REDIS_URL is malformed.*master name/],
     ];
     for (const [env, message] of cases) {
       setEnv(env);
