@@ -26,7 +26,6 @@ describe('readLastOpensEnv', () => {
       streamName: 'app-opens',
       logLevel: 'info',
       deadLetterMaxLen: 100_000,
-      waitReplicas: undefined,
     });
   });
 

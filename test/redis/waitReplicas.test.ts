@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { toAvro } from '../../src/models/index.js';
+import { toAvro } from '../../src/app-opens/model/index.js';
 import { makeRecords } from '../../src/testing/index.js';
 import { until } from '../helpers/failover.js';
 import { NOW, spawnLastopens } from '../helpers/lastopens.js';
