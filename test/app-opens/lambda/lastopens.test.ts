@@ -20,7 +20,7 @@ import { lambdaEvent } from '../../helpers/lambdaEvent.js';
 import { parseEmfLines } from '../../helpers/emf.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../../helpers/redis.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../../fixtures/lambda/app-opens-event.json', import.meta.url));
 const STREAM = 'app-opens-test';
 const now = Math.floor(Date.now() / 1000);
