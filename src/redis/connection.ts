@@ -1,7 +1,8 @@
 /**
- * Redis connections from a URL, with failure settings that make every command fail within a
- * bounded time when Redis is unreachable, and translation of ioredis/Redis errors into the
- * project's error classes.
+ * Redis clients' lifecycle: a connection from a URL (parsed by ./url.ts), with failure settings
+ * that make every command fail within a bounded time when Redis is unreachable (the bounded calls
+ * and error translation are ./errors.ts), failover followed (./failover.ts, ./sentinel.ts), and a
+ * clean close. The URL parser and the error helpers are re-exported here for existing importers.
  *
  * URL forms (user, password and db optional; percent-encode reserved characters in the password):
  * - `redis://[user[:password]@]host[:port][/db]`: standalone, plain TCP (port default 6379).
@@ -19,19 +20,16 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { redactUrl } from '../config/redact.js';
-import { NonRetriableError, RetriableError, StreamError, errorMessage } from '../core/errors.js';
+import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/types.js';
-import { reconnectOnReadOnly, recoverAfterFailure, watchClusterFailover } from './failover.js';
+import { reconnectOnReadOnly, watchClusterFailover } from './failover.js';
 import { sentinelRedisOptions, type SentinelClientOptions } from './sentinel.js';
+import { DEFAULT_REDIS_CLIENT_OPTIONS, clientSettings, type RedisClient } from './settings.js';
+import { parseRedisUrl } from './url.js';
 
-/**
- * A standalone or cluster client, as returned by {@link createRedisClient}.
- *
- * @example
- * const redis: RedisClient = createRedisClient(url);
- * if (redis instanceof Cluster) log.info({}, 'cluster mode');
- */
-export type RedisClient = Redis | Cluster;
+export { DEFAULT_REDIS_CLIENT_OPTIONS, type RedisClient } from './settings.js';
+export { parseRedisUrl, type ParsedRedisUrl } from './url.js';
+export { refreshTopology, replyCode, runBounded, translateRedisError } from './errors.js';
 
 /**
  * Options of {@link createRedisClient}. Every field has a default; see {@link DEFAULT_REDIS_CLIENT_OPTIONS}.
@@ -64,152 +62,6 @@ export interface RedisClientOptions extends SentinelClientOptions {
   connectionName?: string;
   /** Do not connect until the first command (or `connect()`). Default false. */
   lazyConnect?: boolean;
-}
-
-/**
- * The defaults of {@link RedisClientOptions}.
- *
- * @example
- * DEFAULT_REDIS_CLIENT_OPTIONS.commandTimeoutMs; // 5000
- */
-export const DEFAULT_REDIS_CLIENT_OPTIONS = Object.freeze({
-  commandTimeoutMs: 5_000,
-  connectTimeoutMs: 5_000,
-  maxRetriesPerRequest: 1,
-  lazyConnect: false,
-});
-
-/**
- * A URL taken apart by {@link parseRedisUrl}.
- *
- * @example
- * const { nodes, cluster } = parseRedisUrl('redis+cluster://a:7000,b:7001');
- */
-export interface ParsedRedisUrl {
-  tls: boolean;
-  cluster: boolean;
-  nodes: Array<{ host: string; port: number }>;
-  username: string | undefined;
-  password: string | undefined;
-  db: number;
-  /** Sentinel URLs only: the master name the sentinels monitor (the hosts are then sentinels). */
-  sentinelName?: string;
-}
-
-const SCHEMES: Record<string, { tls: boolean; cluster: boolean; sentinel?: boolean }> = {
-  'redis:': { tls: false, cluster: false },
-  'rediss:': { tls: true, cluster: false },
-  'redis+cluster:': { tls: false, cluster: true },
-  'rediss+cluster:': { tls: true, cluster: true },
-  'redis+sentinel:': { tls: false, cluster: false, sentinel: true },
-  'rediss+sentinel:': { tls: true, cluster: false, sentinel: true },
-};
-
-const SCHEME_LIST = 'redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://';
-
-/**
- * Takes a Redis URL apart (see the module comment for the forms). Errors name the problem and
- * show the URL with its password redacted.
- *
- * @example
- * parseRedisUrl('rediss://app:s3cret@cache.internal:6380/2');
- * // { tls: true, cluster: false, nodes: [{ host: 'cache.internal', port: 6380 }], username: 'app', password: 's3cret', db: 2 }
- */
-export function parseRedisUrl(url: string): ParsedRedisUrl {
-  const bad = (why: string): TypeError => new TypeError(`Invalid Redis URL ${redactUrl(url)}: ${why}`);
-  const sep = url.indexOf('://');
-  if (sep < 0) throw bad(`expected a ${SCHEME_LIST} URL`);
-  const scheme = SCHEMES[url.slice(0, sep + 1).toLowerCase()];
-  if (!scheme) throw bad(`expected a ${SCHEME_LIST} URL`);
-  const rest = url.slice(sep + 3);
-  const at = rest.lastIndexOf('@');
-  const userinfo = at >= 0 ? rest.slice(0, at) : undefined;
-  let hostPart = at >= 0 ? rest.slice(at + 1) : rest;
-  const q = hostPart.indexOf('?');
-  if (q >= 0) {
-    throw bad(`query parameters are not supported (${hostPart.slice(q + 1).split('=')[0] ?? ''}); use the options instead`);
-  }
-  let db = 0;
-  let sentinelName: string | undefined;
-  const slash = hostPart.indexOf('/');
-  if (scheme.sentinel) {
-    // host:port[,host:port...]/<masterName>[/db]
-    const path = slash >= 0 ? hostPart.slice(slash + 1).split('/') : [];
-    hostPart = slash >= 0 ? hostPart.slice(0, slash) : hostPart;
-    sentinelName = path[0] === undefined ? '' : safeDecode(path[0]);
-    if (sentinelName === undefined || sentinelName === '') throw bad('a sentinel URL needs the master name after the hosts (…/mymaster)');
-    if (path.length > 2) throw bad(`unexpected "/${path.slice(2).join('/')}" after the database`);
-    if (path[1] !== undefined && path[1] !== '') {
-      if (!/^\d{1,5}$/.test(path[1])) throw bad(`the database must be a number, got "${path[1]}"`);
-      db = Number(path[1]);
-    }
-  } else if (slash >= 0) {
-    const dbText = hostPart.slice(slash + 1);
-    hostPart = hostPart.slice(0, slash);
-    if (dbText !== '') {
-      if (!/^\d{1,5}$/.test(dbText)) throw bad(`the database must be a number, got "${dbText}"`);
-      db = Number(dbText);
-    }
-  }
-  let username: string | undefined;
-  let password: string | undefined;
-  if (userinfo !== undefined) {
-    const colon = userinfo.indexOf(':');
-    const rawUser = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
-    const rawPass = colon >= 0 ? userinfo.slice(colon + 1) : undefined;
-    try {
-      username = rawUser === '' ? undefined : decodeURIComponent(rawUser);
-      password = rawPass === undefined || rawPass === '' ? undefined : decodeURIComponent(rawPass);
-    } catch {
-      throw bad('the user or password is not properly percent-encoded');
-    }
-    // `redis://secret@host` (no colon) is how many tools write a password without a user.
-    if (colon < 0 && username !== undefined) {
-      password = username;
-      username = undefined;
-    }
-  }
-  if (hostPart === '') throw bad('no host');
-  const defaultPort = scheme.sentinel ? 26379 : 6379;
-  const nodes = hostPart.split(',').map((h) => parseHostPort(h, bad, defaultPort));
-  if (nodes.length > 1 && !scheme.cluster && !scheme.sentinel) {
-    throw bad('several hosts are only allowed with redis+cluster://, rediss+cluster:// or the sentinel schemes');
-  }
-  return { tls: scheme.tls, cluster: scheme.cluster, nodes, username, password, db, ...(sentinelName === undefined ? {} : { sentinelName }) };
-}
-
-function safeDecode(text: string): string | undefined {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function parseHostPort(text: string, bad: (why: string) => TypeError, defaultPort = 6379): { host: string; port: number } {
-  let host: string;
-  let portText: string | undefined;
-  if (text.startsWith('[')) {
-    const end = text.indexOf(']');
-    if (end < 0) throw bad(`unclosed IPv6 address "${text}"`);
-    host = text.slice(1, end);
-    const after = text.slice(end + 1);
-    if (after !== '' && !after.startsWith(':')) throw bad(`unexpected "${after}" after "${host}"`);
-    portText = after === '' ? undefined : after.slice(1);
-  } else {
-    const colon = text.lastIndexOf(':');
-    host = colon >= 0 ? text.slice(0, colon) : text;
-    portText = colon >= 0 ? text.slice(colon + 1) : undefined;
-  }
-  if (host === '') throw bad(`empty host in "${text}"`);
-  let port = defaultPort;
-  if (portText !== undefined) {
-    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
-      throw bad(`the port must be 1-65535, got "${portText}"`);
-    }
-    port = Number(portText);
-  }
-  return { host, port };
 }
 
 interface ResolvedOptions {
@@ -253,8 +105,6 @@ function resolveOptions(options: RedisClientOptions): ResolvedOptions {
 /** How often a Cluster client re-reads the slot map (CLUSTER SLOTS), in ms. */
 const CLUSTER_REFRESH_INTERVAL_MS = 2_000;
 
-/** Per-client settings the tasks read back (the command bound used by {@link runBounded}). */
-const settings = new WeakMap<object, { commandTimeoutMs: number; where: string }>();
 
 /** Reconnect forever, quickly at first and at most every 2 s: Redis coming back must be noticed. */
 const reconnectDelay = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2_000);
@@ -332,7 +182,7 @@ export function createRedisClient(url: string, options: RedisClientOptions = {})
     };
     client = new Redis(redisOptions);
   }
-  settings.set(client, { commandTimeoutMs: o.commandTimeoutMs, where });
+  clientSettings.set(client, { commandTimeoutMs: o.commandTimeoutMs, where });
   attachErrorLogger(client, where, o.logger);
   return client;
 }
@@ -379,160 +229,3 @@ export async function closeRedisClient(client: RedisClient): Promise<void> {
   }
 }
 
-/**
- * Redis reply codes (the first word of an error reply) that a retry can cure: the server is
- * out of memory or loading, a script is busy, the cluster is resharding or failing over, a
- * replica was written to, or persistence is failing.
- */
-const TRANSIENT_REPLY_CODES = new Set([
-  'OOM',
-  'NOREPLICAS',
-  'LOADING',
-  'BUSY',
-  'TRYAGAIN',
-  'CLUSTERDOWN',
-  'MASTERDOWN',
-  'READONLY',
-  'MISCONF',
-  'MOVED',
-  'ASK',
-  'NOSCRIPT',
-  'UNBLOCKED',
-]);
-
-/**
- * Reply codes that no retry can cure, because the data in Redis is in the way: a key of the
- * wrong type. Every other reply (authentication, permissions, unknown commands) is treated as
- * retriable: those are configuration problems an operator fixes, and dead-lettering good records
- * meanwhile would lose them. The shard stalls with a log line per retry instead.
- */
-const PERMANENT_REPLY_CODES = new Set(['WRONGTYPE']);
-
-/**
- * The first word of a Redis error reply ("OOM", "WRONGTYPE", ...), or undefined when `err` is not
- * a Redis reply error.
- *
- * @example
- * replyCode(new Error('OOM command not allowed')); // 'OOM' (when err.name === 'ReplyError')
- */
-export function replyCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const e = err as { name?: unknown; message?: unknown };
-  if (e.name !== 'ReplyError' || typeof e.message !== 'string') return undefined;
-  const m = /^([A-Z][A-Z_-]*)\b/.exec(e.message);
-  return m?.[1];
-}
-
-/**
- * Translates an error from ioredis into the project's classes, keeping the original as `cause`.
- * {@link StreamError}s pass through unchanged.
- *
- * - Lost or refused connections, timeouts, a closed connection, `MaxRetriesPerRequestError`,
- *   `ClusterAllFailedError`: {@link RetriableError}.
- * - Redis error replies: OOM, NOREPLICAS, LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN,
- *   READONLY, MISCONF, MOVED/ASK (if ever surfaced), and any reply not known to be permanent:
- *   {@link RetriableError}. WRONGTYPE: {@link NonRetriableError}.
- *
- * The message starts with `what` and the redacted server; it never contains a password.
- *
- * @example
- * try { await redis.hset(key, field, value); }
- * catch (err) { throw translateRedisError(err, 'HSET user:1:checkpoint', redis); }
- */
-export function translateRedisError(err: unknown, what: string, client?: RedisClient): StreamError {
-  if (err instanceof StreamError) return err;
-  const where = client ? settings.get(client)?.where ?? describeClient(client) : undefined;
-  const prefix = `redis ${what}${where ? ` on ${where}` : ''}`;
-  const cause = scrub(err);
-  const code = replyCode(err);
-  const message = `${prefix} failed: ${errorMessage(err)}`;
-  if (code !== undefined && PERMANENT_REPLY_CODES.has(code)) return new NonRetriableError(message, { cause });
-  if (code !== undefined && !TRANSIENT_REPLY_CODES.has(code)) {
-    return new RetriableError(`${message} (not a known transient reply; retrying anyway so no good record is dead-lettered)`, { cause });
-  }
-  return new RetriableError(message, { cause });
-}
-
-/** A short description of a client not made by {@link createRedisClient}: host:port only. */
-function describeClient(client: RedisClient): string {
-  if (client instanceof Cluster) return 'redis cluster';
-  const { host, port } = client.options;
-  return `${host ?? '?'}:${port ?? '?'}`;
-}
-
-/**
- * ioredis attaches the failing command (`err.command = { name, args }`) to reply errors. For
- * AUTH and HELLO the arguments hold the password: replace them before the error travels on in
- * `cause` and reaches a log serializer.
- */
-function scrub(err: unknown): unknown {
-  if (typeof err !== 'object' || err === null) return err;
-  const e = err as { command?: { name?: unknown; args?: unknown } };
-  const name = typeof e.command?.name === 'string' ? e.command.name.toLowerCase() : '';
-  if ((name === 'auth' || name === 'hello') && Array.isArray(e.command?.args)) {
-    e.command.args = e.command.args.map(() => '***');
-  }
-  return err;
-}
-
-/**
- * Runs a Redis operation with a hard deadline (the client's `commandTimeoutMs` plus 1 s, or 6 s
- * for clients not made by {@link createRedisClient}) and translates its failure with
- * {@link translateRedisError}. The deadline also covers commands a Cluster client holds in its
- * own offline queue while it has no node to send them to.
- *
- * @example
- * const n = await runBounded(redis, 'HLEN user:1:checkpoint', () => redis.hlen('user:1:checkpoint'));
- */
-export function runBounded<T>(client: RedisClient, what: string, op: () => Promise<T>): Promise<T> {
-  const limit = (settings.get(client)?.commandTimeoutMs ?? DEFAULT_REDIS_CLIENT_OPTIONS.commandTimeoutMs) + 1_000;
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => {
-      if (settled) return;
-      settled = true;
-      void recoverAfterFailure(client).then(() => reject(timeoutError(what, limit, client)));
-    }, limit);
-    let p: Promise<T>;
-    try {
-      p = op();
-    } catch (err) {
-      clearTimeout(timer);
-      settled = true;
-      reject(translateRedisError(err, what, client));
-      return;
-    }
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        if (settled) return;
-        settled = true;
-        // Let a cluster client re-read its slot map first, so the caller's retry uses it.
-        void recoverAfterFailure(client).then(() => reject(translateRedisError(err, what, client)));
-      },
-    );
-  });
-}
-
-/**
- * After a failure on a Cluster client, re-reads the slot map at once (deduplicated by ioredis), so
- * the caller's retry is routed by the current topology: a node that restarted or a slot that
- * moved. No-op for a standalone client.
- *
- * @example
- * if (replies.some(([err]) => err)) refreshTopology(redis);
- */
-export function refreshTopology(client: RedisClient): void {
-  if (client instanceof Cluster && client.status !== 'end' && client.status !== 'close') client.refreshSlotsCache();
-}
-
-function timeoutError(what: string, limit: number, client: RedisClient): RetriableError {
-  const where = settings.get(client)?.where ?? describeClient(client);
-  return new RetriableError(`redis ${what} on ${where} timed out: no reply within ${limit} ms`);
-}

@@ -3,8 +3,8 @@
  */
 import { RetriableError } from '../core/errors.js';
 import type { DeadLetter, DeadLetterSink } from '../core/types.js';
-import { refreshTopology, runBounded, translateRedisError } from './connection.js';
-import type { RedisClient } from './connection.js';
+import { refreshTopology, runBounded, translateRedisError } from './errors.js';
+import type { RedisClient } from './settings.js';
 
 /**
  * Options of {@link RedisDeadLetterSink}.

@@ -7,7 +7,7 @@
  */
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { RedisOptions } from 'ioredis';
-import type { ParsedRedisUrl } from './connection.js';
+import type { ParsedRedisUrl } from './url.js';
 
 /** Sentinel-only settings of a client (the sentinels' own credentials). */
 export interface SentinelClientOptions {

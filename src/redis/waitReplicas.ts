@@ -10,7 +10,8 @@
 import { Cluster } from 'ioredis';
 import type { Redis } from 'ioredis';
 import { RetriableError } from '../core/errors.js';
-import { runBounded, type RedisClient } from './connection.js';
+import { runBounded } from './errors.js';
+import type { RedisClient } from './settings.js';
 
 /**
  * Options of {@link waitForReplicas}.

@@ -1,0 +1,159 @@
+/**
+ * Redis failures in the project's terms: ioredis and Redis errors translated into retriable or
+ * non-retriable StreamErrors (the password scrubbed), and operations run under a hard deadline.
+ */
+import { Cluster } from 'ioredis';
+import { NonRetriableError, RetriableError, StreamError, errorMessage } from '../core/errors.js';
+import { recoverAfterFailure } from './failover.js';
+import { DEFAULT_REDIS_CLIENT_OPTIONS, clientSettings, describeClient, type RedisClient } from './settings.js';
+
+/**
+ * Redis reply codes (the first word of an error reply) that a retry can cure: the server is
+ * out of memory or loading, a script is busy, the cluster is resharding or failing over, a
+ * replica was written to, or persistence is failing.
+ */
+const TRANSIENT_REPLY_CODES = new Set([
+  'OOM',
+  'NOREPLICAS',
+  'LOADING',
+  'BUSY',
+  'TRYAGAIN',
+  'CLUSTERDOWN',
+  'MASTERDOWN',
+  'READONLY',
+  'MISCONF',
+  'MOVED',
+  'ASK',
+  'NOSCRIPT',
+  'UNBLOCKED',
+]);
+
+/**
+ * Reply codes that no retry can cure, because the data in Redis is in the way: a key of the
+ * wrong type. Every other reply (authentication, permissions, unknown commands) is treated as
+ * retriable: those are configuration problems an operator fixes, and dead-lettering good records
+ * meanwhile would lose them. The shard stalls with a log line per retry instead.
+ */
+const PERMANENT_REPLY_CODES = new Set(['WRONGTYPE']);
+
+/**
+ * The first word of a Redis error reply ("OOM", "WRONGTYPE", ...), or undefined when `err` is not
+ * a Redis reply error.
+ *
+ * @example
+ * replyCode(new Error('OOM command not allowed')); // 'OOM' (when err.name === 'ReplyError')
+ */
+export function replyCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { name?: unknown; message?: unknown };
+  if (e.name !== 'ReplyError' || typeof e.message !== 'string') return undefined;
+  const m = /^([A-Z][A-Z_-]*)\b/.exec(e.message);
+  return m?.[1];
+}
+
+/**
+ * Translates an error from ioredis into the project's classes, keeping the original as `cause`.
+ * {@link StreamError}s pass through unchanged.
+ *
+ * - Lost or refused connections, timeouts, a closed connection, `MaxRetriesPerRequestError`,
+ *   `ClusterAllFailedError`: {@link RetriableError}.
+ * - Redis error replies: OOM, NOREPLICAS, LOADING, BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN,
+ *   READONLY, MISCONF, MOVED/ASK (if ever surfaced), and any reply not known to be permanent:
+ *   {@link RetriableError}. WRONGTYPE: {@link NonRetriableError}.
+ *
+ * The message starts with `what` and the redacted server; it never contains a password.
+ *
+ * @example
+ * try { await redis.hset(key, field, value); }
+ * catch (err) { throw translateRedisError(err, 'HSET user:1:checkpoint', redis); }
+ */
+export function translateRedisError(err: unknown, what: string, client?: RedisClient): StreamError {
+  if (err instanceof StreamError) return err;
+  const where = client ? clientSettings.get(client)?.where ?? describeClient(client) : undefined;
+  const prefix = `redis ${what}${where ? ` on ${where}` : ''}`;
+  const cause = scrub(err);
+  const code = replyCode(err);
+  const message = `${prefix} failed: ${errorMessage(err)}`;
+  if (code !== undefined && PERMANENT_REPLY_CODES.has(code)) return new NonRetriableError(message, { cause });
+  if (code !== undefined && !TRANSIENT_REPLY_CODES.has(code)) {
+    return new RetriableError(`${message} (not a known transient reply; retrying anyway so no good record is dead-lettered)`, { cause });
+  }
+  return new RetriableError(message, { cause });
+}
+
+/**
+ * ioredis attaches the failing command (`err.command = { name, args }`) to reply errors. For
+ * AUTH and HELLO the arguments hold the password: replace them before the error travels on in
+ * `cause` and reaches a log serializer.
+ */
+function scrub(err: unknown): unknown {
+  if (typeof err !== 'object' || err === null) return err;
+  const e = err as { command?: { name?: unknown; args?: unknown } };
+  const name = typeof e.command?.name === 'string' ? e.command.name.toLowerCase() : '';
+  if ((name === 'auth' || name === 'hello') && Array.isArray(e.command?.args)) {
+    e.command.args = e.command.args.map(() => '***');
+  }
+  return err;
+}
+
+/**
+ * Runs a Redis operation with a hard deadline (the client's `commandTimeoutMs` plus 1 s, or 6 s
+ * for clients not made by {@link createRedisClient}) and translates its failure with
+ * {@link translateRedisError}. The deadline also covers commands a Cluster client holds in its
+ * own offline queue while it has no node to send them to.
+ *
+ * @example
+ * const n = await runBounded(redis, 'HLEN user:1:checkpoint', () => redis.hlen('user:1:checkpoint'));
+ */
+export function runBounded<T>(client: RedisClient, what: string, op: () => Promise<T>): Promise<T> {
+  const limit = (clientSettings.get(client)?.commandTimeoutMs ?? DEFAULT_REDIS_CLIENT_OPTIONS.commandTimeoutMs) + 1_000;
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      void recoverAfterFailure(client).then(() => reject(timeoutError(what, limit, client)));
+    }, limit);
+    let p: Promise<T>;
+    try {
+      p = op();
+    } catch (err) {
+      clearTimeout(timer);
+      settled = true;
+      reject(translateRedisError(err, what, client));
+      return;
+    }
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        // Let a cluster client re-read its slot map first, so the caller's retry uses it.
+        void recoverAfterFailure(client).then(() => reject(translateRedisError(err, what, client)));
+      },
+    );
+  });
+}
+
+/**
+ * After a failure on a Cluster client, re-reads the slot map at once (deduplicated by ioredis), so
+ * the caller's retry is routed by the current topology: a node that restarted or a slot that
+ * moved. No-op for a standalone client.
+ *
+ * @example
+ * if (replies.some(([err]) => err)) refreshTopology(redis);
+ */
+export function refreshTopology(client: RedisClient): void {
+  if (client instanceof Cluster && client.status !== 'end' && client.status !== 'close') client.refreshSlotsCache();
+}
+
+function timeoutError(what: string, limit: number, client: RedisClient): RetriableError {
+  const where = clientSettings.get(client)?.where ?? describeClient(client);
+  return new RetriableError(`redis ${what} on ${where} timed out: no reply within ${limit} ms`);
+}
