@@ -184,6 +184,20 @@ function wrongType(key: string, what: string): NonRetriableError {
   return new NonRetriableError(`redis ${what} failed: WRONGTYPE ${key} holds a value that is not a hash`);
 }
 
+/**
+ * Rare: a key held something other than a hash (WRONGTYPE). Every valid event that wrote such a
+ * key is rejected, by index, and `rejected` is left sorted by index.
+ */
+function rejectWrongTypeEvents(events: readonly AppOpen[], badKeys: ReadonlySet<string>, rejected: RecordLastOpensResult['rejected']): void {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as AppOpen;
+    if (typeof e.userId !== 'bigint') continue;
+    const key = lastOpenKey(e.userId);
+    if (badKeys.has(key) && invalid(e) === undefined) rejected.push({ index: i, error: wrongType(key, 'recordLastOpens') });
+  }
+  rejected.sort((a, b) => a.index - b.index);
+}
+
 /** The newest event of one (user, platform) field of a batch. */
 interface Entry {
   key: string;
@@ -246,14 +260,7 @@ export async function recordLastOpens(
   }
   result.unchanged = newest.size - result.updated;
   if (badKeys.size > 0) {
-    // Rare: map each bad key back to every event that wrote it.
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as AppOpen;
-      if (typeof e.userId !== 'bigint') continue;
-      const key = lastOpenKey(e.userId);
-      if (badKeys.has(key) && invalid(e) === undefined) rejected.push({ index: i, error: wrongType(key, 'recordLastOpens') });
-    }
-    rejected.sort((a, b) => a.index - b.index);
+    rejectWrongTypeEvents(events, badKeys, rejected);
     for (const key of badKeys) {
       for (const e of newest.values()) if (e.key === key) result.unchanged--;
     }
@@ -604,14 +611,7 @@ async function recordStandalone(
   }
   result.unchanged = fields - result.updated - badFields;
   if (badKeys.size > 0) {
-    // Rare: map each bad key back to every event that wrote it.
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i] as AppOpen;
-      if (typeof e.userId !== 'bigint') continue;
-      const key = lastOpenKey(e.userId);
-      if (badKeys.has(key) && invalid(e) === undefined) rejected.push({ index: i, error: wrongType(key, 'recordLastOpens') });
-    }
-    rejected.sort((a, b) => a.index - b.index);
+    rejectWrongTypeEvents(events, badKeys, rejected);
   }
   return result;
 }
