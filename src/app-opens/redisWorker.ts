@@ -8,7 +8,7 @@ import { readLastOpensEnv, type LastOpensEnv } from './lastopens.js';
 import { ConfigError, importantVar, optionalVar, parseInteger } from '../config/env.js';
 import { createWorkerLogger, type WorkerLogger } from '../config/logging.js';
 import { redactUrl } from '../config/redact.js';
-import { ExitCode } from '../kcl/worker.js';
+import { ExitCode } from '../core/exitCodes.js';
 import { createRedisClient, type RedisClient } from '../redis/connection.js';
 import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
 

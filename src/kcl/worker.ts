@@ -7,6 +7,7 @@ import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks
 import type { Readable } from 'node:stream';
 import { createWorkerLogger } from '../config/logging.js';
 import { AbortedError, errorMessage } from '../core/errors.js';
+import { ExitCode } from '../core/exitCodes.js';
 import { Instrumentation } from '../core/instrumentation.js';
 import { RecordPipeline, type ProcessorSpec } from '../core/pipeline.js';
 import { backoffDelay, resolveRetryOptions, sleep, type RetryOptions } from '../core/retry.js';
@@ -17,19 +18,8 @@ import { WorkerMetrics, type WorkerMetricsOptions } from './metrics.js';
 import { guardStdout, type ProtocolWriter } from './output.js';
 import { WorkerStats } from './stats.js';
 
-/** Exit codes of a worker process. */
-export const ExitCode = Object.freeze({
-  /** The daemon closed stdin, or SIGTERM: a normal end. */
-  OK: 0,
-  /** An unexpected crash (uncaught exception). */
-  CRASH: 1,
-  /** The daemon sent a line the worker cannot understand. */
-  PROTOCOL_ERROR: 2,
-  /** A retriable failure outlasted `retry.maxAttempts`. Nothing past it was checkpointed. */
-  RETRIES_EXHAUSTED: 3,
-  /** A mandatory setting is missing or malformed (used by the binaries). */
-  CONFIG_ERROR: 78,
-});
+export { ExitCode };
+
 
 /**
  * How a worker runs. Only `decoder` is required.
