@@ -20,7 +20,6 @@ import { WorkerStats } from './stats.js';
 
 export { ExitCode };
 
-
 /**
  * How a worker runs. Only `decoder` is required.
  */
