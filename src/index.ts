@@ -20,7 +20,7 @@ export {
 } from './core/errors.js';
 export type { RecordLocation } from './core/errors.js';
 export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
-export type { RetryOptions } from './core/retry.js';
+export type { RetryHooks, RetryOptions } from './core/retry.js';
 export { RecordPipeline, newCounters } from './core/pipeline.js';
 export type { BatchTimings, PipelineBatch, PipelineCounters, PipelineOptions, PipelineOutcome, ProcessorSpec } from './core/pipeline.js';
 export type {
@@ -36,14 +36,17 @@ export type {
   RecordContext,
   RecordProcessor,
   ReportTiming,
+  SingleProcessor,
 } from './core/types.js';
+export { LogDeadLetterSink } from './core/logDeadLetterSink.js';
 export { Instrumentation } from './core/instrumentation.js';
 export type { InstrumentationEvent, InstrumentationEvents, InstrumentationListener } from './core/instrumentation.js';
 export { MetricsCollector, emfDocument, percentile, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/metrics.js';
 export type { EmfOptions, MetricFigure, MetricFigures, MetricUnit } from './core/metrics.js';
 export { ExitCode } from './core/exitCodes.js';
 export { runWithSingleProcessor, runWithBatchProcessor } from './kcl/worker.js';
-export type { WorkerConfig } from './kcl/worker.js';
+export type { WorkerConfig } from './kcl/workerConfig.js';
+export { DEFAULT_WORKER_OPTIONS } from './kcl/workerConfig.js';
 export { WorkerMetrics, openMetricsDestination } from './kcl/metrics.js';
 export type { WorkerMetricsOptions } from './kcl/metrics.js';
 export { parseDaemonLine } from './kcl/messages.js';

@@ -14,12 +14,13 @@ import type {
   Decoder,
   KinesisRecord,
   Logger,
-  RecordProcessor,
+  SingleProcessor,
 } from './types.js';
 
 /** Which kind of processor a pipeline calls. */
 export type ProcessorSpec<T> =
-  | { kind: 'record'; processor: RecordProcessor<T> }
+  /** One record per call, in order (`runWithSingleProcessor`, the Lambda handler's `singleProcessor`). */
+  | { kind: 'single'; processor: SingleProcessor<T> }
   | {
       kind: 'batch';
       processor: BatchProcessor<T>;
@@ -99,7 +100,7 @@ export type PipelineOutcome =
  * Runs batches through decode, process and dead-letter, with retries.
  *
  * @example
- * const pipeline = new RecordPipeline({ decoder, spec: { kind: 'record', processor }, deadLetters, logger });
+ * const pipeline = new RecordPipeline({ decoder, spec: { kind: 'single', processor }, deadLetters, logger });
  * const outcome = await pipeline.run({ shardId, records, millisBehindLatest: null, signal });
  */
 export class RecordPipeline<T> {
@@ -165,7 +166,7 @@ export class RecordPipeline<T> {
     this.counters.records += batch.records.length;
     const spec = this.options.spec;
     const state: BatchState = { letters: [], processed: 0, firstUnhandled: batch.records.length, error: undefined };
-    if (spec.kind === 'record') {
+    if (spec.kind === 'single') {
       await this.runRecords(batch, spec.processor, state);
     } else {
       await this.runChunks(batch, spec.processor, spec.chunkSize ?? Math.max(1, batch.records.length), state);
@@ -211,7 +212,7 @@ export class RecordPipeline<T> {
     }
   }
 
-  private async runRecords(batch: PipelineBatch, processor: RecordProcessor<T>, state: BatchState): Promise<void> {
+  private async runRecords(batch: PipelineBatch, processor: SingleProcessor<T>, state: BatchState): Promise<void> {
     const { shardId, records, signal } = batch;
     const reportTiming = this.timingReporter(shardId);
     for (let i = 0; i < records.length; i++) {
@@ -229,7 +230,7 @@ export class RecordPipeline<T> {
         this.lastTimings.processMs += performance.now() - t1;
       } catch (error) {
         this.lastTimings.processMs += performance.now() - t1;
-        if (isFatal(error)) {
+        if (stopsBatch(error)) {
           state.firstUnhandled = i;
           state.error = error;
           return;
@@ -279,7 +280,7 @@ export class RecordPipeline<T> {
     try {
       result = await this.attempt(() => processor(good, ctx), batch, good[0]!.record);
     } catch (error) {
-      if (isFatal(error)) {
+      if (stopsBatch(error)) {
         if (start < state.firstUnhandled) {
           state.firstUnhandled = start;
           state.error = error;
@@ -324,13 +325,17 @@ export class RecordPipeline<T> {
         );
       },
     }).catch((error: unknown) => {
-      if (!isFatal(error)) this.counters.failures++;
+      if (!stopsBatch(error)) this.counters.failures++;
       throw error;
     });
   }
 
+  /**
+   * Hands the letters to the sink, retrying until it takes them. Each letter is one log line: a
+   * warn line from here, or the sink's own when it declares `logsLetters` (the log sink).
+   */
   private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal, shardId: string): Promise<void> {
-    for (const l of letters) {
+    for (const l of this.options.deadLetters.logsLetters === true ? [] : letters) {
       this.logger.warn(
         {
           // shardId: the driver's logger binds it (a second copy would duplicate the JSON key).
@@ -364,8 +369,12 @@ interface BatchState {
   error: unknown;
 }
 
-/** Errors that stop the batch instead of dead-lettering a record: retriable ones that ran out, and aborts. */
-function isFatal(error: unknown): boolean {
+/**
+ * Whether a processor's failure stops the batch (the record and everything after it stay
+ * unhandled, nothing past them is checkpointed) instead of dead-lettering the record: an abort, a
+ * retriable error whose retries ran out, or any retriable error that reached here.
+ */
+function stopsBatch(error: unknown): boolean {
   if (error instanceof AbortedError || (error as { name?: unknown } | null)?.name === 'AbortedError') return true;
   if ((error as { name?: unknown } | null)?.name === 'RetriesExhaustedError') return true;
   return isRetriable(error);

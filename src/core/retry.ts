@@ -85,6 +85,27 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export type OnRetry = (info: { attempt: number; delayMs: number; error: unknown }) => void;
 
 /**
+ * What {@link withRetry} is told besides the options.
+ *
+ * @example
+ * const hooks: RetryHooks = { signal: controller.signal, classify: (err) => isRetriable(err) };
+ */
+export interface RetryHooks {
+  /** Aborting it stops the retrying: the wait in progress ends with {@link AbortedError}. */
+  signal?: AbortSignal;
+  /**
+   * With true, an aborted `signal` only cuts the waits between attempts short: an attempt that is
+   * due is still made (the checkpoint of work already done is still worth sending once). Default
+   * false: no attempt starts once `signal` has aborted.
+   */
+  attemptAfterAbort?: boolean;
+  /** Told about each failed attempt that will be retried. */
+  onRetry?: OnRetry;
+  /** Whether a failure is worth another attempt. Default {@link isRetriable}. */
+  classify?: (err: unknown) => boolean;
+}
+
+/**
  * Runs `fn` until it succeeds, retrying retriable failures (see `isRetriable`) with backoff.
  * A non-retriable failure is rethrown at once; running out of attempts throws
  * {@link RetriesExhaustedError} wrapping the last failure; an aborted `signal` throws
@@ -96,12 +117,12 @@ export type OnRetry = (info: { attempt: number; delayMs: number; error: unknown 
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,
   options: RetryOptions | Required<RetryOptions> = {},
-  hooks: { signal?: AbortSignal; onRetry?: OnRetry; classify?: (err: unknown) => boolean } = {},
+  hooks: RetryHooks = {},
 ): Promise<T> {
   const opts = resolveRetryOptions(options);
   const classify = hooks.classify ?? isRetriable;
   for (let attempt = 1; ; attempt++) {
-    if (hooks.signal?.aborted) throw new AbortedError();
+    if (hooks.signal?.aborted && !hooks.attemptAfterAbort) throw new AbortedError();
     try {
       return await fn(attempt);
     } catch (error) {

@@ -50,6 +50,12 @@ export interface DeadLetter {
  */
 export interface DeadLetterSink {
   write(letters: readonly DeadLetter[]): Promise<void>;
+  /**
+   * True when `write` itself logs each letter (as the default, the log sink, does): the pipeline
+   * then writes no `dead-lettering record` line of its own, so a dead letter is one line. Default
+   * false: the pipeline logs one warn line per letter before handing it to the sink.
+   */
+  readonly logsLetters?: boolean;
 }
 
 /**
@@ -87,15 +93,25 @@ export interface RecordContext {
 export type ReportTiming = (name: string, durationMs: number) => void;
 
 /**
- * Handles one decoded record. Throw to fail it: a retriable error (see `isRetriable`) is retried
+ * Handles one decoded record (the single-record mode: `runWithSingleProcessor`, the Lambda
+ * handler's `singleProcessor`). Throw to fail it: a retriable error (see `isRetriable`) is retried
  * with backoff and blocks the checkpoint; a non-retriable one dead-letters the record.
  *
  * @example
- * const processor: RecordProcessor<AppOpen> = async (event, { logger }) => {
+ * const processor: SingleProcessor<AppOpen> = async (event, { logger }) => {
  *   logger.debug({ userId: String(event.userId) }, 'app open');
  * };
  */
-export type RecordProcessor<T> = (value: T, ctx: RecordContext) => unknown;
+export type SingleProcessor<T> = (value: T, ctx: RecordContext) => unknown;
+
+/**
+ * The former name of {@link SingleProcessor}.
+ *
+ * @deprecated Use `SingleProcessor`: one name for the single-record mode.
+ * @example
+ * const processor: RecordProcessor<AppOpen> = async (event) => undefined; // prefer SingleProcessor
+ */
+export type RecordProcessor<T> = SingleProcessor<T>;
 
 /** What a batch processor is told besides the records. */
 export interface BatchContext {

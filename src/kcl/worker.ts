@@ -1,155 +1,85 @@
 /**
- * A worker process for the KCL MultiLangDaemon: reads the daemon's actions from stdin, runs each
- * batch through the record pipeline, checkpoints what was handled, answers every action with
- * exactly one status, and owns stdout so nothing else can write there.
+ * A worker process for the KCL MultiLangDaemon: the protocol loop. It reads the daemon's actions
+ * from stdin, runs each batch through the record pipeline, has the checkpointer checkpoint what
+ * was handled, answers every action with exactly one status, and owns stdout so nothing else can
+ * write there.
+ *
+ * The other jobs live beside it: options and defaults (workerConfig.ts), the log (workerLog.ts),
+ * checkpoint state and retries (checkpointer.ts), signals, crashes and the fatal stderr line
+ * (processHooks.ts), GC pauses and the batch timings line (batchTimings.ts), the stats line
+ * (stats.ts) and the metrics (metrics.ts), which both listen to the instrumentation hook.
+ *
+ * ## The loop's phases
+ *
+ * ```
+ *   waiting --initialize--> attached --first signal--> draining
+ *      |                       |                          |  second signal, drain timeout,
+ *      |   a signal, end of    |    end of input          |  end of input
+ *      +---- input ----------> stopping <-----------------+
+ *                                 |
+ *                                 |  the action in hand settled (or shutdownTimeoutMs passed)
+ *                                 v
+ *   (a fatal error, from any) --> finished: exit code decided, log flushed, process exits
+ * ```
+ *
+ * - **waiting**: started, no `initialize` read yet. A signal stops at once (no daemon to answer).
+ * - **attached**: a daemon drives this process. Actions are queued as they are read and handled
+ *   one at a time (`busy` while one is in hand); checkpoint replies go straight to the checkpointer.
+ * - **draining**: a first SIGTERM/SIGINT while attached. Work goes on exactly as attached (the
+ *   daemon's graceful shutdown still needs `shutdownRequested` answered), until the daemon closes
+ *   stdin or `drainTimeoutMs` passes.
+ * - **stopping**: the abort signal has fired (processors see it; the pipeline starts no new record
+ *   and no retry). The action in hand may finish, for up to `shutdownTimeoutMs`; no new one starts.
+ * - **finished**: terminal. Nothing more is read or written on stdout.
  */
-import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
-import { createWorkerLogger } from '../config/logging.js';
 import { AbortedError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exitCodes.js';
 import { Instrumentation } from '../core/instrumentation.js';
+import { LogDeadLetterSink } from '../core/logDeadLetterSink.js';
 import { RecordPipeline, type ProcessorSpec } from '../core/pipeline.js';
-import { backoffDelay, resolveRetryOptions, sleep, type RetryOptions } from '../core/retry.js';
-import type { BatchProcessor, DeadLetterSink, Decoder, KinesisRecord, Logger, RecordProcessor } from '../core/types.js';
+import type { BatchProcessor, KinesisRecord, Logger, SingleProcessor } from '../core/types.js';
+import { BatchTimingsLog, observeGcPauses } from './batchTimings.js';
+import { Checkpointer, positionOf, type Position } from './checkpointer.js';
 import { readLineBytes } from './lineReader.js';
-import { parseDaemonLineBytes, type CheckpointReply, type DaemonAction } from './messages.js';
-import { WorkerMetrics, type WorkerMetricsOptions } from './metrics.js';
+import { parseDaemonLineBytes, type DaemonAction } from './messages.js';
+import { WorkerMetrics } from './metrics.js';
 import { guardStdout, type ProtocolWriter } from './output.js';
+import { listenToProcess, writeFatalLine } from './processHooks.js';
 import { WorkerStats } from './stats.js';
+import { resolveWorkerSettings, type ResolvedWorkerSettings, type WorkerConfig } from './workerConfig.js';
+import { openWorkerLog } from './workerLog.js';
 
 export { ExitCode };
+export type { WorkerConfig };
 
-/**
- * How a worker runs. Only `decoder` is required.
- */
-export interface WorkerConfig<T> {
-  /** Turns a record's bytes into the value the processor gets; throwing dead-letters the record. */
-  decoder: Decoder<T>;
-  /** Where poison records go. Default: the log, at error level, with the record's data. */
-  deadLetters?: DeadLetterSink;
-  /** Stream name, added to every log line. */
-  streamName?: string;
-  /** Worker name, added to every log line. */
-  workerName?: string;
-  /** Log file path, or `stderr`. Default `kcl-worker.log` in the working directory. Ignored when `logger` is given. */
-  logPath?: string;
-  /** pino level. Default `info`. */
-  logLevel?: string;
-  /** A logger to use instead of creating one from `logPath`. */
-  logger?: Logger;
-  /** With `logger`: writes out its buffered lines synchronously; called once before exit. */
-  flushLogs?: () => void;
-  /** Retries of retriable processor failures. Default: 100 ms doubling to 10 s, forever. */
-  retry?: RetryOptions;
-  /** Retries of throttled checkpoints. Default: 200 ms doubling to 5 s, 10 attempts. */
-  checkpointRetry?: RetryOptions;
-  /** Interval of the stats line in the log, ms. Default 60,000; 0 turns it off. */
-  statsIntervalMs?: number;
-  /** On end of input or SIGTERM, how long to wait for the batch in hand, ms. Default 10,000. */
-  shutdownTimeoutMs?: number;
-  /**
-   * A SIGTERM or SIGINT while a daemon is attached (its `initialize` received, stdin still open)
-   * starts a drain instead of an exit: the worker finishes the batch in hand and keeps answering
-   * the daemon (`shutdownRequested` with its checkpoint, `leaseLost`, `shardEnded`) until the daemon
-   * closes stdin, or until this many ms have passed. A second signal ends it at once.
-   * Default: the `KCL_DRAIN_TIMEOUT_MS` environment variable (scripts/kcl-daemon.sh sets it a little
-   * under the properties' `shutdownGraceMillis`), else 19,000 (under the production template's 20,000).
-   */
-  drainTimeoutMs?: number;
-  /** Default process.stdin. */
-  input?: Readable;
-  /** Default process.stdout. */
-  stdout?: NodeJS.WriteStream;
-  /** Exit the process when done (and handle SIGTERM/SIGINT). Default true. */
-  exitProcess?: boolean;
-  /**
-   * Log one `batch timings` line per processRecords at info level: where the batch's milliseconds
-   * went (parsing the line, decoding, processing, dead letters, checkpoint). Default false.
-   */
-  batchTimings?: boolean;
-  /**
-   * The instrumentation hook the worker and its pipeline emit to (batchStarted, batchDone,
-   * checkpoint, deadLetter, retry, gcPause, timing, lifecycle). Default: a private one. Pass your
-   * own to subscribe; the stats line and the metrics listen to the same hook.
-   */
-  instrumentation?: Instrumentation;
-  /** Per-shard metrics as CloudWatch EMF lines to a file or stderr (docs/metrics.md). Default: off. */
-  metrics?: WorkerMetricsOptions;
-}
-
-const CHECKPOINT_RETRY_DEFAULT: RetryOptions = { initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, maxAttempts: 10 };
-/** Checkpoint errors worth another try, and at most how many attempts each gets. */
-const RETRIABLE_CHECKPOINT_ERRORS: Readonly<Record<string, number | undefined>> = {
-  ThrottlingException: undefined, // use checkpointRetry.maxAttempts
-  KinesisClientLibDependencyException: undefined,
-  InvalidStateException: 3,
-};
-
-interface Position {
-  sequenceNumber: string;
-  subSequenceNumber: number;
-}
-
-/**
- * The daemon reads a worker's stderr line by line (Java's readLine also ends a line at a lone \r)
- * and logs each one: escape control characters and Unicode line separators, which can come from
- * the daemon's own input (a shard id, a malformed line), so a fatal message stays one line.
- */
-const oneLine = (text: string): string =>
-  // eslint-disable-next-line no-control-regex
-  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
-const positionOf = (r: KinesisRecord): Position => ({ sequenceNumber: r.sequenceNumber, subSequenceNumber: r.subSequenceNumber });
-const samePosition = (a: Position | null, b: Position | null): boolean =>
-  a !== null && b !== null && a.sequenceNumber === b.sequenceNumber && a.subSequenceNumber === b.subSequenceNumber;
-
-class LogDeadLetterSink implements DeadLetterSink {
-  constructor(private readonly logger: Logger) {}
-  write(letters: Parameters<DeadLetterSink['write']>[0]): Promise<void> {
-    for (const l of letters) this.logger.error({ deadLetter: { ...l.record, shardId: l.shardId, reason: l.reason } }, 'dead letter');
-    return Promise.resolve();
-  }
-}
+type Phase = 'waiting' | 'attached' | 'draining' | 'stopping' | 'finished';
 
 class KclWorker<T> {
+  private readonly settings: ResolvedWorkerSettings;
   private readonly baseLogger: Logger;
+  /** The shard's logger: `shardId` bound once `initialize` names it. */
   private logger: Logger;
   private readonly flushLogs: () => void;
   private readonly writer: ProtocolWriter;
   private readonly restoreStdout: () => void;
   private readonly pipeline: RecordPipeline<T>;
+  private readonly checkpointer: Checkpointer;
   private readonly stats: WorkerStats;
   private readonly instrumentation: Instrumentation;
   private readonly metrics: WorkerMetrics | undefined;
+  private readonly timings: BatchTimingsLog | undefined;
+  private readonly stopGcObserver: () => void;
   private readonly abort = new AbortController();
-  private readonly checkpointRetry: Required<RetryOptions>;
-  private readonly shutdownTimeoutMs: number;
-  private readonly drainTimeoutMs: number;
-  /** The daemon's `initialize` arrived: a daemon is driving this process. */
-  private initialized = false;
-  /** A first signal arrived while attached: working on until the daemon closes stdin. */
-  private draining = false;
-  private readonly exitProcess: boolean;
-  private readonly batchTimings: boolean;
-  /** Parse time and length of the last processRecords line, for the batch timings log. */
-  private lastLine = { readMs: 0, parseMs: 0, chars: 0 };
-  /** Garbage collection pauses since the last batch timings line, ms (only with batchTimings). */
-  private gc = { minorMs: 0, majorMs: 0, count: 0 };
-  private gcObserver: PerformanceObserver | undefined;
 
+  private phase: Phase = 'waiting';
+  /** Actions read and not yet handled, in order. */
   private readonly queue: DaemonAction[] = [];
+  /** An action is in hand. */
   private busy = false;
-  private stopping = false;
-  private finished = false;
+  /** stdin ended (or stdout failed): the daemon is gone. */
   private inputEnded = false;
   private stopReading: () => void = () => undefined;
-  private pendingCheckpoint: { resolve: (r: CheckpointReply) => void; reject: (e: unknown) => void } | null = null;
-
   private shardId = 'uninitialized';
-  private lastHandled: Position | null = null;
-  private lastCheckpointed: Position | null = null;
-  private checkpointsStopped = false;
 
   private resolveDone!: (code: number) => void;
   readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
@@ -158,49 +88,15 @@ class KclWorker<T> {
     private readonly config: WorkerConfig<T>,
     spec: ProcessorSpec<T>,
   ) {
-    const statsIntervalMs = config.statsIntervalMs ?? 60_000;
-    if (!(Number.isFinite(statsIntervalMs) && statsIntervalMs >= 0)) throw new TypeError('Expected `statsIntervalMs` to be a non-negative number.');
-    this.shutdownTimeoutMs = config.shutdownTimeoutMs ?? 10_000;
-    if (!(Number.isFinite(this.shutdownTimeoutMs) && this.shutdownTimeoutMs >= 0)) throw new TypeError('Expected `shutdownTimeoutMs` to be a non-negative number.');
-    const fromEnv = process.env.KCL_DRAIN_TIMEOUT_MS;
-    this.drainTimeoutMs = config.drainTimeoutMs ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : 19_000);
-    if (!(Number.isFinite(this.drainTimeoutMs) && this.drainTimeoutMs >= 0)) {
-      throw new TypeError(config.drainTimeoutMs === undefined ? `Expected KCL_DRAIN_TIMEOUT_MS to be a non-negative number of ms, got ${JSON.stringify(fromEnv)}.` : 'Expected `drainTimeoutMs` to be a non-negative number.');
-    }
-    if (typeof config.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
-    this.checkpointRetry = resolveRetryOptions({ ...CHECKPOINT_RETRY_DEFAULT, ...config.checkpointRetry });
-    this.exitProcess = config.exitProcess ?? true;
-    this.batchTimings = config.batchTimings ?? false;
+    this.settings = resolveWorkerSettings(config);
     this.instrumentation = config.instrumentation ?? new Instrumentation();
     this.instrumentation.setListenerErrorHandler((err, event) => this.logger.warn({ err: errorMessage(err), event }, 'instrumentation listener failed (ignored)'));
-    if (this.batchTimings) {
-      this.instrumentation.on('gcPause', (e) => {
-        if (e.kind === 'minor') this.gc.minorMs += e.durationMs;
-        else this.gc.majorMs += e.durationMs;
-        this.gc.count++;
-      });
-    }
-    if (this.instrumentation.has('gcPause')) {
-      this.gcObserver = new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) {
-          const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
-          this.instrumentation.emit('gcPause', { kind: kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? 'minor' : 'major', durationMs: entry.duration });
-        }
-      });
-      this.gcObserver.observe({ entryTypes: ['gc'] });
-    }
+    this.timings = this.settings.batchTimings ? new BatchTimingsLog(this.instrumentation, () => this.logger) : undefined;
+    this.stopGcObserver = observeGcPauses(this.instrumentation);
 
-    const base: Record<string, unknown> = {};
-    if (config.streamName) base.stream = config.streamName;
-    if (config.workerName) base.worker = config.workerName;
-    if (config.logger) {
-      this.baseLogger = config.logger.child(base);
-      this.flushLogs = config.flushLogs ?? (() => undefined);
-    } else {
-      const created = createWorkerLogger({ destination: config.logPath ?? 'kcl-worker.log', level: config.logLevel ?? 'info', base });
-      this.baseLogger = created.logger;
-      this.flushLogs = created.flushSync;
-    }
+    const log = openWorkerLog(config);
+    this.baseLogger = log.logger;
+    this.flushLogs = log.flush;
     this.logger = this.baseLogger.child({ shardId: null });
     const guarded = guardStdout(() => this.logger, config.stdout ?? process.stdout);
     this.writer = guarded.writer;
@@ -213,22 +109,30 @@ class KclWorker<T> {
       logger: this.logger,
       instrumentation: this.instrumentation,
     });
-    this.stats = new WorkerStats(this.pipeline.counters, () => this.logger, statsIntervalMs, this.instrumentation);
+    this.checkpointer = new Checkpointer({
+      send: (request) => this.writer.send(request),
+      retry: this.settings.checkpointRetry,
+      signal: this.abort.signal,
+      instrumentation: this.instrumentation,
+      logger: () => this.logger,
+      shardId: () => this.shardId,
+    });
+    this.stats = new WorkerStats(this.pipeline.counters, () => this.logger, this.settings.statsIntervalMs, this.instrumentation);
     this.metrics = config.metrics ? new WorkerMetrics(config.metrics, this.instrumentation, () => this.logger) : undefined;
   }
 
   start(): Promise<number> {
     const input = this.config.input ?? process.stdin;
-    if (this.exitProcess) {
-      process.on('SIGTERM', () => this.onSignal('SIGTERM'));
-      process.on('SIGINT', () => this.onSignal('SIGINT'));
-      process.on('uncaughtException', (err) => this.fatal(err, ExitCode.CRASH, 'uncaught exception'));
-      process.on('unhandledRejection', (reason) => {
-        this.logger.error({ err: errorMessage(reason) }, 'unhandled promise rejection in user code (ignored; the batch outcome does not depend on it)');
-      });
-      (this.config.stdout ?? process.stdout).on('error', (err) => {
-        this.logger.warn({ err: errorMessage(err) }, 'stdout closed by the daemon');
-        this.onInputEnd();
+    if (this.settings.exitProcess) {
+      listenToProcess(this.config.stdout ?? process.stdout, {
+        signal: (signal) => this.onSignal(signal),
+        crash: (err) => this.fatal(err, ExitCode.CRASH, 'uncaught exception'),
+        unhandledRejection: (reason) =>
+          this.logger.error({ err: errorMessage(reason) }, 'unhandled promise rejection in user code (ignored; the batch outcome does not depend on it)'),
+        stdoutError: (err) => {
+          this.logger.warn({ err: errorMessage(err) }, 'stdout closed by the daemon');
+          this.onInputEnd();
+        },
       });
     }
     this.stopReading = readLineBytes(
@@ -246,9 +150,9 @@ class KclWorker<T> {
   }
 
   private onLine(line: Buffer, firstChunkAt: number): void {
-    if (this.finished) return;
+    if (this.phase === 'finished') return;
     let msg;
-    const t0 = this.batchTimings ? performance.now() : 0;
+    const t0 = this.timings ? performance.now() : 0;
     try {
       msg = parseDaemonLineBytes(line);
     } catch (err) {
@@ -256,25 +160,20 @@ class KclWorker<T> {
       return;
     }
     if (msg === null) return;
-    if (this.batchTimings && msg.action === 'processRecords') this.lastLine = { readMs: t0 - firstChunkAt, parseMs: performance.now() - t0, chars: line.length };
-    if (msg.action === 'initialize') this.initialized = true;
+    if (this.timings && msg.action === 'processRecords') this.timings.lineParsed({ readMs: t0 - firstChunkAt, parseMs: performance.now() - t0, chars: line.length });
+    if (msg.action === 'initialize' && this.phase === 'waiting') this.phase = 'attached';
     if (msg.action === 'checkpoint') {
-      const pending = this.pendingCheckpoint;
-      if (pending) {
-        this.pendingCheckpoint = null;
-        pending.resolve(msg);
-      } else {
-        this.logger.warn({ reply: msg }, 'checkpoint reply without a pending checkpoint; ignored');
-      }
+      this.checkpointer.reply(msg);
       return;
     }
     this.queue.push(msg);
     this.pump();
   }
 
+  /** Starts the next queued action unless one is in hand; in `stopping`, finishes instead. */
   private pump(): void {
-    if (this.busy || this.finished) return;
-    if (this.stopping) {
+    if (this.busy || this.phase === 'finished') return;
+    if (this.phase === 'stopping') {
       this.finish(ExitCode.OK);
       return;
     }
@@ -305,7 +204,7 @@ class KclWorker<T> {
         this.logger = this.baseLogger.child({ shardId: msg.shardId });
         this.pipeline.setLogger(this.logger);
         if (msg.sequenceNumber !== null && /^\d+$/.test(msg.sequenceNumber)) {
-          this.lastCheckpointed = { sequenceNumber: msg.sequenceNumber, subSequenceNumber: msg.subSequenceNumber ?? 0 };
+          this.checkpointer.resumedAt({ sequenceNumber: msg.sequenceNumber, subSequenceNumber: msg.subSequenceNumber ?? 0 });
         }
         this.logger.info({ sequenceNumber: msg.sequenceNumber, subSequenceNumber: msg.subSequenceNumber }, 'initialize');
         this.lifecycle('initialize');
@@ -313,23 +212,24 @@ class KclWorker<T> {
       case 'processRecords':
         return this.processRecords(msg.records, msg.millisBehindLatest);
       case 'leaseLost':
-        this.checkpointsStopped = true;
-        this.logger.info({ lastHandled: this.lastHandled, lastCheckpointed: this.lastCheckpointed }, 'lease lost: another worker owns the shard now; not checkpointing');
+        this.checkpointer.stop();
+        this.logger.info(this.checkpointer.positions, 'lease lost: another worker owns the shard now; not checkpointing');
         this.lifecycle('leaseLost');
         return this.status('leaseLost');
       case 'shardEnded':
         this.logger.info({}, 'shard ended: checkpointing SHARD_END');
-        await this.checkpoint(null);
+        await this.checkpointer.checkpointShardEnd();
         this.lifecycle('shardEnded');
         return this.status('shardEnded');
       case 'shutdownRequested':
-        this.logger.info({ lastHandled: this.lastHandled }, 'shutdown requested: checkpointing what is done');
-        await this.checkpointHandled();
+        this.logger.info({ lastHandled: this.checkpointer.positions.lastHandled }, 'shutdown requested: checkpointing what is done');
+        await this.checkpointer.checkpointHandled();
         this.lifecycle('shutdownRequested');
         return this.status('shutdownRequested');
       case 'shutdown':
-        if (msg.reason === 'TERMINATE') await this.checkpoint(null);
-        else this.checkpointsStopped = true;
+        // KCL 1.x: TERMINATE is the end of the shard, ZOMBIE a lost lease.
+        if (msg.reason === 'TERMINATE') await this.checkpointer.checkpointShardEnd();
+        else this.checkpointer.stop();
         this.lifecycle('shutdown');
         return this.status('shutdown');
     }
@@ -341,105 +241,21 @@ class KclWorker<T> {
     const outcome = await this.pipeline.run({ shardId: this.shardId, records, millisBehindLatest, signal: this.abort.signal });
     if (outcome.complete) {
       const last = records[records.length - 1];
-      if (last) this.lastHandled = positionOf(last);
+      if (last) this.checkpointer.handled(positionOf(last));
       const beforeCheckpoint = performance.now();
-      await this.checkpointHandled();
-      if (this.batchTimings) this.logTimings(records.length, started, beforeCheckpoint);
+      await this.checkpointer.checkpointHandled();
+      this.timings?.log(records.length, started, beforeCheckpoint, this.pipeline.lastTimings);
       return this.status('processRecords');
     }
     if (outcome.error instanceof AbortedError || this.abort.signal.aborted) throw new AbortedError();
     // Retries ran out: checkpoint the handled prefix, then stop loudly so a supervisor restarts
     // the daemon and the shard resumes at the first unhandled record.
     const lastDone = records[outcome.firstUnhandled - 1];
-    if (lastDone) this.lastHandled = positionOf(lastDone);
-    await this.checkpointHandled();
+    if (lastDone) this.checkpointer.handled(positionOf(lastDone));
+    await this.checkpointer.checkpointHandled();
     const failed = records[outcome.firstUnhandled];
     this.fatal(outcome.error, ExitCode.RETRIES_EXHAUSTED, 'retries exhausted', failed ? positionOf(failed) : undefined);
     throw new AbortedError('stopping after exhausted retries');
-  }
-
-  private logTimings(records: number, started: number, beforeCheckpoint: number): void {
-    const t = this.pipeline.lastTimings;
-    const round = (ms: number): number => Math.round(ms * 100) / 100;
-    this.logger.info(
-      {
-        timings: {
-          records,
-          lineChars: this.lastLine.chars,
-          readMs: round(this.lastLine.readMs),
-          parseMs: round(this.lastLine.parseMs),
-          decodeMs: round(t.decodeMs),
-          processMs: round(t.processMs),
-          deadLetterMs: round(t.deadLetterMs),
-          pipelineMs: round(t.totalMs),
-          checkpointMs: round(performance.now() - beforeCheckpoint),
-          batchMs: round(performance.now() - started),
-          // GC entries are delivered asynchronously: these are the pauses up to about now.
-          gcMinorMs: round(this.gc.minorMs),
-          gcMajorMs: round(this.gc.majorMs),
-          gcCount: this.gc.count,
-        },
-      },
-      'batch timings',
-    );
-    this.gc = { minorMs: 0, majorMs: 0, count: 0 };
-  }
-
-  private async checkpointHandled(): Promise<void> {
-    if (this.checkpointsStopped || this.lastHandled === null) return;
-    if (samePosition(this.lastHandled, this.lastCheckpointed)) return;
-    await this.checkpoint(this.lastHandled);
-  }
-
-  /** Checkpoints `position` (null: everything delivered / SHARD_END). Returns whether it took. */
-  private async checkpoint(position: Position | null): Promise<boolean> {
-    const where = {
-      sequenceNumber: position?.sequenceNumber ?? 'SHARD_END',
-      subSequenceNumber: position?.subSequenceNumber ?? null,
-    };
-    for (let attempt = 1; ; attempt++) {
-      const reply = await this.requestCheckpoint(position);
-      this.instrumentation.emit('checkpoint', { shardId: this.shardId, sequenceNumber: where.sequenceNumber, error: reply.error, attempt });
-      if (reply.error === null) {
-        this.lastCheckpointed = position ?? this.lastHandled;
-        this.logger.debug(where, 'checkpointed');
-        return true;
-      }
-      if (reply.error === 'ShutdownException') {
-        this.checkpointsStopped = true;
-        this.logger.warn({ ...where, error: reply.error }, 'checkpoint refused: the lease is shutting down; no more checkpoints for this lease');
-        return false;
-      }
-      const error = reply.error;
-      const limit = error in RETRIABLE_CHECKPOINT_ERRORS ? (RETRIABLE_CHECKPOINT_ERRORS[error] ?? this.checkpointRetry.maxAttempts) : 1;
-      if (attempt < limit) {
-        const delayMs = backoffDelay(attempt, this.checkpointRetry);
-        this.logger.warn({ ...where, error, attempt, retryInMs: delayMs }, 'checkpoint failed; retrying');
-        await sleep(delayMs, this.abort.signal);
-        continue;
-      }
-      this.logger.error(
-        { ...where, error, attempts: attempt },
-        position === null
-          ? 'SHARD_END checkpoint failed: KCL will not finish this shard until it succeeds'
-          : 'checkpoint failed; the position stays pending and is checkpointed again after the next batch',
-      );
-      return false;
-    }
-  }
-
-  private requestCheckpoint(position: Position | null): Promise<CheckpointReply> {
-    if (this.inputEnded) return Promise.reject(new AbortedError('the daemon closed stdin'));
-    const reply = new Promise<CheckpointReply>((resolve, reject) => {
-      this.pendingCheckpoint = { resolve, reject };
-    });
-    return this.writer
-      .send({
-        action: 'checkpoint',
-        sequenceNumber: position?.sequenceNumber ?? null,
-        subSequenceNumber: position?.subSequenceNumber ?? null,
-      })
-      .then(() => reply);
   }
 
   /** Tells the instrumentation hook about a step of the worker's life (metrics flush on most). */
@@ -454,39 +270,38 @@ class KclWorker<T> {
   private onInputEnd(): void {
     if (this.inputEnded) return;
     this.inputEnded = true;
-    const pending = this.pendingCheckpoint;
-    this.pendingCheckpoint = null;
-    pending?.reject(new AbortedError('the daemon closed stdin'));
+    this.checkpointer.close();
     this.beginShutdown('end of input');
   }
 
   /**
    * SIGTERM/SIGINT. Under Ctrl-C or systemd's KillMode=control-group the whole process group gets
    * it, the daemon too, and the daemon's graceful shutdown still needs this worker to answer
-   * `shutdownRequested`. So with a daemon attached (initialize received, stdin open) the first
-   * signal starts a bounded drain; a second signal, or one with no daemon attached, stops now.
+   * `shutdownRequested`. So while attached the first signal starts a bounded drain; a second
+   * signal, or one in any other phase, stops now.
    */
   private onSignal(signal: NodeJS.Signals): void {
-    if (this.finished) return;
-    if (this.draining || this.stopping || !this.initialized || this.inputEnded) {
-      this.beginShutdown(this.draining ? `second signal (${signal})` : signal);
+    if (this.phase === 'finished') return;
+    if (this.phase !== 'attached') {
+      this.beginShutdown(this.phase === 'draining' ? `second signal (${signal})` : signal);
       return;
     }
-    this.draining = true;
+    this.phase = 'draining';
+    const drainTimeoutMs = this.settings.drainTimeoutMs;
     this.logger.info(
-      { signal, busy: this.busy, drainTimeoutMs: this.drainTimeoutMs },
+      { signal, busy: this.busy, drainTimeoutMs },
       'signal: draining (finishing the batch in hand and answering the daemon until it closes stdin); a second signal stops now',
     );
     const timer = setTimeout(() => {
-      this.logger.warn({ drainTimeoutMs: this.drainTimeoutMs }, 'drain timed out: the daemon did not close stdin; stopping');
+      this.logger.warn({ drainTimeoutMs }, 'drain timed out: the daemon did not close stdin; stopping');
       this.beginShutdown('drain timeout');
-    }, this.drainTimeoutMs);
+    }, drainTimeoutMs);
     timer.unref();
   }
 
   private beginShutdown(reason: string): void {
-    if (this.stopping || this.finished) return;
-    this.stopping = true;
+    if (this.phase === 'stopping' || this.phase === 'finished') return;
+    this.phase = 'stopping';
     this.logger.info({ reason, busy: this.busy }, 'shutting down');
     this.abort.abort();
     if (!this.busy) {
@@ -494,32 +309,30 @@ class KclWorker<T> {
       return;
     }
     const timer = setTimeout(() => {
-      this.logger.warn({ timeoutMs: this.shutdownTimeoutMs }, 'gave up waiting for the batch in hand; nothing past it was checkpointed');
+      this.logger.warn({ timeoutMs: this.settings.shutdownTimeoutMs }, 'gave up waiting for the batch in hand; nothing past it was checkpointed');
       this.finish(ExitCode.OK);
-    }, this.shutdownTimeoutMs);
+    }, this.settings.shutdownTimeoutMs);
     timer.unref();
   }
 
   private fatal(err: unknown, code: number, what: string, position?: Position): void {
-    if (this.finished) return;
-    const message = errorMessage(err);
-    this.logger.error({ err: message, ...position, code }, `fatal: ${what}`);
-    process.stderr.write(`${oneLine(`kcl worker (shard ${this.shardId}): fatal: ${what}: ${message}`)}\n`);
+    if (this.phase === 'finished') return;
+    this.logger.error({ err: errorMessage(err), ...position, code }, `fatal: ${what}`);
+    writeFatalLine(this.shardId, what, err);
     this.finish(code);
   }
 
   private finish(code: number): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.stopping = true;
+    if (this.phase === 'finished') return;
+    this.phase = 'finished';
     this.abort.abort();
     this.stopReading();
-    this.gcObserver?.disconnect();
+    this.stopGcObserver();
     // The stats line's last line and the metrics' last flush (both listen for 'exit').
     this.lifecycle('exit');
-    this.logger.info({ code, lastHandled: this.lastHandled, lastCheckpointed: this.lastCheckpointed }, 'worker exiting');
+    this.logger.info({ code, ...this.checkpointer.positions }, 'worker exiting');
     this.flushLogs();
-    if (this.exitProcess) {
+    if (this.settings.exitProcess) {
       process.exit(code);
     } else {
       this.restoreStdout();
@@ -540,9 +353,9 @@ class KclWorker<T> {
  *   logger.info({ platform: event.platform }, 'app open');
  * });
  */
-export function runWithSingleProcessor<T>(config: WorkerConfig<T>, processor: RecordProcessor<T>): Promise<number> {
+export function runWithSingleProcessor<T>(config: WorkerConfig<T>, processor: SingleProcessor<T>): Promise<number> {
   if (typeof processor !== 'function') throw new TypeError('Expected `processor` to be a function.');
-  return new KclWorker(config, { kind: 'record', processor }).start();
+  return new KclWorker(config, { kind: 'single', processor }).start();
 }
 
 /**

@@ -15,7 +15,8 @@ import { Instrumentation } from '../core/instrumentation.js';
 import { DEFAULT_METRICS_NAMESPACE, MetricsCollector, checkNamespace, emfDocument } from '../core/metrics.js';
 import { RecordPipeline, newCounters, type PipelineCounters, type ProcessorSpec } from '../core/pipeline.js';
 import { resolveRetryOptions, type RetryOptions } from '../core/retry.js';
-import type { BatchProcessor, DeadLetter, DeadLetterSink, Decoder, Logger, RecordProcessor } from '../core/types.js';
+import { LogDeadLetterSink } from '../core/logDeadLetterSink.js';
+import type { BatchProcessor, DeadLetterSink, Decoder, Logger, SingleProcessor } from '../core/types.js';
 import { eventBatch } from './eventRecords.js';
 import { createLambdaLogger } from './logger.js';
 
@@ -26,14 +27,20 @@ export type LambdaContextLike = Pick<Context, 'getRemainingTimeInMillis'> & Part
 export type KinesisHandler = (event: KinesisStreamEvent, context: LambdaContextLike) => Promise<KinesisStreamBatchResponse>;
 
 /**
- * Options of {@link createKinesisHandler}. Give `decoder` and exactly one of `processor` and
+ * Options of {@link createKinesisHandler}. Give `decoder` and exactly one of `singleProcessor` and
  * `batchProcessor` (the same types the KCL runtime takes); everything else has a default.
  */
 export interface KinesisHandlerOptions<T> {
   /** Turns a record's bytes into the value the processor gets; throwing dead-letters the record. */
   decoder: Decoder<T>;
-  /** Handles one decoded record at a time, in order. */
-  processor?: RecordProcessor<T>;
+  /** Handles one decoded record at a time, in order (as `runWithSingleProcessor`'s processor). */
+  singleProcessor?: SingleProcessor<T>;
+  /**
+   * The former name of `singleProcessor`.
+   *
+   * @deprecated Use `singleProcessor`.
+   */
+  processor?: SingleProcessor<T>;
   /** Handles the decoded records of a batch at once (poison records already set aside). */
   batchProcessor?: BatchProcessor<T>;
   /** With `batchProcessor`: records per call, calls run concurrently. Default: the whole batch in one call. */
@@ -121,14 +128,6 @@ export const DEFAULT_KINESIS_HANDLER_OPTIONS = Object.freeze({
 /** A handler, and the counters it adds to (records, processed, deadLettered, failures). */
 export type KinesisHandlerWithCounters = KinesisHandler & { readonly counters: PipelineCounters };
 
-class LogDeadLetterSink implements DeadLetterSink {
-  constructor(private readonly logger: Logger) {}
-  write(letters: readonly DeadLetter[]): Promise<void> {
-    for (const l of letters) this.logger.error({ deadLetter: { ...l.record, shardId: l.shardId, reason: l.reason } }, 'dead letter');
-    return Promise.resolve();
-  }
-}
-
 interface Resolved<T> {
   decoder: Decoder<T>;
   spec: ProcessorSpec<T>;
@@ -145,14 +144,19 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
   if (typeof options !== 'object' || options === null) throw new TypeError('Expected options to be an object.');
   const d = DEFAULT_KINESIS_HANDLER_OPTIONS;
   if (typeof options.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
-  const { processor, batchProcessor, chunkSize } = options;
-  if ((processor === undefined) === (batchProcessor === undefined)) {
-    throw new TypeError('Expected exactly one of `processor` and `batchProcessor`.');
+  const { batchProcessor, chunkSize } = options;
+  if (options.singleProcessor !== undefined && options.processor !== undefined) {
+    throw new TypeError('Expected one of `singleProcessor` and `processor` (its former name), not both.');
   }
-  if (processor !== undefined && typeof processor !== 'function') throw new TypeError('Expected `processor` to be a function.');
+  const single = options.singleProcessor ?? options.processor;
+  const singleName = options.singleProcessor !== undefined ? 'singleProcessor' : 'processor';
+  if ((single === undefined) === (batchProcessor === undefined)) {
+    throw new TypeError('Expected exactly one of `singleProcessor` and `batchProcessor`.');
+  }
+  if (single !== undefined && typeof single !== 'function') throw new TypeError(`Expected \`${singleName}\` to be a function.`);
   if (batchProcessor !== undefined && typeof batchProcessor !== 'function') throw new TypeError('Expected `batchProcessor` to be a function.');
   if (chunkSize !== undefined) {
-    if (processor !== undefined) throw new TypeError('Expected `chunkSize` only with `batchProcessor`.');
+    if (single !== undefined) throw new TypeError('Expected `chunkSize` only with `batchProcessor`.');
     if (!(Number.isInteger(chunkSize) && chunkSize >= 1)) throw new TypeError('Expected `chunkSize` to be a positive integer.');
   }
   const reserveMs = options.reserveMs ?? d.reserveMs;
@@ -170,7 +174,7 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
     metrics = { ...m, namespace: checkNamespace(m.namespace ?? DEFAULT_METRICS_NAMESPACE, 'metrics.namespace'), write: m.write ?? writeStdout };
   }
   let spec: ProcessorSpec<T>;
-  if (processor !== undefined) spec = { kind: 'record', processor };
+  if (single !== undefined) spec = { kind: 'single', processor: single };
   else if (chunkSize !== undefined) spec = { kind: 'batch', processor: batchProcessor!, chunkSize };
   else spec = { kind: 'batch', processor: batchProcessor! };
   return {
@@ -205,7 +209,7 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
  * import { appOpenDecoder } from 'kinesis-streams/app-opens';
  * export const handler = createKinesisHandler({
  *   decoder: appOpenDecoder,
- *   processor: async (event, { logger }) => { logger.info({ platform: event.platform }, 'app open'); },
+ *   singleProcessor: async (event, { logger }) => { logger.info({ platform: event.platform }, 'app open'); },
  * });
  */
 export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): KinesisHandlerWithCounters {

@@ -58,6 +58,23 @@ describe('backoff', () => {
     setImmediate(() => ac.abort());
     await assert.rejects(p, { name: 'AbortedError' });
   });
+
+  test('attemptAfterAbort: an attempt due after the abort is still made, but no retry follows it', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    const calls: number[] = [];
+    // Without it, nothing starts once aborted.
+    await assert.rejects(withRetry(async (n) => void calls.push(n), {}, { signal: ac.signal }), { name: 'AbortedError' });
+    assert.equal(calls.length, 0);
+    // With it, the first attempt runs and succeeds...
+    assert.equal(await withRetry(async (n) => (calls.push(n), 'sent' as const), {}, { signal: ac.signal, attemptAfterAbort: true }), 'sent');
+    // ...and a failing one is not retried: the wait is cut short.
+    await assert.rejects(
+      withRetry<never>(async (n) => (calls.push(n), Promise.reject(new RetriableError('throttled'))), { initialDelayMs: 60_000, maxDelayMs: 60_000 }, { signal: ac.signal, attemptAfterAbort: true }),
+      { name: 'AbortedError' },
+    );
+    assert.deepEqual(calls, [1, 1]);
+  });
 });
 
 describe('RecordPipeline', () => {
@@ -94,7 +111,7 @@ describe('RecordPipeline', () => {
         if (s.startsWith('bad')) throw new Error('bad');
         return s;
       },
-      spec: { kind: 'record', processor: (v) => (v === 'down' ? Promise.reject(new RetriableError('redis down')) : undefined) },
+      spec: { kind: 'single', processor: (v) => (v === 'down' ? Promise.reject(new RetriableError('redis down')) : undefined) },
       deadLetters: { write: async (l) => void letters.push(...l) },
       logger: silent,
       retry: { initialDelayMs: 1, maxDelayMs: 1, maxAttempts: 2 },

@@ -151,7 +151,7 @@ describe('pipeline events', () => {
         return s;
       },
       spec: {
-        kind: 'record',
+        kind: 'single',
         processor: (v, ctx) => {
           if (v === 'flaky' && failOnce) {
             failOnce = false;

@@ -166,6 +166,33 @@ describe('processor failures', () => {
     });
   }
 
+  test('each dead letter is one log line: the default sink logs it with its data, and the pipeline adds no line of its own', async () => {
+    // Prepare: the default sink (the log) and a custom sink, side by side.
+    const logged = start({ DEADLETTERS: 'log' });
+    const custom = start({});
+    const records = makeRecords([cmd('a'), cmd('p', { op: 'poison' }), 'not json at all', cmd('d')]);
+    const poison = [records[1]!, records[2]!];
+    // Act
+    for (const w of [logged, custom]) {
+      await w.daemon.initialize(SHARD);
+      await w.daemon.processRecords(records);
+      await w.daemon.closeInput();
+    }
+    // Assess: a line names a dead letter when it carries its sequence number.
+    const linesOf = (w: FixtureWorker, seq: string) =>
+      w.log().filter((l) => l.sequenceNumber === seq || (l.deadLetter as { sequenceNumber?: string } | undefined)?.sequenceNumber === seq);
+    for (const r of poison) {
+      const own = linesOf(logged, r.sequenceNumber);
+      assert.equal(own.length, 1, `one line for ${r.sequenceNumber} with the log sink, got ${JSON.stringify(own)}`);
+      assert.equal(own[0]!.msg, 'dead letter');
+      assert.equal(own[0]!.level, 'error');
+      assert.deepEqual(own[0]!.deadLetter, { ...r, shardId: SHARD, reason: (own[0]!.deadLetter as { reason: string }).reason }, 'the whole record, data included');
+      const other = linesOf(custom, r.sequenceNumber);
+      assert.deepEqual(other.map((l) => [l.msg, l.level]), [['dead-lettering record', 'warn']], 'one warn line with a sink of its own');
+    }
+    assert.equal(custom.deadLetters().length, 2);
+  });
+
   test('a failing dead-letter write blocks the checkpoint until it succeeds', async () => {
     const w = start({ DLQ_FAIL_TIMES: '2' });
     await w.daemon.initialize(SHARD);

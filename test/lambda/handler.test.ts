@@ -212,6 +212,27 @@ describe('createKinesisHandler with a batch processor', () => {
     assert.equal(letters.length, 1);
   });
 
+  test('no sink given: each dead letter is one error line in the log, with the record\'s data', async () => {
+    const event = lambdaEvent([Buffer.from('a'), Buffer.from('poison'), Buffer.from('c')]);
+    const { logger, lines } = memoryLogger();
+    const handler = createKinesisHandler<string>({
+      decoder: (data) => {
+        if (data.toString('utf8') === 'poison') throw new Error('not a letter');
+        return data.toString('utf8');
+      },
+      logger,
+      singleProcessor: () => undefined,
+    });
+    assert.deepEqual(await handler(event, createLocalContext()), { batchItemFailures: [] });
+    const seq = seqOf(event, 1);
+    const about = lines.filter((l) => l.sequenceNumber === seq || (l.deadLetter as { sequenceNumber?: string } | undefined)?.sequenceNumber === seq);
+    assert.equal(about.length, 1, `one line for the dead letter, got ${JSON.stringify(about)}`);
+    assert.equal(about[0]!.msg, 'dead letter');
+    assert.equal((about[0]!.deadLetter as { data: string }).data, Buffer.from('poison').toString('base64'));
+    assert.equal(handler.counters.deadLettered, 1);
+    assert.equal(handler.counters.processed, 2);
+  });
+
   test('an empty event and an event of another source', async () => {
     const handler = createKinesisHandler<string>({ decoder: String, batchProcessor: () => undefined, logger: memoryLogger().logger });
     assert.deepEqual(await handler({ Records: [] }, createLocalContext()), { batchItemFailures: [] });
@@ -228,8 +249,11 @@ describe('createKinesisHandler options', () => {
   });
 
   for (const [name, options, message] of [
-    ['no processor', { decoder: String }, /exactly one of `processor` and `batchProcessor`/],
+    ['no processor', { decoder: String }, /exactly one of `singleProcessor` and `batchProcessor`/],
     ['both processors', { decoder: String, processor: () => 0, batchProcessor: () => undefined }, /exactly one of/],
+    ['singleProcessor and batchProcessor', { decoder: String, singleProcessor: () => 0, batchProcessor: () => undefined }, /exactly one of/],
+    ['singleProcessor and its former name processor', { decoder: String, singleProcessor: () => 0, processor: () => 0 }, /`singleProcessor` and `processor`/],
+    ['singleProcessor not a function', { decoder: String, singleProcessor: 3 }, /`singleProcessor` to be a function/],
     ['no decoder', { processor: () => 0 }, /`decoder`/],
     ['chunkSize with a record processor', { decoder: String, processor: () => 0, chunkSize: 2 }, /`chunkSize` only with `batchProcessor`/],
     ['negative reserveMs', { decoder: String, processor: () => 0, reserveMs: -1 }, /`reserveMs`/],

@@ -1,0 +1,54 @@
+/**
+ * A worker and its process: the signals and crashes it listens for, the one stderr line of a
+ * fatal stop, and the exit. Nothing here decides what a signal means; the worker does.
+ */
+import type { Writable } from 'node:stream';
+import { errorMessage } from '../core/errors.js';
+
+/** What a worker is told by its process. */
+export interface ProcessHandlers {
+  /** SIGTERM or SIGINT. */
+  signal: (signal: NodeJS.Signals) => void;
+  /** An exception nobody caught: the worker must stop. */
+  crash: (err: unknown) => void;
+  /** A promise rejected with nobody listening (in user code: the batch does not depend on it). */
+  unhandledRejection: (reason: unknown) => void;
+  /** stdout failed (the daemon closed its end of the pipe). */
+  stdoutError: (err: unknown) => void;
+}
+
+/**
+ * Subscribes `handlers` to the process's signals, crashes and the stdout stream's errors.
+ *
+ * @example
+ * listenToProcess(process.stdout, { signal: (s) => stop(s), crash: (e) => die(e), unhandledRejection: log, stdoutError: () => stop('stdout') });
+ */
+export function listenToProcess(stdout: Writable, handlers: ProcessHandlers): void {
+  process.on('SIGTERM', () => handlers.signal('SIGTERM'));
+  process.on('SIGINT', () => handlers.signal('SIGINT'));
+  process.on('uncaughtException', (err) => handlers.crash(err));
+  process.on('unhandledRejection', (reason) => handlers.unhandledRejection(reason));
+  stdout.on('error', (err) => handlers.stdoutError(err));
+}
+
+/**
+ * The daemon reads a worker's stderr line by line (Java's readLine also ends a line at a lone \r)
+ * and logs each one: escape control characters and Unicode line separators, which can come from
+ * the daemon's own input (a shard id, a malformed line), so a fatal message stays one line.
+ *
+ * @example
+ * oneLine('bad\nline'); // 'bad\\u000aline'
+ */
+export const oneLine = (text: string): string =>
+  // eslint-disable-next-line no-control-regex
+  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/**
+ * Writes the one stderr line of a fatal stop: `kcl worker (shard <id>): fatal: <what>: <error>`.
+ *
+ * @example
+ * writeFatalLine('shardId-000000000001', 'protocol error', err);
+ */
+export function writeFatalLine(shardId: string, what: string, err: unknown): void {
+  process.stderr.write(`${oneLine(`kcl worker (shard ${shardId}): fatal: ${what}: ${errorMessage(err)}`)}\n`);
+}
