@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
 TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' -not -path 'test/failover/*' | sort)
 
-.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api bench-nodes dashboard
+.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api bench-nodes bench-compare dashboard
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -19,6 +19,7 @@ help:
 	@echo "make demo-daemon  the main job on the real KCL daemon and the local stack"
 	@echo "make bench     run the benchmarks"
 	@echo "make bench-producer  producer throughput against kinesalite (docs/producer.md)"
+	@echo "make bench-compare REV=commit  bin/lastopens of this tree beside REV's, alternated in one run"
 	@echo "make bench-api  App Opens API: batch vs single-event endpoint vs the base version (docs/api.md)"
 	@echo "make soak      millions of records through bin/lastopens; fails unless RSS stays flat (SOAK_RECORDS=N)"
 	@echo "make lambda-local EVENT=file.json   run the lastopens Lambda handler on an event file"
@@ -134,6 +135,13 @@ bench: setup bench-producer bench-nodes
 # bin/lastopens on the machine's Node and on the LTS (make node-lts), runs alternated in one invocation.
 bench-nodes: setup node-lts
 	node --import tsx bench/nodes.ts $(NODE_LTS_BIN)
+
+# This tree's bin/lastopens beside REV's (built from git archive), runs alternated in one
+# invocation: the before/after of a change. REV=<commit> [ROUNDS=5].
+ROUNDS ?= 5
+bench-compare: setup
+	@if [ -z "$(REV)" ]; then echo "usage: make bench-compare REV=<commit> [ROUNDS=5]"; exit 2; fi
+	node --import tsx bench/compare.ts $(REV) $(ROUNDS)
 
 # Producer throughput against kinesalite: one-by-one vs raw 500-record calls vs BatchProducer.
 bench-producer: deps
