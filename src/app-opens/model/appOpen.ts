@@ -3,6 +3,7 @@
  * Encoding and decoding live in appOpenAvro.ts.
  */
 import { ValidationError } from '../../core/errors.js';
+import { INT64_MAX } from '../../avro/exactLong.js';
 
 /**
  * One opening of the app by a user on a platform.
@@ -61,8 +62,6 @@ export const MAX_FUTURE_SECONDS = 24 * 60 * 60;
  * PLATFORM_PATTERN.test('android_tv'); // true
  */
 export const PLATFORM_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
-
-const INT64_MAX = 2n ** 63n - 1n;
 
 /**
  * Checks an event against the model's rules and throws a {@link ValidationError} whose `field`

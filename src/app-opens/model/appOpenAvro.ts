@@ -19,13 +19,11 @@ import type { AppOpen } from './appOpen.js';
 import { decodeAppOpenV1Body, encodeAppOpenV1 } from './appOpenV1Body.js';
 import { fingerprintOf, formatFingerprint, parseSchema } from '../../avro/schemaFingerprint.js';
 import type { AvroSchema } from '../../avro/schemaFingerprint.js';
+import { INT64_MAX, INT64_MIN, SAFE_MAX } from '../../avro/exactLong.js';
 
 const MAGIC_0 = 0xc3;
 const MAGIC_1 = 0x01;
 const HEADER_LENGTH = 10;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
-const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 const SAFE_MIN = -SAFE_MAX;
 
 /** The reader's type: every decoded AppOpen is shaped by v1. */

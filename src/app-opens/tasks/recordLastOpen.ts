@@ -14,6 +14,7 @@ import { runBounded, translateRedisError } from '../../redis/connection.js';
 import { recoverAfterFailure } from '../../redis/failover.js';
 import type { RedisClient } from '../../redis/connection.js';
 import { keySlot } from '../../redis/keySlot.js';
+import { SAFE_MAX } from '../../avro/exactLong.js';
 import type { AppOpen } from '../model/index.js';
 
 /** The event recorded (the models' AppOpen); only `userId`, `platform` and `timestamp` are used. */
@@ -496,7 +497,7 @@ function collapseByField(events: readonly AppOpen[], rejected: RecordLastOpensRe
     last = group;
     lastPlatform = event.platform;
     const uid = event.userId;
-    const id: number | string = uid <= MAX_SAFE_BIG ? Number(uid) : uid.toString();
+    const id: number | string = uid <= SAFE_MAX ? Number(uid) : uid.toString();
     const at = group.index.get(id);
     if (at === undefined) {
       group.index.set(id, group.ids.length);
@@ -509,7 +510,6 @@ function collapseByField(events: readonly AppOpen[], rejected: RecordLastOpensRe
   }
   return { groups, fields };
 }
-const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** The RESP bytes of `EVALSHA <sha> <n> key1..keyN field ts1..tsN` for entries [start, end) of `g`. */
 function encodeCall(g: FieldGroup, start: number, end: number): Buffer {
