@@ -16,6 +16,9 @@ import type { RedisClient } from '../../redis/connection.js';
 import { keySlot } from '../../redis/keySlot.js';
 import { SAFE_MAX } from '../../avro/exactLong.js';
 import type { AppOpen } from '../model/index.js';
+import { LAST_OPEN_KEY_PREFIX, LAST_OPEN_KEY_SUFFIX, lastOpenField, lastOpenKey, lastOpenKeyOfDigits } from './lastOpenKey.js';
+
+export { lastOpenField, lastOpenKey };
 
 /** The event recorded (the models' AppOpen); only `userId`, `platform` and `timestamp` are used. */
 export type { AppOpen };
@@ -113,33 +116,6 @@ function withScript(client: RedisClient): RedisClient {
     defined.add(client);
   }
   return client;
-}
-
-const fieldCache = new Map<string, string>();
-
-/**
- * The Redis key of a user's checkpoint hash. Exact for any int64 userId.
- *
- * @example
- * lastOpenKey(9007199254740993n); // 'user:9007199254740993:checkpoint'
- */
-export function lastOpenKey(userId: bigint): string {
-  return `user:${userId.toString()}:checkpoint`;
-}
-
-/**
- * The hash field holding a platform's last open.
- *
- * @example
- * lastOpenField('ios'); // 'ios_app_open'
- */
-export function lastOpenField(platform: string): string {
-  let f = fieldCache.get(platform);
-  if (f === undefined) {
-    f = `${platform}_app_open`;
-    if (fieldCache.size < 10_000) fieldCache.set(platform, f);
-  }
-  return f;
 }
 
 /** Why an event cannot be recorded, or undefined when it can. Cheap: runs once per event. */
@@ -284,7 +260,7 @@ function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['r
     const id = `${uid}|${event.platform}`;
     const seen = newest.get(id);
     if (seen === undefined) {
-      newest.set(id, { key: `user:${uid}:checkpoint`, field: lastOpenField(event.platform), ts: event.timestamp });
+      newest.set(id, { key: lastOpenKeyOfDigits(uid), field: lastOpenField(event.platform), ts: event.timestamp });
     } else if (event.timestamp > seen.ts) {
       seen.ts = event.timestamp;
     }
@@ -402,8 +378,8 @@ async function send(client: RedisClient, calls: Entry[][]): Promise<Replies> {
 
 const CRLF0 = 0x0d;
 const CRLF1 = 0x0a;
-const KEY_PREFIX = Buffer.from('user:', 'latin1');
-const KEY_SUFFIX = Buffer.from(':checkpoint', 'latin1');
+const KEY_PREFIX = Buffer.from(LAST_OPEN_KEY_PREFIX, 'latin1');
+const KEY_SUFFIX = Buffer.from(LAST_OPEN_KEY_SUFFIX, 'latin1');
 const CALL_HEAD = Buffer.from(`$7\r\nEVALSHA\r\n$40\r\n${LUA_SHA}\r\n`, 'latin1');
 /** Bytes a call's header may take besides CALL_HEAD: `*<argc>\r\n` and `$<len>\r\n<numkeys>\r\n`. */
 const HEAD_SLACK = 40;
@@ -470,7 +446,7 @@ class PreparedCommand extends Command {
 }
 
 function keyOf(id: number | string): string {
-  return `user:${typeof id === 'number' ? String(id) : id}:checkpoint`;
+  return lastOpenKeyOfDigits(typeof id === 'number' ? String(id) : id);
 }
 
 /** Newest timestamp per (field, user), keyed by numbers where userIds are safe integers. */
