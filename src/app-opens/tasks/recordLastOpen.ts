@@ -3,10 +3,10 @@
  *
  * Effect: `HSET user:<userId>:checkpoint <platform>_app_open <timestamp>` (decimal text), but
  * monotonic and idempotent: a stored value never moves backwards, so replayed or out-of-order
- * events change nothing. The compare-and-set runs in Redis as one Lua script (EVALSHA, EVAL on
- * a connection that has not seen it yet or after NOSCRIPT), never as read-then-write from here.
+ * events change nothing. The compare-and-set runs in Redis as one Lua script
+ * (recordLastOpenMax.lua; EVALSHA, EVAL on a connection that has not seen it yet or after
+ * NOSCRIPT), never as read-then-write from here.
  */
-import { createHash } from 'node:crypto';
 import { Cluster, Command, Redis } from 'ioredis';
 import { NonRetriableError, ValidationError } from '../../core/errors.js';
 import type { StreamError } from '../../core/errors.js';
@@ -16,6 +16,7 @@ import type { RedisClient } from '../../redis/connection.js';
 import { keySlot } from '../../redis/keySlot.js';
 import { SAFE_MAX } from '../../avro/exactLong.js';
 import type { AppOpen } from '../model/index.js';
+import { RECORD_LAST_OPEN_MAX_LUA, RECORD_LAST_OPEN_MAX_SHA, type RecordLastOpenMaxReply } from './recordLastOpenMax.js';
 import { LAST_OPEN_KEY_PREFIX, LAST_OPEN_KEY_SUFFIX, lastOpenField, lastOpenKey, lastOpenKeyOfDigits } from './lastOpenKey.js';
 
 export { lastOpenField, lastOpenKey };
@@ -68,40 +69,12 @@ export interface RecordLastOpensResult {
 }
 
 /**
- * `KEYS[i]` is a hash, `ARGV[1]` the field (one platform per call, so it is sent once), `ARGV[i+1]`
- * the timestamp for `KEYS[i]`. Sets the field unless it already holds a number >= the timestamp.
- * A key of another type is skipped and reported (so one bad key does not fail a thousand good
- * ones). Returns { updated, { bad key indexes } }. Timestamps are integers below 2^53, so Lua's
- * doubles compare them exactly. A stored value that is not a number is overwritten.
- */
-const LUA = `
-local field = ARGV[1]
-local updated = 0
-local bad = {}
-for i = 1, #KEYS do
-  local ts = ARGV[i + 1]
-  local cur = redis.pcall('HGET', KEYS[i], field)
-  if type(cur) == 'table' and cur.err then
-    bad[#bad + 1] = i
-  else
-    local c = cur and tonumber(cur)
-    if not c or c < tonumber(ts) then
-      redis.call('HSET', KEYS[i], field, ts)
-      updated = updated + 1
-    end
-  end
-end
-return { updated, bad }
-`;
-
-/**
  * The command name carries the script's hash: two copies (versions) of this module sharing one
  * client then define two commands instead of silently replacing each other's script.
  */
-const LUA_SHA = createHash('sha1').update(LUA).digest('hex');
-const SCRIPT = `recordLastOpenMax_${LUA_SHA.slice(0, 12)}`;
+const SCRIPT = `recordLastOpenMax_${RECORD_LAST_OPEN_MAX_SHA.slice(0, 12)}`;
 
-type ScriptReply = [number, number[]];
+type ScriptReply = RecordLastOpenMaxReply;
 /** Calls the script command ioredis defined on `target` (a client or a pipeline). */
 function invoke<R>(target: object, args: Array<string | number>): R {
   const fn = (target as Record<string, unknown>)[SCRIPT] as (...a: Array<string | number>) => R;
@@ -112,7 +85,7 @@ const defined = new WeakSet<object>();
 
 function withScript(client: RedisClient): RedisClient {
   if (!defined.has(client)) {
-    client.defineCommand(SCRIPT, { lua: LUA });
+    client.defineCommand(SCRIPT, { lua: RECORD_LAST_OPEN_MAX_LUA });
     defined.add(client);
   }
   return client;
@@ -380,7 +353,7 @@ const CRLF0 = 0x0d;
 const CRLF1 = 0x0a;
 const KEY_PREFIX = Buffer.from(LAST_OPEN_KEY_PREFIX, 'latin1');
 const KEY_SUFFIX = Buffer.from(LAST_OPEN_KEY_SUFFIX, 'latin1');
-const CALL_HEAD = Buffer.from(`$7\r\nEVALSHA\r\n$40\r\n${LUA_SHA}\r\n`, 'latin1');
+const CALL_HEAD = Buffer.from(`$7\r\nEVALSHA\r\n$40\r\n${RECORD_LAST_OPEN_MAX_SHA}\r\n`, 'latin1');
 /** Bytes a call's header may take besides CALL_HEAD: `*<argc>\r\n` and `$<len>\r\n<numkeys>\r\n`. */
 const HEAD_SLACK = 40;
 /** Upper bound of one key argument (`$<len>\r\nuser:<20 digits or a 20-char bigint>:checkpoint\r\n`). */
@@ -547,7 +520,7 @@ async function sendRaw(redis: Redis, calls: RawCall[]): Promise<Replies> {
   if (!replies.some(([err]) => isNoScript(err))) return replies;
   // The server does not know the script (restarted, failed over, SCRIPT FLUSH): load it, then
   // send again the calls it refused (they changed nothing; the others were applied).
-  await redis.script('LOAD', LUA);
+  await redis.script('LOAD', RECORD_LAST_OPEN_MAX_LUA);
   return Promise.all(calls.map((c, k) => (isNoScript(replies[k]![0]) ? send(c) : replies[k]!)));
 }
 
