@@ -8,14 +8,14 @@
  * NOSCRIPT), never as read-then-write from here.
  */
 import { Cluster, Command, Redis } from 'ioredis';
-import { NonRetriableError, ValidationError } from '../../core/errors.js';
+import { NonRetriableError } from '../../core/errors.js';
 import type { StreamError } from '../../core/errors.js';
 import { runBounded, translateRedisError } from '../../redis/connection.js';
 import { recoverAfterFailure } from '../../redis/failover.js';
 import type { RedisClient } from '../../redis/connection.js';
 import { keySlot } from '../../redis/keySlot.js';
 import { SAFE_MAX } from '../../avro/exactLong.js';
-import type { AppOpen } from '../model/index.js';
+import { validationError, type AppOpen } from '../model/index.js';
 import { RECORD_LAST_OPEN_MAX_LUA, RECORD_LAST_OPEN_MAX_SHA, type RecordLastOpenMaxReply } from './recordLastOpenMax.js';
 import { LAST_OPEN_KEY_PREFIX, LAST_OPEN_KEY_SUFFIX, lastOpenField, lastOpenKey, lastOpenKeyOfDigits } from './lastOpenKey.js';
 
@@ -91,25 +91,12 @@ function withScript(client: RedisClient): RedisClient {
   return client;
 }
 
-/** Why an event cannot be recorded, or undefined when it can. Cheap: runs once per event. */
-function invalid(event: AppOpen): ValidationError | undefined {
-  if (typeof event.userId !== 'bigint' || event.userId <= 0n) {
-    return new ValidationError('userId', 'userId must be a positive integer (bigint)');
-  }
-  if (!Number.isSafeInteger(event.timestamp) || event.timestamp <= 0) {
-    return new ValidationError('timestamp', 'timestamp must be a positive integer number of seconds');
-  }
-  if (typeof event.platform !== 'string' || event.platform === '') {
-    return new ValidationError('platform', 'platform must be a non-empty string');
-  }
-  return undefined;
-}
-
 /**
  * Records one event. Resolves true when the stored value moved forward (or was created), false
  * when it already was at or past `event.timestamp`.
  *
- * Rejects with ValidationError for an event that cannot be recorded, NonRetriableError when the
+ * Rejects with the model's ValidationError (`validationError`, against the system clock) for an
+ * invalid event, NonRetriableError when the
  * key holds something other than a hash, and RetriableError when Redis is unreachable, times out
  * or refuses the write for a passing reason (OOM, LOADING, CLUSTERDOWN, ...).
  *
@@ -118,7 +105,7 @@ function invalid(event: AppOpen): ValidationError | undefined {
  * // HGET user:42:checkpoint ios_app_open -> '1764000000'
  */
 export async function recordLastOpen(redis: RedisClient, event: AppOpen): Promise<boolean> {
-  const bad = invalid(event);
+  const bad = validationError(event);
   if (bad) throw bad;
   const key = lastOpenKey(event.userId);
   const what = `recordLastOpen ${key}`;
@@ -136,14 +123,20 @@ function wrongType(key: string, what: string): NonRetriableError {
 
 /**
  * Rare: a key held something other than a hash (WRONGTYPE). Every valid event that wrote such a
- * key is rejected, by index, and `rejected` is left sorted by index.
+ * key is rejected, by index, and `rejected` is left sorted by index. `nowSeconds` is the clock
+ * reading the batch was validated with, so an event is never rejected twice.
  */
-function rejectWrongTypeEvents(events: readonly AppOpen[], badKeys: ReadonlySet<string>, rejected: RecordLastOpensResult['rejected']): void {
+function rejectWrongTypeEvents(
+  events: readonly AppOpen[],
+  badKeys: ReadonlySet<string>,
+  rejected: RecordLastOpensResult['rejected'],
+  nowSeconds: number,
+): void {
   for (let i = 0; i < events.length; i++) {
     const e = events[i] as AppOpen;
     if (typeof e.userId !== 'bigint') continue;
     const key = lastOpenKey(e.userId);
-    if (badKeys.has(key) && invalid(e) === undefined) rejected.push({ index: i, error: wrongType(key, 'recordLastOpens') });
+    if (badKeys.has(key) && validationError(e, nowSeconds) === undefined) rejected.push({ index: i, error: wrongType(key, 'recordLastOpens') });
   }
   rejected.sort((a, b) => a.index - b.index);
 }
@@ -162,8 +155,9 @@ interface Entry {
  * pipeline per node on a cluster, where each call holds keys of a single hash slot), and all
  * replies awaited.
  *
- * Invalid events, and events whose key holds something other than a hash, are reported in
- * `rejected` and everything else is applied. Rejects (RetriableError) when Redis is unreachable,
+ * Events that break the model's rules (`validationError`, with one clock reading for the whole
+ * batch), and events whose key holds something other than a hash, are reported in `rejected` and
+ * everything else is applied. Rejects (RetriableError) when Redis is unreachable,
  * times out or refuses writes; some fields may then be written already, which is harmless: a retry
  * of the whole batch gives the same final state.
  *
@@ -182,8 +176,9 @@ export async function recordLastOpens(
     throw new TypeError('Expected `maxKeysPerCall` to be an integer from 1 to 100000.');
   }
   const rejected: RecordLastOpensResult['rejected'] = [];
-  if (!(redis instanceof Cluster) && !redis.options.keyPrefix) return recordStandalone(redis, events, maxKeys, rejected);
-  const newest = collapse(events, rejected);
+  const nowSeconds = Date.now() / 1000;
+  if (!(redis instanceof Cluster) && !redis.options.keyPrefix) return recordStandalone(redis, events, maxKeys, rejected, nowSeconds);
+  const newest = collapse(events, rejected, nowSeconds);
   const result: RecordLastOpensResult = { events: events.length, fields: newest.size, updated: 0, unchanged: 0, rejected };
   if (newest.size === 0) return result;
 
@@ -210,7 +205,7 @@ export async function recordLastOpens(
   }
   result.unchanged = newest.size - result.updated;
   if (badKeys.size > 0) {
-    rejectWrongTypeEvents(events, badKeys, rejected);
+    rejectWrongTypeEvents(events, badKeys, rejected, nowSeconds);
     for (const key of badKeys) {
       for (const e of newest.values()) if (e.key === key) result.unchanged--;
     }
@@ -219,11 +214,11 @@ export async function recordLastOpens(
 }
 
 /** Newest timestamp per (user, platform); invalid events go to `rejected`. */
-function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['rejected']): Map<string, Entry> {
+function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['rejected'], nowSeconds: number): Map<string, Entry> {
   const newest = new Map<string, Entry>();
   for (let i = 0; i < events.length; i++) {
     const event = events[i] as AppOpen;
-    const bad = invalid(event);
+    const bad = validationError(event, nowSeconds);
     if (bad) {
       rejected.push({ index: i, error: bad });
       continue;
@@ -423,7 +418,11 @@ function keyOf(id: number | string): string {
 }
 
 /** Newest timestamp per (field, user), keyed by numbers where userIds are safe integers. */
-function collapseByField(events: readonly AppOpen[], rejected: RecordLastOpensResult['rejected']): { groups: FieldGroup[]; fields: number } {
+function collapseByField(
+  events: readonly AppOpen[],
+  rejected: RecordLastOpensResult['rejected'],
+  nowSeconds: number,
+): { groups: FieldGroup[]; fields: number } {
   const byField = new Map<string, FieldGroup>();
   const groups: FieldGroup[] = [];
   let fields = 0;
@@ -431,7 +430,7 @@ function collapseByField(events: readonly AppOpen[], rejected: RecordLastOpensRe
   let lastPlatform = '';
   for (let i = 0; i < events.length; i++) {
     const event = events[i] as AppOpen;
-    const bad = invalid(event);
+    const bad = validationError(event, nowSeconds);
     if (bad) {
       rejected.push({ index: i, error: bad });
       continue;
@@ -529,8 +528,9 @@ async function recordStandalone(
   events: readonly AppOpen[],
   maxKeys: number,
   rejected: RecordLastOpensResult['rejected'],
+  nowSeconds: number,
 ): Promise<RecordLastOpensResult> {
-  const { groups, fields } = collapseByField(events, rejected);
+  const { groups, fields } = collapseByField(events, rejected, nowSeconds);
   const result: RecordLastOpensResult = { events: events.length, fields, updated: 0, unchanged: 0, rejected };
   if (fields === 0) return result;
   const calls: RawCall[] = [];
@@ -560,7 +560,7 @@ async function recordStandalone(
   }
   result.unchanged = fields - result.updated - badFields;
   if (badKeys.size > 0) {
-    rejectWrongTypeEvents(events, badKeys, rejected);
+    rejectWrongTypeEvents(events, badKeys, rejected, nowSeconds);
   }
   return result;
 }
