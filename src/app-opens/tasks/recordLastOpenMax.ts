@@ -2,7 +2,8 @@
  * The recordLastOpenMax Lua script (recordLastOpenMax.lua beside this module, its comment with
  * it): the monotonic compare-and-set both write paths of recordLastOpen(s) run in Redis. Read once
  * when the module loads, as BullMQ keeps its scripts; the build copies the .lua into dist/ beside
- * the compiled module (`npm run build`, `make build`), and tsx reads it from src/.
+ * the compiled module (`npm run build`, `make build`), and tsx reads it from src/. It imports
+ * nothing but Node's own modules, so a test can load the built file alone.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -44,3 +45,11 @@ export const RECORD_LAST_OPEN_MAX_SHA: string = createHash('sha1').update(RECORD
  * const [updated, badKeys] = (await redis.evalsha(RECORD_LAST_OPEN_MAX_SHA, 1, key, field, ts)) as RecordLastOpenMaxReply;
  */
 export type RecordLastOpenMaxReply = [number, number[]];
+
+/**
+ * One [error, reply] per script call, in order, as a pipeline's `exec()` gives them.
+ *
+ * @example
+ * const replies = ((await pipeline.exec()) ?? []) as Replies;
+ */
+export type Replies = Array<[Error | null, unknown]>;
