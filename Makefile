@@ -70,8 +70,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if [ -L node_modules ]; then echo "node_modules is a symlink to a shared install: not running npm ci"; \
 	else npm ci --no-audit --no-fund && touch $@; fi
 
+# npm run build: tsc, then the files tsc does not copy (the Lua script the lastopens task reads).
 build: deps
-	npx tsc -p tsconfig.build.json
+	npm run --silent build
 
 lint: deps
 	npx eslint .

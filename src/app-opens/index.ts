@@ -20,6 +20,7 @@ export {
   registerAppOpenSchema,
   toAvro,
   validate,
+  validationError,
 } from './model/index.js';
 export {
   recordLastOpen,

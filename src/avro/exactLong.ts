@@ -11,9 +11,29 @@
 import avro from 'avsc';
 import type { Type } from 'avsc';
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
-const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+/**
+ * The smallest Avro long (Java's `Long.MIN_VALUE`), -2^63.
+ *
+ * @example
+ * value >= INT64_MIN && value <= INT64_MAX; // an int64
+ */
+export const INT64_MIN = -(2n ** 63n);
+
+/**
+ * The largest Avro long (Java's `Long.MAX_VALUE`), 2^63 - 1.
+ *
+ * @example
+ * 9223372036854775807n === INT64_MAX; // true
+ */
+export const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * `Number.MAX_SAFE_INTEGER` (2^53 - 1) as a bigint: the largest long a JS number holds exactly.
+ *
+ * @example
+ * const asNumber = id <= SAFE_MAX && id >= -SAFE_MAX ? Number(id) : undefined;
+ */
+export const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 function isLong(value: unknown): value is bigint | number {
   if (typeof value === 'bigint') return value >= INT64_MIN && value <= INT64_MAX;

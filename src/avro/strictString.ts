@@ -33,6 +33,25 @@ function readStrictString(this: void, tap: Tap): string | undefined {
 }
 
 /**
+ * A UTF-16 surrogate that is not part of a pair. In Unicode mode a pair reads as one code point
+ * (not Cs), so only an unpaired half matches.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Whether `text` holds a UTF-16 surrogate without its partner. Such a string has no UTF-8
+ * encoding (Node writes U+FFFD in its place), so it cannot be an Avro string: check before
+ * encoding text that came from JSON or from a caller.
+ *
+ * @example
+ * hasLoneSurrogate('\u{1F600}'); // false: a pair
+ * hasLoneSurrogate('\uD83D'); // true
+ */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
+/**
  * The shared strict string type; pass it as `registry: { string: strictStringType }` to
  * `Type.forSchema`. Behaves as avsc's string in every other respect.
  *

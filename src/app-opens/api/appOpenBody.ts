@@ -3,10 +3,8 @@
  * conversion into an {@link AppOpen} (checked by the model's own rules).
  */
 import { ValidationError } from '../../core/errors.js';
+import { hasLoneSurrogate } from '../../avro/strictString.js';
 import type { AppOpen } from '../model/index.js';
-
-/** A UTF-16 surrogate that is not part of a pair: JSON can carry it, UTF-8 (and Avro) cannot. */
-const LONE_SURROGATE = /\p{Cs}/u;
 
 /**
  * The request body as the JSON schema admits it.
@@ -97,7 +95,7 @@ export function describeSchemaFailure(v: SchemaFailure, path = ''): { field: str
 export function toAppOpen(body: AppOpenBody & { userId: number | string }, nowSeconds: number): AppOpen {
   for (const field of ['platform', 'appVersion', 'deviceId'] as const) {
     const v = body[field];
-    if (typeof v === 'string' && LONE_SURROGATE.test(v)) throw new ValidationError(field, `${field} is not valid Unicode (it holds a lone surrogate)`);
+    if (typeof v === 'string' && hasLoneSurrogate(v)) throw new ValidationError(field, `${field} is not valid Unicode (it holds a lone surrogate)`);
   }
   return {
     userId: BigInt(body.userId),

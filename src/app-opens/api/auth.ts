@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { INT64_MAX } from '../../avro/exactLong.js';
 
 /**
  * How callers authenticate. At least one of `jwtSecret`, `jwksUrl`, `apiKeys` must be given.
@@ -89,7 +90,6 @@ export interface Authenticator {
 const REALM = 'app-opens';
 /** A user id: the decimal form of a positive int64, as the model requires. */
 const USER_ID = /^[1-9][0-9]{0,18}$/;
-const INT64_MAX = 9223372036854775807n;
 
 /** `AUTH=none`: everyone is {@link Principal} `anonymous`. Only for local use. */
 export const NO_AUTH: Authenticator = {

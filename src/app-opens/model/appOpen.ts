@@ -3,6 +3,7 @@
  * Encoding and decoding live in appOpenAvro.ts.
  */
 import { ValidationError } from '../../core/errors.js';
+import { INT64_MAX } from '../../avro/exactLong.js';
 
 /**
  * One opening of the app by a user on a platform.
@@ -62,13 +63,70 @@ export const MAX_FUTURE_SECONDS = 24 * 60 * 60;
  */
 export const PLATFORM_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
 
-const INT64_MAX = 2n ** 63n - 1n;
+/**
+ * Platforms that matched {@link PLATFORM_PATTERN} already: a stream carries a handful, so the
+ * pattern runs once per platform instead of once per event. Bounded; past the bound the pattern
+ * simply runs every time.
+ */
+const acceptedPlatforms = new Set<string>();
+const ACCEPTED_PLATFORMS_MAX = 1_000;
+
+function isValidPlatform(platform: unknown): boolean {
+  if (typeof platform !== 'string') return false;
+  if (acceptedPlatforms.has(platform)) return true;
+  if (!PLATFORM_PATTERN.test(platform)) return false;
+  if (acceptedPlatforms.size < ACCEPTED_PLATFORMS_MAX) acceptedPlatforms.add(platform);
+  return true;
+}
+
+/**
+ * The model's rules, without throwing: the {@link ValidationError} {@link validate} would throw
+ * (its `field` names the first offending field), or `undefined` for a valid event. Cheap enough
+ * to run once per event of a large batch: pass the batch's clock reading as `nowSeconds` rather
+ * than reading the clock per event.
+ *
+ * @param nowSeconds the current Unix time in seconds (default: the system clock).
+ * @throws TypeError when `nowSeconds` is not a finite number (a caller's bug, not a bad event).
+ * @example
+ * const now = Date.now() / 1000;
+ * const failed = events.flatMap((e, index) => {
+ *   const error = validationError(e, now);
+ *   return error ? [{ index, error }] : [];
+ * });
+ */
+export function validationError(event: AppOpen, nowSeconds: number = Date.now() / 1000): ValidationError | undefined {
+  if (!Number.isFinite(nowSeconds)) throw new TypeError(`nowSeconds must be a finite number, got ${String(nowSeconds)}`);
+  const { userId, timestamp, platform } = event;
+  if (typeof userId !== 'bigint') return new ValidationError('userId', `userId must be a bigint, got ${typeof userId}`);
+  if (userId <= 0n) return new ValidationError('userId', `userId must be > 0, got ${userId}`);
+  if (userId > INT64_MAX) return new ValidationError('userId', `userId must fit in a signed 64-bit integer, got ${userId}`);
+  if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp)) {
+    return new ValidationError('timestamp', `timestamp must be an integer number of Unix seconds, got ${String(timestamp)}`);
+  }
+  if (timestamp <= 0) return new ValidationError('timestamp', `timestamp must be > 0, got ${timestamp}`);
+  if (timestamp > nowSeconds + MAX_FUTURE_SECONDS) {
+    return new ValidationError(
+      'timestamp',
+      `timestamp ${timestamp} is more than 24 hours in the future (now is ${Math.floor(nowSeconds)})`,
+    );
+  }
+  if (!isValidPlatform(platform)) {
+    return new ValidationError('platform', `platform must match ^[a-z][a-z0-9_]{0,31}$, got ${JSON.stringify(platform)}`);
+  }
+  if (event.appVersion !== null && typeof event.appVersion !== 'string') {
+    return new ValidationError('appVersion', `appVersion must be a string or null, got ${typeof event.appVersion}`);
+  }
+  if (event.deviceId !== null && typeof event.deviceId !== 'string') {
+    return new ValidationError('deviceId', `deviceId must be a string or null, got ${typeof event.deviceId}`);
+  }
+  return undefined;
+}
 
 /**
  * Checks an event against the model's rules and throws a {@link ValidationError} whose `field`
  * names the first offending field: `userId` > 0 (and an int64); `timestamp` a safe integer > 0
  * and at most 24 hours after `nowSeconds`; `platform` matching `^[a-z][a-z0-9_]{0,31}$`;
- * `appVersion`/`deviceId` a string or null.
+ * `appVersion`/`deviceId` a string or null. {@link validationError} returns the same error instead.
  *
  * @param nowSeconds the current Unix time in seconds (default: the system clock).
  * @example
@@ -76,28 +134,6 @@ const INT64_MAX = 2n ** 63n - 1n;
  * validate(event, 1764000000); // with a fixed clock, in tests
  */
 export function validate(event: AppOpen, nowSeconds: number = Date.now() / 1000): void {
-  if (!Number.isFinite(nowSeconds)) throw new TypeError(`nowSeconds must be a finite number, got ${String(nowSeconds)}`);
-  const { userId, timestamp, platform } = event;
-  if (typeof userId !== 'bigint') throw new ValidationError('userId', `userId must be a bigint, got ${typeof userId}`);
-  if (userId <= 0n) throw new ValidationError('userId', `userId must be > 0, got ${userId}`);
-  if (userId > INT64_MAX) throw new ValidationError('userId', `userId must fit in a signed 64-bit integer, got ${userId}`);
-  if (typeof timestamp !== 'number' || !Number.isSafeInteger(timestamp)) {
-    throw new ValidationError('timestamp', `timestamp must be an integer number of Unix seconds, got ${String(timestamp)}`);
-  }
-  if (timestamp <= 0) throw new ValidationError('timestamp', `timestamp must be > 0, got ${timestamp}`);
-  if (timestamp > nowSeconds + MAX_FUTURE_SECONDS) {
-    throw new ValidationError(
-      'timestamp',
-      `timestamp ${timestamp} is more than 24 hours in the future (now is ${Math.floor(nowSeconds)})`,
-    );
-  }
-  if (typeof platform !== 'string' || !PLATFORM_PATTERN.test(platform)) {
-    throw new ValidationError('platform', `platform must match ^[a-z][a-z0-9_]{0,31}$, got ${JSON.stringify(platform)}`);
-  }
-  if (event.appVersion !== null && typeof event.appVersion !== 'string') {
-    throw new ValidationError('appVersion', `appVersion must be a string or null, got ${typeof event.appVersion}`);
-  }
-  if (event.deviceId !== null && typeof event.deviceId !== 'string') {
-    throw new ValidationError('deviceId', `deviceId must be a string or null, got ${typeof event.deviceId}`);
-  }
+  const error = validationError(event, nowSeconds);
+  if (error) throw error;
 }

@@ -19,13 +19,12 @@ import type { AppOpen } from './appOpen.js';
 import { decodeAppOpenV1Body, encodeAppOpenV1 } from './appOpenV1Body.js';
 import { fingerprintOf, formatFingerprint, parseSchema } from '../../avro/schemaFingerprint.js';
 import type { AvroSchema } from '../../avro/schemaFingerprint.js';
+import { INT64_MAX, INT64_MIN, SAFE_MAX } from '../../avro/exactLong.js';
+import { hasLoneSurrogate } from '../../avro/strictString.js';
 
 const MAGIC_0 = 0xc3;
 const MAGIC_1 = 0x01;
 const HEADER_LENGTH = 10;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
-const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 const SAFE_MIN = -SAFE_MAX;
 
 /** The reader's type: every decoded AppOpen is shaped by v1. */
@@ -101,9 +100,6 @@ export function knownAppOpenFingerprints(): bigint[] {
   return [...writers.keys()];
 }
 
-/** A UTF-16 surrogate without its partner: it has no UTF-8 encoding (Node would write U+FFFD). */
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 function checkEncodable(event: AppOpen): void {
   if (!Number.isSafeInteger(event.timestamp)) {
     throw new ValidationError('timestamp', `timestamp must be a safe integer to be encoded, got ${String(event.timestamp)}`);
@@ -118,7 +114,7 @@ function checkEncodable(event: AppOpen): void {
       const expected = field === 'platform' ? 'a string' : 'a string or null';
       throw new ValidationError(field, `${field} must be ${expected} to be encoded, got ${value === null ? 'null' : typeof value}`);
     }
-    if (LONE_SURROGATE.test(value)) {
+    if (hasLoneSurrogate(value)) {
       throw new ValidationError(field, `${field} holds a lone UTF-16 surrogate, which has no UTF-8 encoding`);
     }
   }

@@ -14,9 +14,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { DecodeError } from '../../core/errors.js';
+import { SAFE_MAX } from '../../avro/exactLong.js';
 import type { AppOpen } from './appOpen.js';
-
-const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
 // The cursor. Decoding is synchronous and never re-entered, so one module-level cursor saves
 // allocating one per record.

@@ -3,7 +3,7 @@
  * helpers it builds on (fingerprints, exact longs, strict strings) are the framework's: src/avro/.
  */
 export type { AppOpen } from './appOpen.js';
-export { APP_OPEN_SCHEMA_V1, validate } from './appOpen.js';
+export { APP_OPEN_SCHEMA_V1, validate, validationError } from './appOpen.js';
 export {
   APP_OPEN_V1_FINGERPRINT,
   appOpenDecoder,

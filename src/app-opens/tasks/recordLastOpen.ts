@@ -3,18 +3,27 @@
  *
  * Effect: `HSET user:<userId>:checkpoint <platform>_app_open <timestamp>` (decimal text), but
  * monotonic and idempotent: a stored value never moves backwards, so replayed or out-of-order
- * events change nothing. The compare-and-set runs in Redis as one Lua script (EVALSHA, EVAL on
- * a connection that has not seen it yet or after NOSCRIPT), never as read-then-write from here.
+ * events change nothing. The compare-and-set runs in Redis as one Lua script
+ * (recordLastOpenMax.lua; EVALSHA, EVAL on a connection that has not seen it yet or after
+ * NOSCRIPT), never as read-then-write from here.
+ *
+ * Beside it: lastOpenKey.ts (key and field names), recordLastOpenMax.ts (the script),
+ * recordLastOpenResp.ts (the standalone batch path, written as RESP bytes), wrongTypeRejections.ts
+ * (keys holding another type, back to their events).
  */
-import { createHash } from 'node:crypto';
-import { Cluster, Command, Redis } from 'ioredis';
-import { NonRetriableError, ValidationError } from '../../core/errors.js';
+import { Cluster } from 'ioredis';
 import type { StreamError } from '../../core/errors.js';
 import { runBounded, translateRedisError } from '../../redis/connection.js';
 import { recoverAfterFailure } from '../../redis/failover.js';
 import type { RedisClient } from '../../redis/connection.js';
 import { keySlot } from '../../redis/keySlot.js';
-import type { AppOpen } from '../model/index.js';
+import { validationError, type AppOpen } from '../model/index.js';
+import { RECORD_LAST_OPEN_MAX_LUA, RECORD_LAST_OPEN_MAX_SHA, type RecordLastOpenMaxReply, type Replies } from './recordLastOpenMax.js';
+import { rejectWrongTypeEvents, wrongType } from './wrongTypeRejections.js';
+import { lastOpenField, lastOpenKey, lastOpenKeyOfDigits } from './lastOpenKey.js';
+import { recordStandalone } from './recordLastOpenResp.js';
+
+export { lastOpenField, lastOpenKey };
 
 /** The event recorded (the models' AppOpen); only `userId`, `platform` and `timestamp` are used. */
 export type { AppOpen };
@@ -64,40 +73,12 @@ export interface RecordLastOpensResult {
 }
 
 /**
- * `KEYS[i]` is a hash, `ARGV[1]` the field (one platform per call, so it is sent once), `ARGV[i+1]`
- * the timestamp for `KEYS[i]`. Sets the field unless it already holds a number >= the timestamp.
- * A key of another type is skipped and reported (so one bad key does not fail a thousand good
- * ones). Returns { updated, { bad key indexes } }. Timestamps are integers below 2^53, so Lua's
- * doubles compare them exactly. A stored value that is not a number is overwritten.
- */
-const LUA = `
-local field = ARGV[1]
-local updated = 0
-local bad = {}
-for i = 1, #KEYS do
-  local ts = ARGV[i + 1]
-  local cur = redis.pcall('HGET', KEYS[i], field)
-  if type(cur) == 'table' and cur.err then
-    bad[#bad + 1] = i
-  else
-    local c = cur and tonumber(cur)
-    if not c or c < tonumber(ts) then
-      redis.call('HSET', KEYS[i], field, ts)
-      updated = updated + 1
-    end
-  end
-end
-return { updated, bad }
-`;
-
-/**
  * The command name carries the script's hash: two copies (versions) of this module sharing one
  * client then define two commands instead of silently replacing each other's script.
  */
-const LUA_SHA = createHash('sha1').update(LUA).digest('hex');
-const SCRIPT = `recordLastOpenMax_${LUA_SHA.slice(0, 12)}`;
+const SCRIPT = `recordLastOpenMax_${RECORD_LAST_OPEN_MAX_SHA.slice(0, 12)}`;
 
-type ScriptReply = [number, number[]];
+type ScriptReply = RecordLastOpenMaxReply;
 /** Calls the script command ioredis defined on `target` (a client or a pipeline). */
 function invoke<R>(target: object, args: Array<string | number>): R {
   const fn = (target as Record<string, unknown>)[SCRIPT] as (...a: Array<string | number>) => R;
@@ -108,58 +89,18 @@ const defined = new WeakSet<object>();
 
 function withScript(client: RedisClient): RedisClient {
   if (!defined.has(client)) {
-    client.defineCommand(SCRIPT, { lua: LUA });
+    client.defineCommand(SCRIPT, { lua: RECORD_LAST_OPEN_MAX_LUA });
     defined.add(client);
   }
   return client;
-}
-
-const fieldCache = new Map<string, string>();
-
-/**
- * The Redis key of a user's checkpoint hash. Exact for any int64 userId.
- *
- * @example
- * lastOpenKey(9007199254740993n); // 'user:9007199254740993:checkpoint'
- */
-export function lastOpenKey(userId: bigint): string {
-  return `user:${userId.toString()}:checkpoint`;
-}
-
-/**
- * The hash field holding a platform's last open.
- *
- * @example
- * lastOpenField('ios'); // 'ios_app_open'
- */
-export function lastOpenField(platform: string): string {
-  let f = fieldCache.get(platform);
-  if (f === undefined) {
-    f = `${platform}_app_open`;
-    if (fieldCache.size < 10_000) fieldCache.set(platform, f);
-  }
-  return f;
-}
-
-/** Why an event cannot be recorded, or undefined when it can. Cheap: runs once per event. */
-function invalid(event: AppOpen): ValidationError | undefined {
-  if (typeof event.userId !== 'bigint' || event.userId <= 0n) {
-    return new ValidationError('userId', 'userId must be a positive integer (bigint)');
-  }
-  if (!Number.isSafeInteger(event.timestamp) || event.timestamp <= 0) {
-    return new ValidationError('timestamp', 'timestamp must be a positive integer number of seconds');
-  }
-  if (typeof event.platform !== 'string' || event.platform === '') {
-    return new ValidationError('platform', 'platform must be a non-empty string');
-  }
-  return undefined;
 }
 
 /**
  * Records one event. Resolves true when the stored value moved forward (or was created), false
  * when it already was at or past `event.timestamp`.
  *
- * Rejects with ValidationError for an event that cannot be recorded, NonRetriableError when the
+ * Rejects with the model's ValidationError (`validationError`, against the system clock) for an
+ * invalid event, NonRetriableError when the
  * key holds something other than a hash, and RetriableError when Redis is unreachable, times out
  * or refuses the write for a passing reason (OOM, LOADING, CLUSTERDOWN, ...).
  *
@@ -168,7 +109,7 @@ function invalid(event: AppOpen): ValidationError | undefined {
  * // HGET user:42:checkpoint ios_app_open -> '1764000000'
  */
 export async function recordLastOpen(redis: RedisClient, event: AppOpen): Promise<boolean> {
-  const bad = invalid(event);
+  const bad = validationError(event);
   if (bad) throw bad;
   const key = lastOpenKey(event.userId);
   const what = `recordLastOpen ${key}`;
@@ -178,24 +119,6 @@ export async function recordLastOpen(redis: RedisClient, event: AppOpen): Promis
   );
   if (badKeys.length > 0) throw wrongType(key, what);
   return updated > 0;
-}
-
-function wrongType(key: string, what: string): NonRetriableError {
-  return new NonRetriableError(`redis ${what} failed: WRONGTYPE ${key} holds a value that is not a hash`);
-}
-
-/**
- * Rare: a key held something other than a hash (WRONGTYPE). Every valid event that wrote such a
- * key is rejected, by index, and `rejected` is left sorted by index.
- */
-function rejectWrongTypeEvents(events: readonly AppOpen[], badKeys: ReadonlySet<string>, rejected: RecordLastOpensResult['rejected']): void {
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i] as AppOpen;
-    if (typeof e.userId !== 'bigint') continue;
-    const key = lastOpenKey(e.userId);
-    if (badKeys.has(key) && invalid(e) === undefined) rejected.push({ index: i, error: wrongType(key, 'recordLastOpens') });
-  }
-  rejected.sort((a, b) => a.index - b.index);
 }
 
 /** The newest event of one (user, platform) field of a batch. */
@@ -212,8 +135,9 @@ interface Entry {
  * pipeline per node on a cluster, where each call holds keys of a single hash slot), and all
  * replies awaited.
  *
- * Invalid events, and events whose key holds something other than a hash, are reported in
- * `rejected` and everything else is applied. Rejects (RetriableError) when Redis is unreachable,
+ * Events that break the model's rules (`validationError`, with one clock reading for the whole
+ * batch), and events whose key holds something other than a hash, are reported in `rejected` and
+ * everything else is applied. Rejects (RetriableError) when Redis is unreachable,
  * times out or refuses writes; some fields may then be written already, which is harmless: a retry
  * of the whole batch gives the same final state.
  *
@@ -232,8 +156,9 @@ export async function recordLastOpens(
     throw new TypeError('Expected `maxKeysPerCall` to be an integer from 1 to 100000.');
   }
   const rejected: RecordLastOpensResult['rejected'] = [];
-  if (!(redis instanceof Cluster) && !redis.options.keyPrefix) return recordStandalone(redis, events, maxKeys, rejected);
-  const newest = collapse(events, rejected);
+  const nowSeconds = Date.now() / 1000;
+  if (!(redis instanceof Cluster) && !redis.options.keyPrefix) return recordStandalone(redis, events, maxKeys, rejected, nowSeconds);
+  const newest = collapse(events, rejected, nowSeconds);
   const result: RecordLastOpensResult = { events: events.length, fields: newest.size, updated: 0, unchanged: 0, rejected };
   if (newest.size === 0) return result;
 
@@ -260,7 +185,7 @@ export async function recordLastOpens(
   }
   result.unchanged = newest.size - result.updated;
   if (badKeys.size > 0) {
-    rejectWrongTypeEvents(events, badKeys, rejected);
+    rejectWrongTypeEvents(events, badKeys, rejected, nowSeconds);
     for (const key of badKeys) {
       for (const e of newest.values()) if (e.key === key) result.unchanged--;
     }
@@ -269,11 +194,11 @@ export async function recordLastOpens(
 }
 
 /** Newest timestamp per (user, platform); invalid events go to `rejected`. */
-function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['rejected']): Map<string, Entry> {
+function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['rejected'], nowSeconds: number): Map<string, Entry> {
   const newest = new Map<string, Entry>();
   for (let i = 0; i < events.length; i++) {
     const event = events[i] as AppOpen;
-    const bad = invalid(event);
+    const bad = validationError(event, nowSeconds);
     if (bad) {
       rejected.push({ index: i, error: bad });
       continue;
@@ -283,7 +208,7 @@ function collapse(events: readonly AppOpen[], rejected: RecordLastOpensResult['r
     const id = `${uid}|${event.platform}`;
     const seen = newest.get(id);
     if (seen === undefined) {
-      newest.set(id, { key: `user:${uid}:checkpoint`, field: lastOpenField(event.platform), ts: event.timestamp });
+      newest.set(id, { key: lastOpenKeyOfDigits(uid), field: lastOpenField(event.platform), ts: event.timestamp });
     } else if (event.timestamp > seen.ts) {
       seen.ts = event.timestamp;
     }
@@ -343,8 +268,6 @@ function scriptArgs(call: Entry[]): Array<string | number> {
   return args;
 }
 
-type Replies = Array<[Error | null, unknown]>;
-
 /**
  * Sends every call and resolves with one [error, reply] per call, in order. Standalone: one
  * pipeline. Cluster: one pipeline per node (ioredis refuses pipelines spanning nodes); a call
@@ -389,229 +312,4 @@ async function send(client: RedisClient, calls: Entry[][]): Promise<Replies> {
   });
   await Promise.all([...piped, ...loose]);
   return replies;
-}
-
-// --- Standalone Redis: the batch path written straight to RESP bytes ----------------------------
-//
-// On a single Redis the script calls are written as RESP into one Buffer per call, with every
-// key and timestamp written as digits straight from the numbers (no per-record strings, no
-// per-argument work in ioredis), and sent as ordinary ioredis commands (so the offline queue,
-// reconnection, command timeouts and reply parsing stay ioredis's). Same script, same arguments,
-// same results as the generic path above, which a Cluster (slot routing) still takes.
-
-const CRLF0 = 0x0d;
-const CRLF1 = 0x0a;
-const KEY_PREFIX = Buffer.from('user:', 'latin1');
-const KEY_SUFFIX = Buffer.from(':checkpoint', 'latin1');
-const CALL_HEAD = Buffer.from(`$7\r\nEVALSHA\r\n$40\r\n${LUA_SHA}\r\n`, 'latin1');
-/** Bytes a call's header may take besides CALL_HEAD: `*<argc>\r\n` and `$<len>\r\n<numkeys>\r\n`. */
-const HEAD_SLACK = 40;
-/** Upper bound of one key argument (`$<len>\r\nuser:<20 digits or a 20-char bigint>:checkpoint\r\n`). */
-const KEY_MAX = 5 + KEY_PREFIX.length + 21 + KEY_SUFFIX.length + 2;
-/** Upper bound of one timestamp argument (a safe integer has at most 16 digits). */
-const TS_MAX = 5 + 16 + 2;
-
-/** Decimal digits of a non-negative safe integer. */
-function digitCount(n: number): number {
-  let d = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    d++;
-  }
-  return d;
-}
-
-/** Writes the decimal digits of a non-negative safe integer at `pos`; returns the new position. */
-function writeDigits(buf: Buffer, pos: number, n: number, digits: number): number {
-  let p = pos + digits;
-  for (let i = 0; i < digits; i++) {
-    const q = Math.floor(n / 10);
-    buf[--p] = 48 + (n - q * 10);
-    n = q;
-  }
-  return pos + digits;
-}
-
-/** Writes `$<len>\r\n` for a bulk string of `len` bytes. */
-function writeBulkHeader(buf: Buffer, pos: number, len: number): number {
-  buf[pos++] = 0x24; // $
-  pos = writeDigits(buf, pos, len, digitCount(len));
-  buf[pos++] = CRLF0;
-  buf[pos++] = CRLF1;
-  return pos;
-}
-
-/** One field's (platform's) newest timestamps: `ids[i]` (a number, or the decimal text of a userId past 2^53) at `ts[i]`. */
-interface FieldGroup {
-  field: string;
-  fieldBytes: Buffer;
-  index: Map<number | string, number>;
-  ids: Array<number | string>;
-  ts: number[];
-}
-
-/** One script call: entries [start, end) of a group, and its RESP bytes. */
-interface RawCall {
-  group: FieldGroup;
-  start: number;
-  end: number;
-  bytes: Buffer;
-}
-
-/** A command whose bytes on the wire are prepared already. */
-class PreparedCommand extends Command {
-  constructor(private readonly bytes: Buffer) {
-    super('evalsha', []);
-  }
-  override toWritable(): Buffer {
-    return this.bytes;
-  }
-}
-
-function keyOf(id: number | string): string {
-  return `user:${typeof id === 'number' ? String(id) : id}:checkpoint`;
-}
-
-/** Newest timestamp per (field, user), keyed by numbers where userIds are safe integers. */
-function collapseByField(events: readonly AppOpen[], rejected: RecordLastOpensResult['rejected']): { groups: FieldGroup[]; fields: number } {
-  const byField = new Map<string, FieldGroup>();
-  const groups: FieldGroup[] = [];
-  let fields = 0;
-  let last: FieldGroup | undefined;
-  let lastPlatform = '';
-  for (let i = 0; i < events.length; i++) {
-    const event = events[i] as AppOpen;
-    const bad = invalid(event);
-    if (bad) {
-      rejected.push({ index: i, error: bad });
-      continue;
-    }
-    let group = last !== undefined && event.platform === lastPlatform ? last : byField.get(event.platform);
-    if (group === undefined) {
-      const field = lastOpenField(event.platform);
-      group = { field, fieldBytes: Buffer.from(field, 'utf8'), index: new Map(), ids: [], ts: [] };
-      byField.set(event.platform, group);
-      groups.push(group);
-    }
-    last = group;
-    lastPlatform = event.platform;
-    const uid = event.userId;
-    const id: number | string = uid <= MAX_SAFE_BIG ? Number(uid) : uid.toString();
-    const at = group.index.get(id);
-    if (at === undefined) {
-      group.index.set(id, group.ids.length);
-      group.ids.push(id);
-      group.ts.push(event.timestamp);
-      fields++;
-    } else if (event.timestamp > (group.ts[at] as number)) {
-      group.ts[at] = event.timestamp;
-    }
-  }
-  return { groups, fields };
-}
-const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
-
-/** The RESP bytes of `EVALSHA <sha> <n> key1..keyN field ts1..tsN` for entries [start, end) of `g`. */
-function encodeCall(g: FieldGroup, start: number, end: number): Buffer {
-  const n = end - start;
-  const buf = Buffer.allocUnsafe(CALL_HEAD.length + HEAD_SLACK + n * (KEY_MAX + TS_MAX) + g.fieldBytes.length + 16);
-  let pos = 0;
-  buf[pos++] = 0x2a; // *
-  const argc = 3 + 2 * n + 1;
-  pos = writeDigits(buf, pos, argc, digitCount(argc));
-  buf[pos++] = CRLF0;
-  buf[pos++] = CRLF1;
-  pos += CALL_HEAD.copy(buf, pos);
-  const nd = digitCount(n);
-  pos = writeBulkHeader(buf, pos, nd);
-  pos = writeDigits(buf, pos, n, nd);
-  buf[pos++] = CRLF0;
-  buf[pos++] = CRLF1;
-  const fixed = KEY_PREFIX.length + KEY_SUFFIX.length;
-  for (let i = start; i < end; i++) {
-    const id = g.ids[i] as number | string;
-    if (typeof id === 'number') {
-      const d = digitCount(id);
-      pos = writeBulkHeader(buf, pos, fixed + d);
-      pos += KEY_PREFIX.copy(buf, pos);
-      pos = writeDigits(buf, pos, id, d);
-    } else {
-      pos = writeBulkHeader(buf, pos, fixed + id.length);
-      pos += KEY_PREFIX.copy(buf, pos);
-      pos += buf.write(id, pos, 'latin1');
-    }
-    pos += KEY_SUFFIX.copy(buf, pos);
-    buf[pos++] = CRLF0;
-    buf[pos++] = CRLF1;
-  }
-  pos = writeBulkHeader(buf, pos, g.fieldBytes.length);
-  pos += g.fieldBytes.copy(buf, pos);
-  buf[pos++] = CRLF0;
-  buf[pos++] = CRLF1;
-  for (let i = start; i < end; i++) {
-    const ts = g.ts[i] as number;
-    const d = digitCount(ts);
-    pos = writeBulkHeader(buf, pos, d);
-    pos = writeDigits(buf, pos, ts, d);
-    buf[pos++] = CRLF0;
-    buf[pos++] = CRLF1;
-  }
-  return buf.subarray(0, pos);
-}
-
-const isNoScript = (err: unknown): boolean => err instanceof Error && err.message.startsWith('NOSCRIPT');
-
-async function sendRaw(redis: Redis, calls: RawCall[]): Promise<Replies> {
-  const send = (c: RawCall): Promise<[Error | null, unknown]> =>
-    (redis.sendCommand(new PreparedCommand(c.bytes)) as Promise<unknown>).then(
-      (reply) => [null, reply],
-      (err: Error) => [err, undefined],
-    );
-  const replies = await Promise.all(calls.map(send));
-  if (!replies.some(([err]) => isNoScript(err))) return replies;
-  // The server does not know the script (restarted, failed over, SCRIPT FLUSH): load it, then
-  // send again the calls it refused (they changed nothing; the others were applied).
-  await redis.script('LOAD', LUA);
-  return Promise.all(calls.map((c, k) => (isNoScript(replies[k]![0]) ? send(c) : replies[k]!)));
-}
-
-async function recordStandalone(
-  redis: Redis,
-  events: readonly AppOpen[],
-  maxKeys: number,
-  rejected: RecordLastOpensResult['rejected'],
-): Promise<RecordLastOpensResult> {
-  const { groups, fields } = collapseByField(events, rejected);
-  const result: RecordLastOpensResult = { events: events.length, fields, updated: 0, unchanged: 0, rejected };
-  if (fields === 0) return result;
-  const calls: RawCall[] = [];
-  for (const g of groups) {
-    for (let start = 0; start < g.ids.length; start += maxKeys) {
-      const end = Math.min(g.ids.length, start + maxKeys);
-      calls.push({ group: g, start, end, bytes: encodeCall(g, start, end) });
-    }
-  }
-  const what = `recordLastOpens (${fields} fields in ${calls.length} script calls)`;
-  const replies = await runBounded(redis, what, () => sendRaw(redis, calls));
-  const badKeys = new Set<string>();
-  let badFields = 0;
-  for (let c = 0; c < calls.length; c++) {
-    const [err, reply] = replies[c] ?? [new Error('no reply'), undefined];
-    if (err) throw translateRedisError(err, what, redis);
-    const [updated, bad] = reply as ScriptReply;
-    result.updated += updated;
-    const call = calls[c] as RawCall;
-    for (const i of bad) {
-      const id = call.group.ids[call.start + i - 1];
-      if (id !== undefined) {
-        badKeys.add(keyOf(id));
-        badFields++;
-      }
-    }
-  }
-  result.unchanged = fields - result.updated - badFields;
-  if (badKeys.size > 0) {
-    rejectWrongTypeEvents(events, badKeys, rejected);
-  }
-  return result;
 }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { ValidationError } from '../../../src/core/errors.js';
-import { APP_OPEN_SCHEMA_V1, validate } from '../../../src/app-opens/model/index.js';
+import { APP_OPEN_SCHEMA_V1, validate, validationError } from '../../../src/app-opens/model/index.js';
 import type { AppOpen } from '../../../src/app-opens/model/index.js';
 
 const NOW = 1_764_000_000;
@@ -69,6 +70,50 @@ void test('optional fields must be strings or null', () => {
 
 void test('a non-finite clock is a programmer error', () => {
   assert.throws(() => validate(appOpen(), Number.NaN), TypeError);
+  assert.throws(() => validationError(appOpen(), Number.POSITIVE_INFINITY), TypeError);
+});
+
+void test('validationError returns what validate throws, and undefined for a valid event', () => {
+  assert.equal(validationError(appOpen(), NOW), undefined);
+  const error = validationError(appOpen({ platform: 'iOS' }), NOW);
+  assert.ok(error instanceof ValidationError);
+  assert.equal(error.field, 'platform');
+  assert.throws(() => validate(appOpen({ platform: 'iOS' }), NOW), { name: 'ValidationError', message: error.message });
+});
+
+void test('property: validationError and validate agree on any event, platforms seen before or not', () => {
+  // Platforms repeat, so most checks hit the cache of accepted platforms: it must never let an
+  // invalid one through, whatever came before.
+  const platform = fc.oneof(fc.constantFrom('ios', 'android', 'web', 'iOS', 'ios ', '', 'tv_é', 'a'.repeat(33)), fc.string({ maxLength: 34 }));
+  const event = fc.record({
+    userId: fc.oneof(fc.bigInt({ min: -3n, max: 2n ** 64n }), fc.constantFrom(0n, 1n, 2n ** 63n - 1n, 2n ** 63n)),
+    timestamp: fc.oneof(fc.integer({ min: -5, max: NOW + 2 * 24 * 3600 }), fc.constantFrom(NOW + 24 * 3600, NOW + 24 * 3600 + 1, 0.5, Number.NaN)),
+    platform,
+    appVersion: fc.constantFrom(null, '7.1.0'),
+    deviceId: fc.constantFrom(null, 'd-1'),
+  });
+  const pattern = /^[a-z][a-z0-9_]{0,31}$/;
+  fc.assert(
+    fc.property(event, (e) => {
+      const error = validationError(e, NOW);
+      let thrown: unknown;
+      try {
+        validate(e, NOW);
+      } catch (err) {
+        thrown = err;
+      }
+      assert.deepEqual([error?.field, error?.message], [(thrown as ValidationError | undefined)?.field, (thrown as Error | undefined)?.message]);
+      if (error === undefined) assert.match(e.platform, pattern);
+      else if (error.field === 'platform') assert.doesNotMatch(e.platform, pattern);
+    }),
+    { numRuns: 3_000 },
+  );
+});
+
+void test('more distinct valid platforms than the cache holds: still each checked by the rule', () => {
+  for (let i = 0; i < 1_500; i++) assert.equal(validationError(appOpen({ platform: `p${i}` }), NOW), undefined);
+  assert.equal(validationError(appOpen({ platform: 'P1499' }), NOW)?.field, 'platform');
+  assert.equal(validationError(appOpen({ platform: 'p1499' }), NOW), undefined);
 });
 
 void test('APP_OPEN_SCHEMA_V1 is the issue\'s schema text exactly, and frozen', () => {
