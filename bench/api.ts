@@ -169,7 +169,7 @@ const median = (xs: number[]): number => {
 
 async function main(): Promise<void> {
   const baseDir = buildBase(args.base!);
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
   const { endpoint, child: kinesalite } = await startKinesaliteProcess();
   const client = createKinesisClient({ endpoint, region: 'us-east-1' });
   const stream = async (name: string): Promise<string> => {

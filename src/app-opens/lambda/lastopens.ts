@@ -4,7 +4,7 @@
  * records to the Redis stream `deadletter:<STREAM_NAME>`), driven by a Kinesis event source
  * mapping instead of the KCL daemon.
  *
- * Built by `tsc -p tsconfig.build.json` to dist/app-opens/lambda/lastopens.js (ESM); deploy it with the
+ * Built by `npm run build` (tsc, and the Lua script copied beside its module) to dist/app-opens/lambda/lastopens.js (ESM); deploy it with the
  * package.json (its `"type": "module"` is what makes Lambda load the .js file as ESM) and
  * node_modules, handler `dist/app-opens/lambda/lastopens.handler`. See docs/lambda.md.
  *
