@@ -19,6 +19,21 @@ export {
   errorMessage,
 } from './core/errors.js';
 export type { RecordLocation } from './core/errors.js';
+export {
+  classifyError,
+  registerErrorDomain,
+  registerErrorRules,
+  errorDomains,
+  tableRule,
+  verdicts,
+  fieldOf,
+  stringFieldOf,
+  GENERIC_ERRORS,
+  RETRIABLE,
+  NON_RETRIABLE,
+} from './core/errors.js';
+export type { ErrorClassification, ErrorDomain, ErrorRule, ErrorVerdict, RuleVerdict } from './core/errors.js';
+export { CHECKPOINT_ERRORS, checkpointAttemptsFor, classifyCheckpointError } from './kcl/checkpointErrors.js';
 export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
 export type { RetryOptions } from './core/retry.js';
 export { RecordPipeline, newCounters } from './core/pipeline.js';
