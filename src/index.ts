@@ -63,7 +63,7 @@ export { WorkerMetrics, openMetricsDestination } from './kcl/metrics.js';
 export type { WorkerMetricsOptions } from './kcl/metrics.js';
 export { parseDaemonLine } from './kcl/messages.js';
 export type { CheckpointReply, CheckpointRequest, DaemonMessage, StatusMessage } from './kcl/messages.js';
-export { createWorkerLogger } from './config/logging.js';
+export { createWorkerLogger, LOG_LEVELS, parseLogLevel } from './config/logging.js';
 export type { LogOptions, WorkerLogger } from './config/logging.js';
 export { ConfigError, loadEnvFile, mandatoryVar, importantVar, optionalVar, parseUrl, parseInteger, parseStreamName } from './config/env.js';
 export { redactUrl } from './config/redact.js';
