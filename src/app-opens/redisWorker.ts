@@ -12,12 +12,23 @@ import { ExitCode } from '../core/exitCodes.js';
 import { createRedisClient, type RedisClient, type RedisClientOptions } from '../redis/connection.js';
 import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
 
-/** The settings every Redis worker reads: the shared lastopens ones, LOG_PATH, STATS_INTERVAL_MS. */
+/**
+ * The settings every Redis worker reads: the shared lastopens ones, LOG_PATH, STATS_INTERVAL_MS.
+ *
+ * @example
+ * const { logPath, statsIntervalMs }: RedisWorkerEnv = startRedisWorker('dailyactives').config;
+ */
 export type RedisWorkerEnv = LastOpensEnv & { logPath: string; statsIntervalMs: number };
 
 /**
  * What a worker adds to the shared start-up. Every field is optional: without them the worker
  * gets exactly the shared settings, start line and client (bin/dailyactives).
+ *
+ * @example
+ * const options: RedisWorkerOptions<{ chunkSize: number }> = {
+ *   readConfig: () => ({ chunkSize: optionalVar('CHUNK_SIZE', 2000, parseInteger({ min: 1 })) }),
+ *   startFields: (config) => ({ chunkSize: config.chunkSize }),
+ * };
  */
 export interface RedisWorkerOptions<Extra extends object> {
   /**
@@ -31,7 +42,12 @@ export interface RedisWorkerOptions<Extra extends object> {
   redisOptions?: (config: RedisWorkerEnv & Extra) => Omit<RedisClientOptions, 'logger' | 'connectionName'>;
 }
 
-/** What {@link startRedisWorker} hands the worker. */
+/**
+ * What {@link startRedisWorker} hands the worker.
+ *
+ * @example
+ * const { config, logger, flushSync, redis, deadLetters }: RedisWorker = startRedisWorker('dailyactives');
+ */
 export interface RedisWorker<Extra extends object = Record<never, never>> {
   config: RedisWorkerEnv & Extra;
   logger: WorkerLogger['logger'];

@@ -45,7 +45,12 @@ export function parseLogLevel(value: string): string {
   return value;
 }
 
-/** What differs between the project's loggers; everything else is {@link pinoOptions}'s. */
+/**
+ * What differs between the project's loggers; everything else is {@link pinoOptions}'s.
+ *
+ * @example
+ * const settings: PinoSettings = { level: 'info', base: { pid: process.pid, app: 'lastopens' }, dedupeKeys: true };
+ */
 export interface PinoSettings {
   /** pino level name. Default `info`. */
   level?: string | undefined;

@@ -15,7 +15,12 @@
 /** A domain's name, e.g. `'generic'`, `'redis-reply'`, `'kinesis-request'`, `'kcl-checkpoint'`. */
 export type ErrorDomain = string;
 
-/** The domain of {@link isRetriable}: errors thrown by processors, sinks and retried operations. */
+/**
+ * The domain of `isRetriable`: errors thrown by processors, sinks and retried operations.
+ *
+ * @example
+ * classifyError(new TypeError('x'), GENERIC_ERRORS); // { retriable: false, rule: 'name TypeError' }
+ */
 export const GENERIC_ERRORS: ErrorDomain = 'generic';
 
 /**
@@ -181,9 +186,19 @@ export function verdicts(lists: { retriable?: Iterable<string>; nonRetriable?: I
   return table;
 }
 
-/** The verdict "retry it". */
+/**
+ * The verdict "retry it".
+ *
+ * @example
+ * tableRule('name', (e) => stringFieldOf(e, 'name'), { Busy: RETRIABLE });
+ */
 export const RETRIABLE: ErrorVerdict = Object.freeze({ retriable: true });
-/** The verdict "no retry can fix it". */
+/**
+ * The verdict "no retry can fix it".
+ *
+ * @example
+ * tableRule('name', (e) => stringFieldOf(e, 'name'), { QuotaExceeded: NON_RETRIABLE });
+ */
 export const NON_RETRIABLE: ErrorVerdict = Object.freeze({ retriable: false });
 
 /**
