@@ -19,6 +19,21 @@ export {
   errorMessage,
 } from './core/errors.js';
 export type { RecordLocation } from './core/errors.js';
+export {
+  classifyError,
+  registerErrorDomain,
+  registerErrorRules,
+  errorDomains,
+  tableRule,
+  verdicts,
+  fieldOf,
+  stringFieldOf,
+  GENERIC_ERRORS,
+  RETRIABLE,
+  NON_RETRIABLE,
+} from './core/errors.js';
+export type { ErrorClassification, ErrorDomain, ErrorRule, ErrorVerdict, RuleVerdict } from './core/errors.js';
+export { CHECKPOINT_ERRORS, checkpointAttemptsFor, classifyCheckpointError } from './kcl/checkpointErrors.js';
 export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
 export type { RetryHooks, RetryOptions } from './core/retry.js';
 export { RecordPipeline, newCounters } from './core/pipeline.js';
@@ -51,7 +66,7 @@ export { WorkerMetrics, openMetricsDestination } from './kcl/metrics.js';
 export type { WorkerMetricsOptions } from './kcl/metrics.js';
 export { parseDaemonLine } from './kcl/messages.js';
 export type { CheckpointReply, CheckpointRequest, DaemonMessage, StatusMessage } from './kcl/messages.js';
-export { createWorkerLogger } from './config/logging.js';
+export { createWorkerLogger, LOG_LEVELS, parseLogLevel } from './config/logging.js';
 export type { LogOptions, WorkerLogger } from './config/logging.js';
 export { ConfigError, loadEnvFile, mandatoryVar, importantVar, optionalVar, parseUrl, parseInteger, parseStreamName } from './config/env.js';
 export { redactUrl } from './config/redact.js';

@@ -3,6 +3,7 @@
  * module) share: the environment they both read, and the batch processor that does the work.
  */
 import { loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName } from '../config/env.js';
+import { parseLogLevel } from '../config/logging.js';
 import type { BatchProcessor } from '../core/types.js';
 import type { AppOpen } from './model/index.js';
 import { Cluster } from 'ioredis';
@@ -10,8 +11,6 @@ import { parseRedisUrl, type RedisClient } from '../redis/connection.js';
 import { keySlot } from '../redis/keySlot.js';
 import { waitForReplicas, type WaitReplicasOptions } from '../redis/waitReplicas.js';
 import { lastOpenKey, recordLastOpens } from './tasks/recordLastOpen.js';
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** The settings every lastopens runtime reads. */
 export interface LastOpensEnv {
@@ -46,10 +45,7 @@ export function readLastOpensEnv(): LastOpensEnv {
       return v;
     }),
     streamName: mandatoryVar('STREAM_NAME', parseStreamName),
-    logLevel: optionalVar('LOG_LEVEL', 'info', (v) => {
-      if (!LOG_LEVELS.includes(v)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
-      return v;
-    }),
+    logLevel: optionalVar('LOG_LEVEL', 'info', parseLogLevel),
     deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', 100_000, parseInteger({ min: 1 })),
     ...(waitReplicas === undefined ? {} : { waitReplicas }),
   };

@@ -1,20 +1,55 @@
 /**
- * The start-up every Redis-backed worker of the app shares (bin/dailyactives; bin/lastopens reads
- * the same variables): configuration from the environment and `.env`, the log file, the Redis
- * client and the dead-letter sink, with the exits the README promises (78 and one stderr line for
- * a configuration error, nothing on stdout). A user's own worker can copy this file as it is.
+ * The start-up every Redis-backed worker of the app shares (bin/lastopens, bin/dailyactives):
+ * configuration from the environment and `.env`, the log file, the Redis client and the
+ * dead-letter sink, with the exits the README promises (78 and one stderr line for a
+ * configuration error, nothing on stdout). A user's own worker can copy this file as it is.
  */
 import { readLastOpensEnv, type LastOpensEnv } from './lastopens.js';
 import { ConfigError, importantVar, optionalVar, parseInteger } from '../config/env.js';
 import { createWorkerLogger, type WorkerLogger } from '../config/logging.js';
 import { redactUrl } from '../config/redact.js';
 import { ExitCode } from '../core/exitCodes.js';
-import { createRedisClient, type RedisClient } from '../redis/connection.js';
+import { createRedisClient, type RedisClient, type RedisClientOptions } from '../redis/connection.js';
 import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
 
-/** What {@link startRedisWorker} hands the worker. */
-export interface RedisWorker {
-  config: LastOpensEnv & { logPath: string; statsIntervalMs: number };
+/**
+ * The settings every Redis worker reads: the shared lastopens ones, LOG_PATH, STATS_INTERVAL_MS.
+ *
+ * @example
+ * const { logPath, statsIntervalMs }: RedisWorkerEnv = startRedisWorker('dailyactives').config;
+ */
+export type RedisWorkerEnv = LastOpensEnv & { logPath: string; statsIntervalMs: number };
+
+/**
+ * What a worker adds to the shared start-up. Every field is optional: without them the worker
+ * gets exactly the shared settings, start line and client (bin/dailyactives).
+ *
+ * @example
+ * const options: RedisWorkerOptions<{ chunkSize: number }> = {
+ *   readConfig: () => ({ chunkSize: optionalVar('CHUNK_SIZE', 2000, parseInteger({ min: 1 })) }),
+ *   startFields: (config) => ({ chunkSize: config.chunkSize }),
+ * };
+ */
+export interface RedisWorkerOptions<Extra extends object> {
+  /**
+   * Reads the worker's own settings, after the shared ones and within the same check: a
+   * ConfigError it throws exits 78 with its one stderr line, like the shared ones.
+   */
+  readConfig?: () => Extra;
+  /** More fields of the `<name> starting` log line, after `redis` and `deadLetterMaxLen`. */
+  startFields?: (config: RedisWorkerEnv & Extra) => Record<string, unknown>;
+  /** More options of the Redis client (its logger and `connectionName` are the start-up's). */
+  redisOptions?: (config: RedisWorkerEnv & Extra) => Omit<RedisClientOptions, 'logger' | 'connectionName'>;
+}
+
+/**
+ * What {@link startRedisWorker} hands the worker.
+ *
+ * @example
+ * const { config, logger, flushSync, redis, deadLetters }: RedisWorker = startRedisWorker('dailyactives');
+ */
+export interface RedisWorker<Extra extends object = Record<never, never>> {
+  config: RedisWorkerEnv & Extra;
   logger: WorkerLogger['logger'];
   flushSync: WorkerLogger['flushSync'];
   redis: RedisClient;
@@ -23,26 +58,33 @@ export interface RedisWorker {
 
 /**
  * Reads RESULTS_REDIS_URL, STREAM_NAME (mandatory), LOG_PATH (important: default
- * `./<name>.log` with a warning), LOG_LEVEL, DEADLETTER_MAXLEN and STATS_INTERVAL_MS, opens the
- * log, connects to Redis. On a configuration error it writes one line to stderr and exits 78.
+ * `./<name>.log` with a warning), LOG_LEVEL, DEADLETTER_MAXLEN, REDIS_WAIT_REPLICAS,
+ * REDIS_WAIT_TIMEOUT_MS and STATS_INTERVAL_MS, then the worker's own settings
+ * (`options.readConfig`); opens the log, logs `<name> starting`, connects to Redis
+ * (`connectionName` `<name>:<pid>`). On a configuration error (a malformed variable, a LOG_PATH
+ * that cannot be opened, a RESULTS_REDIS_URL the client refuses) it writes one line
+ * `<name>: <message>` to stderr and exits 78.
  *
  * @example
  * const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('dailyactives');
  * await runWithBatchProcessor({ decoder: appOpenDecoder, deadLetters, logger, flushLogs: flushSync }, processor);
+ * // with settings of its own:
+ * const worker = startRedisWorker('lastopens', { readConfig: () => ({ chunkSize: optionalVar('CHUNK_SIZE', 2000, parseInteger({ min: 1 })) }) });
  */
-export function startRedisWorker(name: string): RedisWorker {
+export function startRedisWorker<Extra extends object = Record<never, never>>(name: string, options: RedisWorkerOptions<Extra> = {}): RedisWorker<Extra> {
   const fail = (message: string): never => {
     process.stderr.write(`${name}: ${message}\n`);
     process.exit(ExitCode.CONFIG_ERROR);
   };
   const warnings: string[] = [];
-  let config: RedisWorker['config'] | undefined;
+  let config: RedisWorker<Extra>['config'] | undefined;
   try {
-    config = {
+    const shared: RedisWorkerEnv = {
       ...readLastOpensEnv(),
       logPath: importantVar('LOG_PATH', `./${name}.log`, (m) => warnings.push(m)),
       statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
     };
+    config = { ...shared, ...(options.readConfig?.() ?? ({} as Extra)) };
   } catch (err) {
     fail(err instanceof ConfigError ? err.message : String(err));
   }
@@ -51,15 +93,18 @@ export function startRedisWorker(name: string): RedisWorker {
   try {
     log = createWorkerLogger({ destination: cfg.logPath, level: cfg.logLevel, base: { app: name, stream: cfg.streamName } });
   } catch (err) {
+    // The log file is opened at once: a path that cannot be written is a configuration error.
     fail(`LOG_PATH cannot be opened: ${err instanceof Error ? err.message : String(err)}`);
   }
   const { logger, flushSync } = log!;
   for (const warning of warnings) logger.warn({}, warning);
-  logger.info({ redis: redactUrl(cfg.redisUrl), deadLetterMaxLen: cfg.deadLetterMaxLen }, `${name} starting`);
+  logger.info({ redis: redactUrl(cfg.redisUrl), deadLetterMaxLen: cfg.deadLetterMaxLen, ...options.startFields?.(cfg) }, `${name} starting`);
   let redis: RedisClient | undefined;
   try {
-    redis = createRedisClient(cfg.redisUrl, { logger, connectionName: `${name}:${process.pid}` });
+    redis = createRedisClient(cfg.redisUrl, { logger, connectionName: `${name}:${process.pid}`, ...options.redisOptions?.(cfg) });
   } catch (err) {
+    // A URL that parses as a URL but not as a Redis URL (a db that is not a number, a query
+    // string, a db on a cluster): the client names the problem with the password redacted.
     if (!(err instanceof TypeError)) throw err;
     logger.fatal({ err: err.message }, 'RESULTS_REDIS_URL is malformed');
     flushSync();

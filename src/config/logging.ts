@@ -3,7 +3,7 @@
  */
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pino, { type Logger as PinoLogger } from 'pino';
+import pino, { type Logger as PinoLogger, type LoggerOptions } from 'pino';
 
 /** Where and how a worker logs. */
 export interface LogOptions {
@@ -24,6 +24,70 @@ export interface WorkerLogger {
 
 /** Keys whose values never reach a log line. */
 export const REDACTED_PATHS = ['password', '*.password', 'secret', '*.secret', 'authorization', '*.authorization'];
+
+/**
+ * The level names `LOG_LEVEL` accepts, every binary alike (pino's levels, and `silent`).
+ *
+ * @example
+ * LOG_LEVELS.includes('debug'); // true
+ */
+export const LOG_LEVELS: readonly string[] = Object.freeze(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/**
+ * A parser for `LOG_LEVEL` (for `optionalVar`): one of {@link LOG_LEVELS}, else it throws, and
+ * `optionalVar` names the variable (`LOG_LEVEL is malformed: expected one of fatal, error, ...`).
+ *
+ * @example
+ * const logLevel = optionalVar('LOG_LEVEL', 'info', parseLogLevel);
+ */
+export function parseLogLevel(value: string): string {
+  if (!LOG_LEVELS.includes(value)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
+  return value;
+}
+
+/**
+ * What differs between the project's loggers; everything else is {@link pinoOptions}'s.
+ *
+ * @example
+ * const settings: PinoSettings = { level: 'info', base: { pid: process.pid, app: 'lastopens' }, dedupeKeys: true };
+ */
+export interface PinoSettings {
+  /** pino level name. Default `info`. */
+  level?: string | undefined;
+  /** Fields on every line, as given (add `pid: process.pid` to have it). */
+  base: Record<string, unknown>;
+  /** Paths redacted besides {@link REDACTED_PATHS} (e.g. a request's API key header). */
+  extraRedactPaths?: readonly string[];
+  /** Applies the duplicate-key guard (no key twice in a line, see createWorkerLogger). Default false. */
+  dedupeKeys?: boolean;
+}
+
+/**
+ * The pino options every logger of the project uses, in one place: JSON lines with an ISO `time`,
+ * `level` as a word, `msg`, the `base` fields, and {@link REDACTED_PATHS} (plus
+ * `extraRedactPaths`) censored as `***`; with `dedupeKeys`, the duplicate-key guard.
+ * Used by {@link createWorkerLogger}, the Lambda logger and the HTTP API's logger.
+ *
+ * @example
+ * const logger = pino(pinoOptions({ level: 'debug', base: { pid: process.pid, app: 'app-opens-api' }, extraRedactPaths: ['req.headers["x-api-key"]'] }));
+ */
+export function pinoOptions(settings: PinoSettings): LoggerOptions {
+  return {
+    level: settings.level ?? 'info',
+    base: settings.base,
+    redact: { paths: [...REDACTED_PATHS, ...(settings.extraRedactPaths ?? [])], censor: '***' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    ...(settings.dedupeKeys === true
+      ? {
+          // No line ever carries a key twice (see dedupeMixin, dedupeChild).
+          mixin: dedupeMixin,
+          mixinMergeStrategy: (line: object, fromMixin: object) => (fromMixin === UNCHANGED ? line : fromMixin),
+          onChild: dedupeChild,
+        }
+      : {}),
+  };
+}
 
 const { chindingsSym } = pino.symbols;
 /** Keys pino writes itself on every line, before the bindings. */
@@ -102,20 +166,7 @@ export function createWorkerLogger(options: LogOptions): WorkerLogger {
   const dest = toStderr
     ? pino.destination({ fd: 2, sync: true })
     : pino.destination({ dest: openLogFile(options.destination), sync: false, minLength: 0 });
-  const logger = pino(
-    {
-      level: options.level ?? 'info',
-      base: { pid: process.pid, ...options.base },
-      redact: { paths: REDACTED_PATHS, censor: '***' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      // No line ever carries a key twice (see dedupeMixin, dedupeChild).
-      mixin: dedupeMixin,
-      mixinMergeStrategy: (line: object, fromMixin: object) => (fromMixin === UNCHANGED ? line : fromMixin),
-      onChild: dedupeChild,
-    },
-    dest,
-  );
+  const logger = pino(pinoOptions({ level: options.level, base: { pid: process.pid, ...options.base }, dedupeKeys: true }), dest);
   let flushed = false;
   return {
     logger,

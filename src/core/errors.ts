@@ -4,7 +4,35 @@
  * One root, {@link StreamError}, with a `retriable` flag and a `cause`. A processor signals the
  * framework by throwing one of these; they are matched by `name` as well as `instanceof`, so an
  * error from another copy of this package (or a plain object with the same name) is understood.
+ * Whether an error is retriable is decided by the registry (src/core/errorRegistry.ts,
+ * re-exported here), where each domain registers its own table.
  */
+import {
+  GENERIC_ERRORS,
+  NON_RETRIABLE,
+  RETRIABLE,
+  classifyError,
+  fieldOf,
+  registerErrorDomain,
+  stringFieldOf,
+  tableRule,
+  verdicts,
+} from './errorRegistry.js';
+
+export {
+  GENERIC_ERRORS,
+  NON_RETRIABLE,
+  RETRIABLE,
+  classifyError,
+  errorDomains,
+  fieldOf,
+  registerErrorDomain,
+  registerErrorRules,
+  stringFieldOf,
+  tableRule,
+  verdicts,
+} from './errorRegistry.js';
+export type { ErrorClassification, ErrorDomain, ErrorRule, ErrorVerdict, RuleVerdict } from './errorRegistry.js';
 
 /** Where a record came from, attached to errors and logs. */
 export interface RecordLocation {
@@ -113,8 +141,13 @@ export class AbortedError extends StreamError {
   }
 }
 
-const RETRIABLE_NAMES = new Set(['RetriableError', 'TimeoutError', 'MaxRetriesPerRequestError', 'ClusterAllFailedError']);
-const NON_RETRIABLE_NAMES = new Set([
+/**
+ * The generic rules (domain {@link GENERIC_ERRORS}), in order: an explicit boolean `retriable`
+ * property wins; then the error's `name`; then Node's system error codes for lost connections;
+ * anything else is retriable.
+ */
+const RETRIABLE_NAMES = ['RetriableError', 'TimeoutError', 'MaxRetriesPerRequestError', 'ClusterAllFailedError'];
+const NON_RETRIABLE_NAMES = [
   'NonRetriableError',
   'DecodeError',
   'ValidationError',
@@ -125,41 +158,40 @@ const NON_RETRIABLE_NAMES = new Set([
   'RangeError',
   'SyntaxError',
   'ReferenceError',
-]);
-const RETRIABLE_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'ENOTCONN',
-]);
+];
+const RETRIABLE_CODES = ['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTCONN'];
+
+registerErrorDomain(GENERIC_ERRORS, {
+  // Unknown failures stall the shard loudly rather than send good records to the dead-letter sink.
+  fallback: RETRIABLE,
+  rules: [
+    {
+      name: 'retriable flag',
+      classify: (err) => {
+        const flag = fieldOf(err, 'retriable');
+        return typeof flag === 'boolean' ? (flag ? RETRIABLE : NON_RETRIABLE) : undefined;
+      },
+    },
+    tableRule('name', (err) => stringFieldOf(err, 'name'), verdicts({ retriable: RETRIABLE_NAMES, nonRetriable: NON_RETRIABLE_NAMES })),
+    tableRule('code', (err) => stringFieldOf(err, 'code'), verdicts({ retriable: RETRIABLE_CODES })),
+  ],
+});
 
 /**
- * Decides whether an error is worth retrying.
+ * Decides whether an error is worth retrying: {@link classifyError} in the generic domain.
  *
  * In order: an explicit boolean `retriable` property wins; then the error's `name` (our classes,
  * `TimeoutError`; programmer errors such as `TypeError` are never retried); then Node's system
  * error codes for lost connections. Anything else is treated as retriable: an unknown failure
- * stalls the shard loudly rather than sending good records to the dead-letter sink.
+ * stalls the shard loudly rather than sending good records to the dead-letter sink. Rules
+ * registered with `registerErrorRules('generic', ...)` come before these.
  *
  * @example
  * isRetriable(new NonRetriableError('bad')); // false
  * isRetriable(Object.assign(new Error('x'), { code: 'ECONNRESET' })); // true
  */
 export function isRetriable(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return true;
-  const e = err as { retriable?: unknown; name?: unknown; code?: unknown };
-  if (typeof e.retriable === 'boolean') return e.retriable;
-  if (typeof e.name === 'string') {
-    if (NON_RETRIABLE_NAMES.has(e.name)) return false;
-    if (RETRIABLE_NAMES.has(e.name)) return true;
-  }
-  if (typeof e.code === 'string' && RETRIABLE_CODES.has(e.code)) return true;
-  return true;
+  return classifyError(err, GENERIC_ERRORS).retriable;
 }
 
 /** The message of anything thrown, for logs and dead-letter reasons. */

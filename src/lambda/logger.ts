@@ -3,7 +3,7 @@
  * KCL worker, a Lambda function's stdout belongs to nobody else.
  */
 import pino, { type Logger as PinoLogger } from 'pino';
-import { REDACTED_PATHS } from '../config/logging.js';
+import { pinoOptions } from '../config/logging.js';
 
 /** Options of {@link createLambdaLogger}. */
 export interface LambdaLoggerOptions {
@@ -25,14 +25,5 @@ export interface LambdaLoggerOptions {
  * logger.info({ records: 3 }, 'batch done');
  */
 export function createLambdaLogger(options: LambdaLoggerOptions = {}): PinoLogger {
-  return pino(
-    {
-      level: options.level ?? 'info',
-      base: { ...options.base },
-      redact: { paths: REDACTED_PATHS, censor: '***' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    options.destination ?? pino.destination({ fd: 1, sync: true }),
-  );
+  return pino(pinoOptions({ level: options.level, base: { ...options.base } }), options.destination ?? pino.destination({ fd: 1, sync: true }));
 }

@@ -1,19 +1,21 @@
 /**
- * How the producer classifies a PutRecords call that failed as a whole.
+ * How the producer classifies a PutRecords call that failed as a whole: the error domain
+ * `'kinesis-request'` of the registry in src/core/errorRegistry.ts, whose tables live here.
  */
+import { NON_RETRIABLE, RETRIABLE, classifyError, fieldOf, registerErrorDomain, stringFieldOf, tableRule, verdicts } from '../core/errors.js';
 
 /** Errors Kinesis (or the SDK) raises for throttling: always worth another try. */
-const THROTTLING = new Set([
+const THROTTLING = [
   'ProvisionedThroughputExceededException',
   'LimitExceededException',
   'ThrottlingException',
   'KMSThrottlingException',
   'TooManyRequestsException',
   'RequestLimitExceeded',
-]);
+];
 
 /** Refusals that no retry fixes: the stream is missing, the request is malformed, access is denied. */
-const PERMANENT = new Set([
+const PERMANENT = [
   'ResourceNotFoundException',
   'ValidationException',
   'InvalidArgumentException',
@@ -25,7 +27,36 @@ const PERMANENT = new Set([
   'KMSAccessDeniedException',
   'TypeError',
   'RangeError',
-]);
+];
+
+/**
+ * The error domain of whole Kinesis requests (the producer's PutRecords calls), in order:
+ * throttling names and errors the SDK marked `$retryable` are retriable; the permanent names
+ * are not, nor other HTTP 4xx answers (but 408 and 429); anything else (5xx, timeouts, lost
+ * connections) is retriable.
+ *
+ * @example
+ * classifyError({ name: 'ResourceNotFoundException' }, KINESIS_REQUEST_ERRORS).retriable; // false
+ */
+export const KINESIS_REQUEST_ERRORS = 'kinesis-request';
+
+const byName = (err: unknown): string | undefined => stringFieldOf(err, 'name');
+
+registerErrorDomain(KINESIS_REQUEST_ERRORS, {
+  fallback: RETRIABLE,
+  rules: [
+    tableRule('throttling', byName, verdicts({ retriable: THROTTLING })),
+    { name: 'sdk $retryable', classify: (err) => (fieldOf(err, '$retryable') !== undefined ? RETRIABLE : undefined) },
+    tableRule('permanent', byName, verdicts({ nonRetriable: PERMANENT })),
+    {
+      name: 'http status',
+      classify: (err) => {
+        const status = fieldOf(fieldOf(err, '$metadata'), 'httpStatusCode');
+        return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429 ? NON_RETRIABLE : undefined;
+      },
+    },
+  ],
+});
 
 /**
  * The short code of a failed call: the SDK error's name (e.g. ThrottlingException), Node's system
@@ -51,11 +82,5 @@ export function requestErrorCode(error: unknown): string {
  * isRetriableRequestError({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } }); // false
  */
 export function isRetriableRequestError(error: unknown): boolean {
-  const e = (error ?? {}) as { name?: unknown; $metadata?: { httpStatusCode?: unknown }; $retryable?: unknown };
-  const name = typeof e.name === 'string' ? e.name : '';
-  if (THROTTLING.has(name) || e.$retryable !== undefined) return true;
-  if (PERMANENT.has(name)) return false;
-  const status = e.$metadata?.httpStatusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429) return false;
-  return true;
+  return classifyError(error, KINESIS_REQUEST_ERRORS).retriable;
 }

@@ -3,7 +3,7 @@
  * non-retriable StreamErrors (the password scrubbed), and operations run under a hard deadline.
  */
 import { Cluster } from 'ioredis';
-import { NonRetriableError, RetriableError, StreamError, errorMessage } from '../core/errors.js';
+import { NonRetriableError, RetriableError, StreamError, classifyError, errorMessage, registerErrorDomain, tableRule, verdicts } from '../core/errors.js';
 import { recoverAfterFailure } from './failover.js';
 import { DEFAULT_REDIS_CLIENT_OPTIONS, clientSettings, describeClient, type RedisClient } from './settings.js';
 
@@ -12,7 +12,7 @@ import { DEFAULT_REDIS_CLIENT_OPTIONS, clientSettings, describeClient, type Redi
  * out of memory or loading, a script is busy, the cluster is resharding or failing over, a
  * replica was written to, or persistence is failing.
  */
-const TRANSIENT_REPLY_CODES = new Set([
+const TRANSIENT_REPLY_CODES = [
   'OOM',
   'NOREPLICAS',
   'LOADING',
@@ -26,7 +26,7 @@ const TRANSIENT_REPLY_CODES = new Set([
   'ASK',
   'NOSCRIPT',
   'UNBLOCKED',
-]);
+];
 
 /**
  * Reply codes that no retry can cure, because the data in Redis is in the way: a key of the
@@ -34,7 +34,23 @@ const TRANSIENT_REPLY_CODES = new Set([
  * retriable: those are configuration problems an operator fixes, and dead-lettering good records
  * meanwhile would lose them. The shard stalls with a log line per retry instead.
  */
-const PERMANENT_REPLY_CODES = new Set(['WRONGTYPE']);
+const PERMANENT_REPLY_CODES = ['WRONGTYPE'];
+
+/**
+ * The error domain of Redis replies, classified by {@link replyCode}: the transient codes are
+ * retriable, the permanent ones are not, and any other reply (or an error that is no reply) gets
+ * the default, retriable, with no rule named (`rule: undefined`), which
+ * {@link translateRedisError} says in its message.
+ *
+ * @example
+ * classifyError(replyErr, REDIS_REPLY_ERRORS); // { retriable: false, rule: 'reply code WRONGTYPE' }
+ */
+export const REDIS_REPLY_ERRORS = 'redis-reply';
+
+registerErrorDomain(REDIS_REPLY_ERRORS, {
+  fallback: { retriable: true },
+  rules: [tableRule('reply code', replyCode, verdicts({ retriable: TRANSIENT_REPLY_CODES, nonRetriable: PERMANENT_REPLY_CODES }))],
+});
 
 /**
  * The first word of a Redis error reply ("OOM", "WRONGTYPE", ...), or undefined when `err` is not
@@ -72,10 +88,10 @@ export function translateRedisError(err: unknown, what: string, client?: RedisCl
   const where = client ? clientSettings.get(client)?.where ?? describeClient(client) : undefined;
   const prefix = `redis ${what}${where ? ` on ${where}` : ''}`;
   const cause = scrub(err);
-  const code = replyCode(err);
   const message = `${prefix} failed: ${errorMessage(err)}`;
-  if (code !== undefined && PERMANENT_REPLY_CODES.has(code)) return new NonRetriableError(message, { cause });
-  if (code !== undefined && !TRANSIENT_REPLY_CODES.has(code)) {
+  const verdict = classifyError(err, REDIS_REPLY_ERRORS);
+  if (!verdict.retriable) return new NonRetriableError(message, { cause });
+  if (verdict.rule === undefined && replyCode(err) !== undefined) {
     return new RetriableError(`${message} (not a known transient reply; retrying anyway so no good record is dead-lettered)`, { cause });
   }
   return new RetriableError(message, { cause });

@@ -7,7 +7,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { createWorkerLogger } from '../../src/config/logging.js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { LOG_LEVELS, createWorkerLogger, parseLogLevel, pinoOptions } from '../../src/config/logging.js';
+import { optionalVar } from '../../src/config/env.js';
 import { parseStrictJson, parseStrictJsonLines } from '../helpers/strictJson.js';
 
 test('the strict parser fails on a duplicate key, at any depth, and accepts the rest of JSON', () => {
@@ -44,4 +47,36 @@ test('no duplicate keys: a line repeating a bound key, a child rebinding a key, 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('LOG_LEVELS and parseLogLevel: one list, and a bad value names LOG_LEVEL', () => {
+  assert.deepEqual([...LOG_LEVELS], ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+  for (const level of LOG_LEVELS) assert.equal(parseLogLevel(level), level);
+  assert.throws(
+    () => optionalVar('LOG_LEVEL', 'info', parseLogLevel, { LOG_LEVEL: 'verbose' }),
+    { name: 'ConfigError', message: 'LOG_LEVEL is malformed: expected one of fatal, error, warn, info, debug, trace, silent' },
+  );
+});
+
+test('pinoOptions: the shared line format, redaction plus extra paths, and the duplicate-key guard only when asked', () => {
+  // Prepare
+  const sink = (): { lines: string[]; stream: Writable } => {
+    const lines: string[] = [];
+    return { lines, stream: new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) }) };
+  };
+  const guarded = sink();
+  const plain = sink();
+  const extra = ['req.headers["x-api-key"]'];
+  // Act
+  pino(pinoOptions({ base: { app: 'a' }, extraRedactPaths: extra, dedupeKeys: true }), guarded.stream).info({ app: 'b', password: 'p', req: { headers: { 'x-api-key': 'k' } } }, 'm');
+  pino(pinoOptions({ level: 'warn', base: { app: 'a' } }), plain.stream).warn({ secret: 's', req: { headers: { 'x-api-key': 'k' } } }, 'w');
+  // Assess
+  assert.equal(guarded.lines.length, 1);
+  const g = parseStrictJson(guarded.lines[0]!) as Record<string, unknown>;
+  assert.equal(g.level, 'info');
+  assert.match(String(g.time), /^\d{4}-\d\d-\d\dT/);
+  assert.deepEqual([g.app, g.app_line, g.password, g.req], ['a', 'b', '***', { headers: { 'x-api-key': '***' } }]);
+  const p = JSON.parse(plain.lines[0]!) as Record<string, unknown>;
+  assert.deepEqual([p.level, p.secret, p.req], ['warn', '***', { headers: { 'x-api-key': 'k' } }], 'extra paths only where given');
+  assert.equal(pinoOptions({ base: {} }).mixin, undefined, 'no guard unless asked');
 });

@@ -28,12 +28,10 @@
 import { ConfigError, loadEnvFile, mandatoryVar, optionalVar, parseInteger, parseStreamName, parseUrl } from '../../config/env.js';
 import type { AuthOptions } from '../api/auth.js';
 import { parseRedisUrl } from '../../redis/connection.js';
-import { REDACTED_PATHS } from '../../config/logging.js';
+import { parseLogLevel, pinoOptions } from '../../config/logging.js';
+import { ExitCode } from '../../core/exitCodes.js';
 import { sdkNodeNotice } from '../../config/nodeSupport.js';
 import { redactUrl } from '../../config/redact.js';
-
-const CONFIG_ERROR = 78;
-const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const AUTH_VARS = ['AUTH_JWT_SECRET', 'AUTH_JWKS_URL', 'AUTH_API_KEYS'] as const;
 
@@ -88,10 +86,7 @@ function readConfig() {
     region: optionalVar<string | undefined>('AWS_REGION', undefined),
     endpoint: optionalVar<string | undefined>('KINESIS_ENDPOINT', undefined, parseUrl(['http:', 'https:'])),
     shutdownTimeoutMs: optionalVar('SHUTDOWN_TIMEOUT_MS', 10_000, parseInteger({ min: 0 })),
-    logLevel: optionalVar('LOG_LEVEL', 'info', (v) => {
-      if (!LEVELS.includes(v)) throw new Error(`expected one of ${LEVELS.join(', ')}`);
-      return v;
-    }),
+    logLevel: optionalVar('LOG_LEVEL', 'info', parseLogLevel),
     auth: readAuth(),
     rateLimitPerMinute: optionalVar('RATE_LIMIT_PER_MINUTE', 120, parseInteger({ min: 0 })),
     rateLimitPerKeyPerMinute: optionalVar('RATE_LIMIT_PER_KEY_PER_MINUTE', 60_000, parseInteger({ min: 0 })),
@@ -111,7 +106,7 @@ try {
   config = readConfig();
 } catch (err) {
   process.stderr.write(`app-opens-api: ${err instanceof ConfigError ? err.message : String(err)}\n`);
-  process.exit(CONFIG_ERROR);
+  process.exit(ExitCode.CONFIG_ERROR);
 }
 
 // Loaded only once the configuration is known to be good: a config error prints one line, and
@@ -121,13 +116,13 @@ const { BatchProducer, createKinesisClient } = await import('../../producer/inde
 const { buildApp } = await import('../api/app.js');
 const { createAuthenticator } = await import('../api/auth.js');
 
-const logger = pino({
-  level: config.logLevel,
-  base: { pid: process.pid, app: 'app-opens-api', stream: config.streamName },
-  redact: { paths: [...REDACTED_PATHS, 'req.headers.authorization', 'req.headers["x-api-key"]', 'credentials'], censor: '***' },
-  timestamp: pino.stdTimeFunctions.isoTime,
-  formatters: { level: (label) => ({ level: label }) },
-});
+const logger = pino(
+  pinoOptions({
+    level: config.logLevel,
+    base: { pid: process.pid, app: 'app-opens-api', stream: config.streamName },
+    extraRedactPaths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'credentials'],
+  }),
+);
 
 const nodeNotice = sdkNodeNotice();
 if (nodeNotice) logger.warn({ node: process.version }, nodeNotice);

@@ -26,20 +26,17 @@
  *   METRICS_INTERVAL_MS optional   one metrics line per shard this often, default 60000 (docs/metrics.md)
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
  * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
+ * The start-up (configuration, log, Redis client, dead-letter sink, exit 78) is startRedisWorker's,
+ * shared with bin/dailyactives; this file adds the settings only lastopens has.
  */
-import { lastOpensProcessor, readLastOpensEnv } from '../lastopens.js';
-import { ConfigError, importantVar, optionalVar, parseInteger } from '../../config/env.js';
-import { createWorkerLogger } from '../../config/logging.js';
-import { redactUrl } from '../../config/redact.js';
+import { lastOpensProcessor } from '../lastopens.js';
+import { startRedisWorker } from '../redisWorker.js';
+import { optionalVar, parseInteger } from '../../config/env.js';
 import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../../core/metrics.js';
 import { openMetricsDestination } from '../../kcl/metrics.js';
-import { ExitCode } from '../../core/exitCodes.js';
 import { runWithBatchProcessor } from '../../kcl/worker.js';
 import { appOpenDecoder, type AppOpen } from '../model/index.js';
-import { createRedisClient } from '../../redis/connection.js';
-import { RedisDeadLetterSink } from '../../redis/deadLetterSink.js';
 
-const DEFAULT_LOG_PATH = './lastopens.log';
 /**
  * Records per Redis write. A batch is decoded and written a chunk at a time, so Redis applies one
  * chunk while this process decodes the next. Safe here because the writes are monotonic and
@@ -54,13 +51,9 @@ const DEFAULT_CHUNK_SIZE = 2_000;
  */
 const DEFAULT_RETRY_MAX_DELAY_MS = 2_000;
 
-function readConfig() {
-  const shared = readLastOpensEnv();
-  const warnings: string[] = [];
+/** The settings of bin/lastopens beyond the ones every Redis worker reads (startRedisWorker's). */
+function readLastOpensWorkerConfig() {
   return {
-    ...shared,
-    logPath: importantVar('LOG_PATH', DEFAULT_LOG_PATH, (m) => warnings.push(m)),
-    statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
     batchTimings: optionalVar('LOG_BATCH_TIMINGS', 0, parseInteger({ min: 0, max: 1 })) === 1,
     chunkSize: optionalVar('CHUNK_SIZE', DEFAULT_CHUNK_SIZE, parseInteger({ min: 1 })),
     retryMaxDelayMs: optionalVar('RETRY_MAX_DELAY_MS', DEFAULT_RETRY_MAX_DELAY_MS, parseInteger({ min: 100, max: 600_000 })),
@@ -75,57 +68,19 @@ function readConfig() {
     }),
     metricsNamespace: optionalVar('METRICS_NAMESPACE', DEFAULT_METRICS_NAMESPACE, (v) => checkNamespace(v, 'METRICS_NAMESPACE')),
     metricsIntervalMs: optionalVar('METRICS_INTERVAL_MS', 60_000, parseInteger({ min: 1 })),
-    warnings,
   };
 }
 
-let config: ReturnType<typeof readConfig>;
-try {
-  config = readConfig();
-} catch (err) {
-  process.stderr.write(`lastopens: ${err instanceof ConfigError ? err.message : String(err)}\n`);
-  process.exit(ExitCode.CONFIG_ERROR);
-}
-
-let workerLogger: ReturnType<typeof createWorkerLogger>;
-try {
-  workerLogger = createWorkerLogger({
-    destination: config.logPath,
-    level: config.logLevel,
-    base: { app: 'lastopens', stream: config.streamName },
-  });
-} catch (err) {
-  // The log file is opened at once: a path that cannot be written is a configuration error.
-  process.stderr.write(`lastopens: LOG_PATH cannot be opened: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(ExitCode.CONFIG_ERROR);
-}
-const { logger, flushSync } = workerLogger;
-for (const warning of config.warnings) logger.warn({}, warning);
-logger.info(
-  { redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen, waitReplicas: config.waitReplicas ?? null },
-  'lastopens starting',
-);
-
-let redis: ReturnType<typeof createRedisClient>;
-try {
-  redis = createRedisClient(config.redisUrl, {
-    logger,
-    connectionName: `lastopens:${process.pid}`,
-    sentinelUsername: config.sentinelUsername,
-    sentinelPassword: config.sentinelPassword,
+const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('lastopens', {
+  readConfig: readLastOpensWorkerConfig,
+  startFields: (c) => ({ waitReplicas: c.waitReplicas ?? null }),
+  redisOptions: (c) => ({
+    sentinelUsername: c.sentinelUsername,
+    sentinelPassword: c.sentinelPassword,
     // WAIT blocks up to its timeout: the command bound must leave room for it.
-    ...(config.waitReplicas ? { commandTimeoutMs: Math.max(5_000, config.waitReplicas.timeoutMs + 2_000) } : {}),
-  });
-} catch (err) {
-  // A URL that parses as a URL but not as a Redis URL (a db that is not a number, a query string,
-  // a db on a cluster): the client names the problem with the password redacted.
-  if (!(err instanceof TypeError)) throw err;
-  logger.fatal({ err: err.message }, 'RESULTS_REDIS_URL is malformed');
-  flushSync();
-  process.stderr.write(`lastopens: RESULTS_REDIS_URL is malformed: ${err.message}\n`);
-  process.exit(ExitCode.CONFIG_ERROR);
-}
-const deadLetters = new RedisDeadLetterSink(redis, { streamName: config.streamName, maxLen: config.deadLetterMaxLen });
+    ...(c.waitReplicas ? { commandTimeoutMs: Math.max(5_000, c.waitReplicas.timeoutMs + 2_000) } : {}),
+  }),
+});
 
 await runWithBatchProcessor<AppOpen>(
   {
