@@ -33,6 +33,7 @@ import { AbortedError, StreamError } from '../core/errors.js';
 import type { Instrumentation } from '../core/instrumentation.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
 import type { KinesisRecord, Logger } from '../core/types.js';
+import { checkpointAttemptsFor } from './checkpointErrors.js';
 import type { CheckpointReply, CheckpointRequest } from './messages.js';
 
 /** A place in a shard: a record's sequence number and, inside a KPL aggregate, its sub-sequence number. */
@@ -58,20 +59,6 @@ export const positionOf = (r: KinesisRecord): Position => ({ sequenceNumber: r.s
 
 const samePosition = (a: Position | null, b: Position | null): boolean =>
   a !== null && b !== null && a.sequenceNumber === b.sequenceNumber && a.subSequenceNumber === b.subSequenceNumber;
-
-/**
- * Checkpoint errors worth another try, and at most how many attempts each gets (undefined: the
- * `checkpointRetry.maxAttempts` option). Any other error gets one attempt.
- */
-const RETRIABLE_CHECKPOINT_ERRORS: Readonly<Record<string, number | undefined>> = {
-  ThrottlingException: undefined,
-  KinesisClientLibDependencyException: undefined,
-  InvalidStateException: 3,
-};
-
-function attemptLimit(daemonError: string, maxAttempts: number): number {
-  return daemonError in RETRIABLE_CHECKPOINT_ERRORS ? (RETRIABLE_CHECKPOINT_ERRORS[daemonError] ?? maxAttempts) : 1;
-}
 
 /** The daemon refused a checkpoint: `daemonError` is the Java exception's simple name. */
 class CheckpointRefusedError extends StreamError {
@@ -186,12 +173,12 @@ export class Checkpointer {
           this.options.instrumentation.emit('checkpoint', { shardId: this.options.shardId(), sequenceNumber: where.sequenceNumber, error: reply.error, attempt });
           if (reply.error !== null) throw new CheckpointRefusedError(reply.error, attempt);
         },
-        // Each error has its own limit (see attemptLimit), decided by `classify`.
+        // Each error has its own limit (the 'kcl-checkpoint' error domain), decided by `classify`.
         { ...retry, maxAttempts: Number.POSITIVE_INFINITY },
         {
           signal: this.options.signal,
           attemptAfterAbort: true,
-          classify: (err) => err instanceof CheckpointRefusedError && err.attempt < attemptLimit(err.daemonError, retry.maxAttempts),
+          classify: (err) => err instanceof CheckpointRefusedError && err.attempt < checkpointAttemptsFor(err.daemonError, retry.maxAttempts),
           onRetry: ({ attempt, delayMs, error }) => {
             this.options.logger().warn({ ...where, error: (error as CheckpointRefusedError).daemonError, attempt, retryInMs: delayMs }, 'checkpoint failed; retrying');
           },
