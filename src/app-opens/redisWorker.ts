@@ -18,7 +18,13 @@ import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
  * @example
  * const { logPath, statsIntervalMs }: RedisWorkerEnv = startRedisWorker('dailyactives').config;
  */
-export type RedisWorkerEnv = LastOpensEnv & { logPath: string; statsIntervalMs: number };
+export type RedisWorkerEnv = LastOpensEnv & {
+  logPath: string;
+  statsIntervalMs: number;
+  /** REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD: the sentinels' own credentials (redis+sentinel:// URLs). */
+  sentinelUsername: string | undefined;
+  sentinelPassword: string | undefined;
+};
 
 /**
  * What a worker adds to the shared start-up. Every field is optional: without them the worker
@@ -36,7 +42,7 @@ export interface RedisWorkerOptions<Extra extends object> {
    * ConfigError it throws exits 78 with its one stderr line, like the shared ones.
    */
   readConfig?: () => Extra;
-  /** More fields of the `<name> starting` log line, after `redis` and `deadLetterMaxLen`. */
+  /** More fields of the `<name> starting` log line, after `redis`, `deadLetterMaxLen` and `waitReplicas`. */
   startFields?: (config: RedisWorkerEnv & Extra) => Record<string, unknown>;
   /** More options of the Redis client (its logger and `connectionName` are the start-up's). */
   redisOptions?: (config: RedisWorkerEnv & Extra) => Omit<RedisClientOptions, 'logger' | 'connectionName'>;
@@ -59,7 +65,7 @@ export interface RedisWorker<Extra extends object = Record<never, never>> {
 /**
  * Reads RESULTS_REDIS_URL, STREAM_NAME (mandatory), LOG_PATH (important: default
  * `./<name>.log` with a warning), LOG_LEVEL, DEADLETTER_MAXLEN, REDIS_WAIT_REPLICAS,
- * REDIS_WAIT_TIMEOUT_MS and STATS_INTERVAL_MS, then the worker's own settings
+ * REDIS_WAIT_TIMEOUT_MS, STATS_INTERVAL_MS and REDIS_SENTINEL_USERNAME / _PASSWORD, then the worker's own settings
  * (`options.readConfig`); opens the log, logs `<name> starting`, connects to Redis
  * (`connectionName` `<name>:<pid>`). On a configuration error (a malformed variable, a LOG_PATH
  * that cannot be opened, a RESULTS_REDIS_URL the client refuses) it writes one line
@@ -83,6 +89,8 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
       ...readLastOpensEnv(),
       logPath: importantVar('LOG_PATH', `./${name}.log`, (m) => warnings.push(m)),
       statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
+      sentinelUsername: optionalVar<string | undefined>('REDIS_SENTINEL_USERNAME', undefined),
+      sentinelPassword: optionalVar<string | undefined>('REDIS_SENTINEL_PASSWORD', undefined),
     };
     config = { ...shared, ...(options.readConfig?.() ?? ({} as Extra)) };
   } catch (err) {
@@ -98,10 +106,21 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
   }
   const { logger, flushSync } = log!;
   for (const warning of warnings) logger.warn({}, warning);
-  logger.info({ redis: redactUrl(cfg.redisUrl), deadLetterMaxLen: cfg.deadLetterMaxLen, ...options.startFields?.(cfg) }, `${name} starting`);
+  logger.info(
+    { redis: redactUrl(cfg.redisUrl), deadLetterMaxLen: cfg.deadLetterMaxLen, waitReplicas: cfg.waitReplicas ?? null, ...options.startFields?.(cfg) },
+    `${name} starting`,
+  );
   let redis: RedisClient | undefined;
   try {
-    redis = createRedisClient(cfg.redisUrl, { logger, connectionName: `${name}:${process.pid}`, ...options.redisOptions?.(cfg) });
+    redis = createRedisClient(cfg.redisUrl, {
+      logger,
+      connectionName: `${name}:${process.pid}`,
+      sentinelUsername: cfg.sentinelUsername,
+      sentinelPassword: cfg.sentinelPassword,
+      // WAIT blocks up to its timeout: the command bound must leave room for it.
+      ...(cfg.waitReplicas ? { commandTimeoutMs: Math.max(5_000, cfg.waitReplicas.timeoutMs + 2_000) } : {}),
+      ...options.redisOptions?.(cfg),
+    });
   } catch (err) {
     // A URL that parses as a URL but not as a Redis URL (a db that is not a number, a query
     // string, a db on a cluster): the client names the problem with the password redacted.

@@ -10,22 +10,29 @@
  *   RESULTS_REDIS_URL, STREAM_NAME  mandatory  as for bin/lastopens
  *   LOG_PATH                        important  default ./dailyactives.log (with a warning), or `stderr`
  *   LOG_LEVEL, DEADLETTER_MAXLEN, STATS_INTERVAL_MS  optional, as for bin/lastopens
+ *   REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS       optional, as for bin/lastopens: a batch is
+ *                                  checkpointed only once that many replicas acknowledged its PFADDs
+ *   REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD  optional, as for bin/lastopens
  * Exit codes: as bin/lastopens (0, 1, 2, 3, 78).
  */
+import { Cluster } from 'ioredis';
 import { startRedisWorker } from '../redisWorker.js';
 import { runWithBatchProcessor } from '../../kcl/worker.js';
+import { keySlot } from '../../redis/keySlot.js';
+import { waitForReplicas } from '../../redis/waitReplicas.js';
 import { appOpenDecoder, type AppOpen } from '../model/index.js';
-import { recordDailyActives } from '../tasks/recordDailyActives.js';
+import { dailyActivesKey, recordDailyActives } from '../tasks/recordDailyActives.js';
 
 const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('dailyactives');
+const wait = config.waitReplicas;
 
 await runWithBatchProcessor<AppOpen>(
   { decoder: appOpenDecoder, deadLetters, logger, flushLogs: flushSync, statsIntervalMs: config.statsIntervalMs },
   async (records) => {
-    const result = await recordDailyActives(
-      redis,
-      records.map((r) => r.value),
-    );
+    const events = records.map((r) => r.value);
+    const result = await recordDailyActives(redis, events);
+    // Too few acknowledgements is retriable: the batch is retried, never checkpointed.
+    if (wait) await waitForReplicas(redis, redis instanceof Cluster ? new Set(events.map((e) => keySlot(dailyActivesKey(e.timestamp)))) : undefined, wait);
     return { failed: result.rejected };
   },
 );

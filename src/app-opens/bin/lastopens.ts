@@ -57,8 +57,6 @@ function readLastOpensWorkerConfig() {
     batchTimings: optionalVar('LOG_BATCH_TIMINGS', 0, parseInteger({ min: 0, max: 1 })) === 1,
     chunkSize: optionalVar('CHUNK_SIZE', DEFAULT_CHUNK_SIZE, parseInteger({ min: 1 })),
     retryMaxDelayMs: optionalVar('RETRY_MAX_DELAY_MS', DEFAULT_RETRY_MAX_DELAY_MS, parseInteger({ min: 100, max: 600_000 })),
-    sentinelUsername: optionalVar<string | undefined>('REDIS_SENTINEL_USERNAME', undefined),
-    sentinelPassword: optionalVar<string | undefined>('REDIS_SENTINEL_PASSWORD', undefined),
     metricsPath: optionalVar<string | undefined>('METRICS_PATH', undefined, (v) => {
       if (v !== 'stderr') {
         // Refuses stdout under any name, and a path that cannot be opened, at start-up.
@@ -71,16 +69,7 @@ function readLastOpensWorkerConfig() {
   };
 }
 
-const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('lastopens', {
-  readConfig: readLastOpensWorkerConfig,
-  startFields: (c) => ({ waitReplicas: c.waitReplicas ?? null }),
-  redisOptions: (c) => ({
-    sentinelUsername: c.sentinelUsername,
-    sentinelPassword: c.sentinelPassword,
-    // WAIT blocks up to its timeout: the command bound must leave room for it.
-    ...(c.waitReplicas ? { commandTimeoutMs: Math.max(5_000, c.waitReplicas.timeoutMs + 2_000) } : {}),
-  }),
-});
+const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('lastopens', { readConfig: readLastOpensWorkerConfig });
 
 await runWithBatchProcessor<AppOpen>(
   {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { toAvro, type AppOpen } from '../../../src/app-opens/model/index.js';
 import { TestDaemon, makeRecords } from '../../../src/testing/index.js';
+import { until } from '../../helpers/failover.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../../helpers/redis.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/dailyactives', import.meta.url));
@@ -59,6 +60,43 @@ describe('bin/dailyactives under the test daemon', () => {
       assert.equal(letters.length, 1);
       assert.ok(letters[0]![1].includes(batch1.at(-1)!.sequenceNumber));
     } finally {
+      await d.stop();
+    }
+  });
+
+  test('REDIS_WAIT_REPLICAS=1 and no replica: too few is retried, never checkpointed; with a replica attached the batch is checkpointed', async () => {
+    // Prepare: a primary of its own, with no replica yet.
+    const primary = await startRedis();
+    const logPath = join(dir, 'da-wait.log');
+    const logged = (): Array<Record<string, unknown>> =>
+      existsSync(logPath) ? readFileSync(logPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+    const d = TestDaemon.spawn(BIN, {
+      env: { PATH: process.env.PATH, RESULTS_REDIS_URL: primary.url, STREAM_NAME: 'app-opens', LOG_PATH: logPath, REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '200' },
+      cwd: dir,
+      actionTimeoutMs: 60_000,
+    });
+    const direct = new Redis(primary.url);
+    try {
+      await d.initialize('shardId-000000000001');
+      const records = makeRecords([open(11, now), open(12, now)].map(toAvro));
+      // Act
+      const answered = d.processRecords(records);
+      await until(async () => logged().some((l) => String(l.msg).startsWith('retriable processor failure') && /too few replicas acknowledged/.test(String(l.err))), 'a WAIT failure', 30_000);
+      // Assess: written to the primary, not acknowledged by a replica: no checkpoint.
+      assert.equal(await direct.pfcount(today), 2);
+      assert.equal(d.checkpointedSequence, null);
+      const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+      const result = await answered;
+      assert.deepEqual(result.checkpoints.map((c) => c.sequenceNumber), [records.at(-1)!.sequenceNumber]);
+      const copy = new Redis(replica.url);
+      try {
+        assert.equal(await copy.pfcount(today), 2, 'the replica holds the checkpointed batch');
+      } finally {
+        copy.disconnect();
+      }
+      assert.deepEqual(await d.closeInput(), { code: 0, signal: null });
+    } finally {
+      direct.disconnect();
       await d.stop();
     }
   });
