@@ -12,7 +12,7 @@
  */
 import { NonRetriableError, type StreamError } from '../../core/errors.js';
 import { runBounded, type RedisClient } from '../../redis/connection.js';
-import { validate, type AppOpen } from '../model/index.js';
+import { validationError, type AppOpen } from '../model/index.js';
 
 /**
  * Options of {@link recordDailyActives}.
@@ -77,11 +77,11 @@ export async function recordDailyActives(
   if (!(Number.isInteger(perCall) && perCall > 0)) throw new TypeError('Expected `maxMembersPerCall` to be a positive integer.');
   const rejected: RecordDailyActivesResult['rejected'] = [];
   const byDay = new Map<string, { members: string[]; indexes: number[] }>();
+  const nowSeconds = Date.now() / 1000; // one clock reading for the whole batch
   events.forEach((event, index) => {
-    try {
-      validate(event);
-    } catch (err) {
-      rejected.push({ index, error: err as StreamError });
+    const invalid = validationError(event, nowSeconds);
+    if (invalid) {
+      rejected.push({ index, error: invalid });
       return;
     }
     const key = dailyActivesKey(event.timestamp);
