@@ -13,7 +13,7 @@ export interface Variant {
   env: Record<string, string | undefined>;
 }
 
-/** The medians of one variant's runs. */
+/** One run's figures, or (in the summary) the medians of a variant's runs, with `runs` in round order. */
 export interface VariantSummary {
   records_per_sec: number;
   worker_cpu_us_per_record: number;
@@ -22,7 +22,8 @@ export interface VariantSummary {
   rss_mb: number;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The median (the upper one of an even count). */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const machine = (): string => `${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
 
 /**
@@ -32,7 +33,7 @@ const machine = (): string => `${cpus().length} CPUs, load ${loadavg().map((x) =
  * @example
  * const summary = await alternate([{ name: 'now', env: {} }, { name: 'base', env: { BENCH_LASTOPENS: '/tmp/base/bin/lastopens' } }], 3);
  */
-export async function alternate(variants: readonly Variant[], rounds: number): Promise<Record<string, VariantSummary>> {
+export async function alternate(variants: readonly Variant[], rounds: number): Promise<Record<string, VariantSummary & { runs: VariantSummary[] }>> {
   Object.assign(process.env, { BENCH_RUNS: '1', BENCH_BASELINE_RUNS: '0', BENCH_SINGLE_RUNS: '0' });
   const results = new Map<string, VariantSummary[]>(variants.map((v) => [v.name, []]));
   const quiet = (): void => {};
@@ -57,9 +58,10 @@ export async function alternate(variants: readonly Variant[], rounds: number): P
     }
   }
   return Object.fromEntries(
-    [...results].map(([name, rs]): [string, VariantSummary] => [
+    [...results].map(([name, rs]): [string, VariantSummary & { runs: VariantSummary[] }] => [
       name,
       {
+        runs: rs,
         records_per_sec: median(rs.map((r) => r.records_per_sec)),
         worker_cpu_us_per_record: median(rs.map((r) => r.worker_cpu_us_per_record)),
         redis_cpu_us_per_record: median(rs.map((r) => r.redis_cpu_us_per_record)),

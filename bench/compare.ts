@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alternate } from './alternate.js';
+import { alternate, median } from './alternate.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const commit = process.argv[2];
@@ -45,9 +45,13 @@ const summary = await alternate(
   ],
   rounds,
 );
-const now = summary['this tree']!;
-const then = summary[`base ${commit}`]!;
-const ratio = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
+const { runs: nowRuns, ...now } = summary['this tree']!;
+const { runs: thenRuns, ...then } = summary[`base ${commit}`]!;
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+const ratio = (a: number, b: number): number => round3(a / b);
+// The machine's speed drifts between rounds more than between the two runs of a round: the
+// median of the per-round ratios is the steadier figure.
+const paired = (key: keyof typeof now): number => round3(median(nowRuns.map((r, i) => r[key] / thenRuns[i]![key])));
 process.stdout.write(
   `${JSON.stringify({
     bench: 'compare',
@@ -59,5 +63,8 @@ process.stdout.write(
     base_tree: then,
     ratio_records_per_sec: ratio(now.records_per_sec, then.records_per_sec),
     ratio_worker_cpu_us_per_record: ratio(now.worker_cpu_us_per_record, then.worker_cpu_us_per_record),
+    paired_ratio_records_per_sec: paired('records_per_sec'),
+    paired_ratio_worker_cpu_us_per_record: paired('worker_cpu_us_per_record'),
+    paired_ratio_redis_cpu_us_per_record: paired('redis_cpu_us_per_record'),
   })}\n`,
 );
