@@ -17,7 +17,9 @@ export interface LambdaLoggerOptions {
 
 /**
  * Creates the logger of a Lambda function: pino, JSON lines with `time`, `level` (as a word) and
- * `msg`, passwords and secrets redacted. Writes are synchronous, so nothing is left in a buffer
+ * `msg`, passwords and secrets redacted, and no key twice in a line (the duplicate-key guard of the
+ * worker's logger: a processor's `logger.info({ shardId })` would otherwise repeat the bound
+ * `shardId`, which strict log pipelines reject). Writes are synchronous, so nothing is left in a buffer
  * when the runtime freezes the container after an invocation.
  *
  * @example
@@ -25,5 +27,5 @@ export interface LambdaLoggerOptions {
  * logger.info({ records: 3 }, 'batch done');
  */
 export function createLambdaLogger(options: LambdaLoggerOptions = {}): PinoLogger {
-  return pino(pinoOptions({ level: options.level, base: { ...options.base } }), options.destination ?? pino.destination({ fd: 1, sync: true }));
+  return pino(pinoOptions({ level: options.level, base: { ...options.base }, dedupeKeys: true }), options.destination ?? pino.destination({ fd: 1, sync: true }));
 }

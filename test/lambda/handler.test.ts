@@ -19,6 +19,7 @@ import { kplAggregate } from '../helpers/kplAggregate.js';
 import { lambdaEvent, retryFrom } from '../helpers/lambdaEvent.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
 import { waitFor } from '../helpers/fixtureWorker.js';
+import { parseStrictJsonLines } from '../helpers/strictJson.js';
 
 const now = Math.floor(Date.now() / 1000);
 const open = (userId: number, platform: string, timestamp: number): AppOpen => ({ userId: BigInt(userId), platform, timestamp, appVersion: '4.2.0', deviceId: null });
@@ -231,6 +232,27 @@ describe('createKinesisHandler with a batch processor', () => {
     assert.equal((about[0]!.deadLetter as { data: string }).data, Buffer.from('poison').toString('base64'));
     assert.equal(handler.counters.deadLettered, 1);
     assert.equal(handler.counters.processed, 2);
+  });
+
+  test('a processor that logs a key the handler bound (shardId) through its context logger: every line reads under a strict parser', async () => {
+    const raw: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        raw.push(chunk.toString('utf8'));
+        cb();
+      },
+    });
+    const event = lambdaEvent([Buffer.from('a')]);
+    const handler = createKinesisHandler<string>({
+      decoder: (data) => data.toString('utf8'),
+      logger: createLambdaLogger({ level: 'debug', destination }),
+      singleProcessor: (value, { logger, shardId }) => logger.info({ shardId, value }, 'user line'),
+    });
+    assert.deepEqual(await handler(event, createLocalContext()), { batchItemFailures: [] });
+    const lines = parseStrictJsonLines(raw.join(''), 'the Lambda log');
+    const user = lines.find((l) => l.msg === 'user line')!;
+    assert.equal(user.value, 'a');
+    assert.equal(user.shardId, event.Records[0]!.eventID.split(':')[0]);
   });
 
   test('an empty event and an event of another source', async () => {
