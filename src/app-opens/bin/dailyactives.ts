@@ -23,11 +23,11 @@ import { waitForReplicas } from '../../redis/waitReplicas.js';
 import { appOpenDecoder, type AppOpen } from '../model/index.js';
 import { dailyActivesKey, recordDailyActives } from '../tasks/recordDailyActives.js';
 
-const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('dailyactives');
+const { config, logger, flushSync, logDrops, redis, deadLetters } = startRedisWorker('dailyactives');
 const wait = config.waitReplicas;
 
 await runWithBatchProcessor<AppOpen>(
-  { decoder: appOpenDecoder, deadLetters, logger, flushLogs: flushSync, statsIntervalMs: config.statsIntervalMs },
+  { decoder: appOpenDecoder, deadLetters, logger, flushLogs: flushSync, logDrops, statsIntervalMs: config.statsIntervalMs },
   async (records) => {
     const events = records.map((r) => r.value);
     const result = await recordDailyActives(redis, events);

@@ -69,7 +69,7 @@ function readLastOpensWorkerConfig() {
   };
 }
 
-const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('lastopens', { readConfig: readLastOpensWorkerConfig });
+const { config, logger, flushSync, logDrops, redis, deadLetters } = startRedisWorker('lastopens', { readConfig: readLastOpensWorkerConfig });
 
 await runWithBatchProcessor<AppOpen>(
   {
@@ -77,6 +77,7 @@ await runWithBatchProcessor<AppOpen>(
     deadLetters,
     logger,
     flushLogs: flushSync,
+    logDrops,
     statsIntervalMs: config.statsIntervalMs,
     batchTimings: config.batchTimings,
     chunkSize: config.chunkSize,
