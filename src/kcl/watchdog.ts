@@ -278,11 +278,16 @@ export class BatchWatchdog {
     if (this.stopped) return;
     this.stopped = true;
     if (this.o.healthDir === undefined || this.shardId === null) return;
-    try {
-      if (code === 0) unlinkSync(this.path());
-      else writeFileSync(this.path(), `${JSON.stringify(this.health(code))}\n`);
-    } catch {
-      // gone already, or the folder is: nothing to do at exit
+    for (const step of [
+      () => (code === 0 ? unlinkSync(this.path()) : writeFileSync(this.path(), `${JSON.stringify(this.health(code))}\n`)),
+      // A write in flight is abandoned by the exit: no temporary file left behind.
+      () => unlinkSync(`${this.path()}.${process.pid}.tmp`),
+    ]) {
+      try {
+        step();
+      } catch {
+        // gone already, or the folder is: nothing to do at exit
+      }
     }
   }
 }
