@@ -13,7 +13,8 @@
  *   REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS       optional, as for bin/lastopens: a batch is
  *                                  checkpointed only once that many replicas acknowledged its PFADDs
  *   REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD  optional, as for bin/lastopens
- * Exit codes: as bin/lastopens (0, 1, 2, 3, 78).
+ *   KCL_STUCK_BATCH_MS, KCL_STUCK_BATCH_EXIT_MS, KCL_HEALTH_DIR  optional, as for bin/lastopens
+ * Exit codes: as bin/lastopens (0, 1, 2, 3, 4, 78).
  */
 import { Cluster } from 'ioredis';
 import { startRedisWorker } from '../redisWorker.js';
