@@ -3,8 +3,8 @@
  * stopping the worker. A line that cannot be written is dropped and counted; the first failure,
  * then at most one line per `reportIntervalMs`, and the recovery, are told on stderr in one line
  * each. Nothing here throws at a caller, and nothing waits on the destination: file writes are
- * asynchronous (one in flight at a time) behind a bounded buffer, and the synchronous flush at
- * exit is skipped when the destination has stopped answering.
+ * asynchronous (one in flight at a time; what comes meanwhile is buffered, bounded once the
+ * destination has stopped answering), and the synchronous flush at exit is skipped when it has.
  */
 import { mkdirSync, openSync, statSync, write, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -24,11 +24,11 @@ export interface LogDestinationOptions {
   label: string;
   /** At most one stderr line about dropped lines per this many ms. Default 60,000. */
   reportIntervalMs?: number;
-  /** Bytes kept while a write is in flight; past this, lines are dropped. Default 8 MiB. */
+  /** Bytes kept behind a write in flight longer than `hungAfterMs`; past this, lines are dropped. Default 64 MiB. */
   maxBufferedBytes?: number;
   /** After a failed write, lines are dropped without trying for this long, ms. Default 1,000. */
   retryAfterMs?: number;
-  /** At exit, a write in flight longer than this means the destination hangs: no sync flush. Default 1,000. */
+  /** A write in flight longer than this means the destination hangs: no sync flush at exit, and the buffer is bounded. Default 1,000. */
   hungAfterMs?: number;
   /** Where the report lines go. Default: fd 2, synchronously, errors ignored. */
   report?: (line: string) => void;
@@ -88,6 +88,15 @@ export function openLogFile(path: string): number {
   return openSync(path, 'a');
 }
 
+/** Destinations still open, flushed when the process exits (held weakly: a dropped logger is collected). */
+const openDestinations = new Set<WeakRef<LogDestination>>();
+let exitHooked = false;
+
+/** At exit, every destination still open writes out what it buffered (never throws). */
+function flushAllAtExit(): void {
+  for (const ref of openDestinations) ref.deref()?.flushSync();
+}
+
 /**
  * A pino destination (anything with `write(line)`) that never throws and never blocks: see the
  * module comment. `fd` 2 (stderr) is written synchronously, a file asynchronously.
@@ -105,7 +114,8 @@ export class LogDestination {
   private inFlight: { lines: number; since: number } | null = null;
   private failingSince: number | null = null;
   private retryAt = 0;
-  private lastReportAt = 0;
+  /** When the last stderr line was written (null: never). */
+  private lastReportAt: number | null = null;
   private droppedTotal = 0;
   private droppedSinceReport = 0;
   private lastError: string | null = null;
@@ -119,13 +129,22 @@ export class LogDestination {
   ) {
     this.o = {
       reportIntervalMs: 60_000,
-      maxBufferedBytes: 8 * 1024 * 1024,
+      maxBufferedBytes: 64 * 1024 * 1024,
       retryAfterMs: 1_000,
       hungAfterMs: 1_000,
       report: writeStderr,
       now: Date.now,
       ...options,
     };
+    if (fd !== 2) {
+      // As pino's own file destinations do: what is buffered reaches the file at exit even if no
+      // one calls flushSync (this flush never throws, so it can never hold the exit).
+      openDestinations.add(new WeakRef(this));
+      if (!exitHooked) {
+        exitHooked = true;
+        process.on('exit', flushAllAtExit);
+      }
+    }
   }
 
   /** Lines dropped so far and the last error. */
@@ -145,8 +164,10 @@ export class LogDestination {
       this.writeNowSync([line], now);
       return true;
     }
-    if (this.bufferedBytes + line.length > this.o.maxBufferedBytes) {
-      this.drop(1, `the log destination is not keeping up (over ${this.o.maxBufferedBytes} bytes waiting)`, now);
+    // A burst (thousands of dead letters logged in one tick) is kept whole; only a destination
+    // that has stopped answering, with this much waiting behind it, drops lines.
+    if (this.bufferedBytes + line.length > this.o.maxBufferedBytes && this.inFlight !== null && now - this.inFlight.since > this.o.hungAfterMs) {
+      this.drop(1, `the log destination has not finished a write for ${now - this.inFlight.since} ms (over ${this.o.maxBufferedBytes} bytes waiting)`, now);
       return true;
     }
     this.buffered.push(line);
@@ -218,14 +239,15 @@ export class LogDestination {
     this.droppedSinceReport += lines;
     if (error !== null) this.lastError = error;
     if (this.fd === 2) return; // stderr is the report channel itself: only counted
-    if (first || now - this.lastReportAt >= this.o.reportIntervalMs) this.reportDrops(now, first);
+    if (first || this.lastReportAt === null || now - this.lastReportAt >= this.o.reportIntervalMs) this.reportDrops(now, first || this.lastReportAt === null);
   }
 
   private reportDrops(now: number, first: boolean): void {
     const what = first ? 'cannot be written' : 'still failing';
+    const since = first || this.lastReportAt === null ? '' : ` in the last ${Math.round((now - this.lastReportAt) / 1000)} s`;
     this.o.report(
       `${this.o.label}: log ${this.where} ${what} (${this.lastError ?? 'unknown error'}): ${this.droppedSinceReport} log lines dropped` +
-        `${first ? '' : ` in the last ${Math.round((now - this.lastReportAt) / 1000)} s`}, ${this.droppedTotal} in all; the worker goes on` +
+        `${since}, ${this.droppedTotal} in all; the worker goes on` +
         ` (at most one such line per ${Math.round(this.o.reportIntervalMs / 1000)} s)`,
     );
     this.droppedSinceReport = 0;

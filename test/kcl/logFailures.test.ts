@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -198,6 +198,57 @@ describe('LogDestination', () => {
       dest.flushSync();
       assert.equal(reports.length, 2, 'nothing new to report at exit');
     } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('a burst logged in one tick (20 MB, as 10,000 dead letters with their data) is kept whole', async () => {
+    const path = join(tempDir(), 'burst.log');
+    const dest = new LogDestination(openSync(path, 'a'), { label: 'w (pid 1)', report: () => assert.fail('nothing to report') }, path);
+    const line = `${JSON.stringify({ data: 'x'.repeat(2_000) })}\n`;
+    for (let i = 0; i < 10_000; i++) dest.write(line);
+    await until(() => statSync(path).size === line.length * 10_000, 'every line on disk', 20_000);
+    assert.equal(dest.drops().dropped, 0);
+  });
+
+  test('a destination that stops answering (a FIFO nobody reads: the write blocks): bounded, lines dropped and counted, flushSync does not wait', async () => {
+    // Prepare: opened read-write, the FIFO needs no reader to open; its pipe (64 KiB) fills and
+    // the write in flight blocks, as on a hung network mount.
+    const fifo = join(tempDir(), 'log.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const fd = openSync(fifo, 'r+');
+    const reports: string[] = [];
+    let clock = 0;
+    const dest = new LogDestination(fd, { label: 'w (pid 1)', maxBufferedBytes: 1 << 20, hungAfterMs: 1_000, report: (l) => reports.push(l), now: () => clock }, fifo);
+    const line = `${'x'.repeat(1_023)}\n`;
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      // Act: 200 KiB, of which the second write (199 KiB) blocks once the pipe is full; more
+      // comes while it hangs.
+      for (let i = 0; i < 200; i++) dest.write(line);
+      await new Promise((r) => setTimeout(r, 200));
+      clock = 2_000;
+      for (let i = 0; i < 2_000; i++) dest.write(line);
+      const t0 = performance.now();
+      dest.flushSync();
+      const flushMs = performance.now() - t0;
+      // Assess: 1 MiB kept behind the hung write, the rest dropped, the rest at exit; nothing waited.
+      assert.equal(dest.drops().dropped, 2_000);
+      assert.match(reports[0] ?? '', /cannot be written \(the log destination has not finished a write for 2000 ms/);
+      assert.ok(flushMs < 200, `flushSync took ${flushMs} ms`);
+    } finally {
+      // Unblock the write in flight (read what was written), so the test process can end.
+      const buf = Buffer.alloc(64 * 1024);
+      const deadline = Date.now() + 5_000;
+      for (let got = 0; got < 200 * 1024 && Date.now() < deadline; ) {
+        try {
+          got += readSync(reader, buf);
+        } catch {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      closeSync(reader);
       closeSync(fd);
     }
   });
