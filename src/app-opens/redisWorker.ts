@@ -52,12 +52,14 @@ export interface RedisWorkerOptions<Extra extends object> {
  * What {@link startRedisWorker} hands the worker.
  *
  * @example
- * const { config, logger, flushSync, redis, deadLetters }: RedisWorker = startRedisWorker('dailyactives');
+ * const { config, logger, flushSync, logDrops, redis, deadLetters }: RedisWorker = startRedisWorker('dailyactives');
  */
 export interface RedisWorker<Extra extends object = Record<never, never>> {
   config: RedisWorkerEnv & Extra;
   logger: WorkerLogger['logger'];
   flushSync: WorkerLogger['flushSync'];
+  /** Log lines dropped so far (a full log disk...): pass it as the worker's `logDrops`. */
+  logDrops: WorkerLogger['drops'];
   redis: RedisClient;
   deadLetters: RedisDeadLetterSink;
 }
@@ -99,12 +101,19 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
   const cfg = config!;
   let log: WorkerLogger | undefined;
   try {
-    log = createWorkerLogger({ destination: cfg.logPath, level: cfg.logLevel, base: { app: name, stream: cfg.streamName } });
+    log = createWorkerLogger({
+      destination: cfg.logPath,
+      level: cfg.logLevel,
+      base: { app: name, stream: cfg.streamName },
+      name,
+      // A log that cannot be written: one stderr line per stats interval (60 s by default).
+      dropReportIntervalMs: cfg.statsIntervalMs > 0 ? cfg.statsIntervalMs : 60_000,
+    });
   } catch (err) {
     // The log file is opened at once: a path that cannot be written is a configuration error.
     fail(`LOG_PATH cannot be opened: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const { logger, flushSync } = log!;
+  const { logger, flushSync, drops: logDrops } = log!;
   for (const warning of warnings) logger.warn({}, warning);
   logger.info(
     { redis: redactUrl(cfg.redisUrl), deadLetterMaxLen: cfg.deadLetterMaxLen, waitReplicas: cfg.waitReplicas ?? null, ...options.startFields?.(cfg) },
@@ -130,5 +139,5 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
     fail(`RESULTS_REDIS_URL is malformed: ${err.message}`);
   }
   const deadLetters = new RedisDeadLetterSink(redis!, { streamName: cfg.streamName, maxLen: cfg.deadLetterMaxLen });
-  return { config: cfg, logger, flushSync, redis: redis!, deadLetters };
+  return { config: cfg, logger, flushSync, logDrops, redis: redis!, deadLetters };
 }

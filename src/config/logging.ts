@@ -1,9 +1,10 @@
 /**
  * Worker logging: pino, to a file (or stderr when asked), never to stdout.
  */
-import { mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
 import pino, { type Logger as PinoLogger, type LoggerOptions } from 'pino';
+import { LogDestination, openLogFile, type LogDrops } from './logDestination.js';
+
+export type { LogDrops };
 
 /** Where and how a worker logs. */
 export interface LogOptions {
@@ -13,13 +14,19 @@ export interface LogOptions {
   level?: string;
   /** Fields on every line (stream name, worker name...). */
   base?: Record<string, unknown>;
+  /** Who writes, in the stderr lines about dropped log lines. Default `kcl worker`. */
+  name?: string;
+  /** At most one stderr line about dropped log lines per this many ms. Default 60,000. */
+  dropReportIntervalMs?: number;
 }
 
 /** A logger and the means to get its last lines onto disk before exiting. */
 export interface WorkerLogger {
   logger: PinoLogger;
-  /** Writes out everything buffered, synchronously; safe to call more than once and at exit. */
+  /** Writes out everything buffered, synchronously; safe to call more than once and at exit. Never throws. */
   flushSync(): void;
+  /** Log lines dropped so far because the destination failed (a full disk...), and the last error. */
+  drops(): LogDrops;
 }
 
 /** Keys whose values never reach a log line. */
@@ -142,19 +149,13 @@ function dedupeChild(child: PinoLogger): void {
 }
 
 /**
- * Opens (creating it and its folders) a log file for appending, synchronously. Given a path,
- * pino's destination opens the file asynchronously, and a process that exits before that open
- * completes has pino's exit hook throw ("sonic boom is not ready yet"): `process.exit()` is then
- * abandoned and the process lingers. With the descriptor in hand the file is writable at once.
- */
-function openLogFile(path: string): number {
-  mkdirSync(dirname(path), { recursive: true });
-  return openSync(path, 'a');
-}
-
-/**
  * Creates the logger a worker uses. Lines are JSON with `time`, `level`, `msg` and the `base`
- * fields; file output is buffered and flushed at exit through {@link WorkerLogger.flushSync}.
+ * fields. The file is opened (with its folders) at once, and a path that cannot be opened throws
+ * here. Afterwards logging never throws and never blocks: lines are written asynchronously, a
+ * line that cannot be written (a full disk, an I/O error, a destination that stopped answering) is
+ * dropped and counted ({@link WorkerLogger.drops}), with one stderr line at the first failure, at
+ * most one per `dropReportIntervalMs` while it lasts, and one when writes work again. What is
+ * buffered is written out at exit by {@link WorkerLogger.flushSync}.
  *
  * @example
  * const { logger, flushSync } = createWorkerLogger({ destination: '/var/log/lastopens.log', base: { stream: 'app-opens' } });
@@ -163,21 +164,12 @@ function openLogFile(path: string): number {
  */
 export function createWorkerLogger(options: LogOptions): WorkerLogger {
   const toStderr = options.destination === 'stderr' || options.destination === '-';
-  const dest = toStderr
-    ? pino.destination({ fd: 2, sync: true })
-    : pino.destination({ dest: openLogFile(options.destination), sync: false, minLength: 0 });
-  const logger = pino(pinoOptions({ level: options.level, base: { pid: process.pid, ...options.base }, dedupeKeys: true }), dest);
-  let flushed = false;
-  return {
-    logger,
-    flushSync() {
-      if (flushed && toStderr) return;
-      flushed = true;
-      try {
-        dest.flushSync();
-      } catch {
-        // Nothing buffered yet, or the file is gone: nothing more can be done at exit.
-      }
-    },
+  const settings = {
+    label: `${options.name ?? 'kcl worker'} (pid ${process.pid})`,
+    ...(options.dropReportIntervalMs === undefined ? {} : { reportIntervalMs: options.dropReportIntervalMs }),
   };
+  // Opened here, synchronously: a path that cannot be opened throws now, at start-up.
+  const dest = toStderr ? new LogDestination(2, settings) : new LogDestination(openLogFile(options.destination), settings, options.destination);
+  const logger = pino(pinoOptions({ level: options.level, base: { pid: process.pid, ...options.base }, dedupeKeys: true }), dest);
+  return { logger, flushSync: () => dest.flushSync(), drops: () => dest.drops() };
 }

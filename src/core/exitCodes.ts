@@ -18,6 +18,12 @@ export const ExitCode = Object.freeze({
   PROTOCOL_ERROR: 2,
   /** A retriable failure outlasted `retry.maxAttempts`. Nothing past it was checkpointed. */
   RETRIES_EXHAUSTED: 3,
-  /** A mandatory setting is missing or malformed (sysexits' EX_CONFIG; used by the binaries). */
+  /**
+   * A batch stayed in hand longer than `stuckBatchExitMs` (`KCL_STUCK_BATCH_EXIT_MS`): the worker
+   * gave up on it. Nothing past the last checkpoint was checkpointed; the daemon's supervisor
+   * restarts and the shard resumes from there.
+   */
+  STUCK_BATCH: 4,
+  /** A mandatory setting is missing or malformed, or the log file cannot be opened (sysexits' EX_CONFIG; used by the binaries). */
   CONFIG_ERROR: 78,
 });

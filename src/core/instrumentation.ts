@@ -43,6 +43,12 @@ export interface InstrumentationEvents {
   /** A duration the processor measured and reported (e.g. `RedisWrite`), see `reportTiming`. */
   timing: { shardId: string; name: string; durationMs: number };
   /**
+   * A batch has been in hand longer than the runtime's bound (the KCL worker's
+   * `stuckBatchMs`; on Lambda, the invocation's deadline came first). `sequenceNumber` is the
+   * batch's first record (KCL) or the first record reported failed (Lambda).
+   */
+  stuckBatch: { shardId: string; action: string; sequenceNumber: string | null; inHandMs: number; lastError: string | null };
+  /**
    * A step of the worker's life: `leaseLost`, `shardEnded`, `shutdownRequested`, `shutdown` (the
    * daemon's actions, after the worker answered), and `exit` (the process is about to end; the
    * last chance to write anything out, synchronously).
@@ -86,6 +92,7 @@ export class Instrumentation {
     retry: [],
     gcPause: [],
     timing: [],
+    stuckBatch: [],
     lifecycle: [],
   };
 

@@ -77,7 +77,9 @@ class Samples {
  * CheckpointFailures (Count); MillisBehindLatest (last seen) and MillisBehindLatestMax, when the
  * runtime knows the lag; BatchDurationP50 and BatchDurationP99 (Milliseconds), when a batch ran;
  * RecordsPerSecond (Count/Second, records handled over the interval's length); and for each timing
- * a processor reported under `<name>`: `<name>Ms` (the sum), `<name>P99` and `<name>Count`.
+ * a processor reported under `<name>`: `<name>Ms` (the sum), `<name>P99` and `<name>Count`; and,
+ * only in an interval in which a batch was reported stuck (`stuckBatch`), StuckBatches (Count) and
+ * StuckBatchInHandMaxMs (Milliseconds, the longest time in hand reported).
  *
  * @example
  * const collector = new MetricsCollector();
@@ -98,6 +100,8 @@ export class MetricsCollector {
   private timings = new Map<string, Samples>();
   private startedAt: number;
   private events = 0;
+  private stuck = 0;
+  private stuckInHandMax = 0;
 
   constructor(
     private readonly options: {
@@ -137,6 +141,11 @@ export class MetricsCollector {
         this.events++;
         if (e.error === null) this.checkpoints++;
         else this.checkpointFailures++;
+      }),
+      instrumentation.on('stuckBatch', (e) => {
+        this.events++;
+        this.stuck++;
+        this.stuckInHandMax = Math.max(this.stuckInHandMax, e.inHandMs);
       }),
       instrumentation.on('timing', (e) => {
         if (!(Number.isFinite(e.durationMs) && e.durationMs >= 0)) return;
@@ -199,6 +208,10 @@ export class MetricsCollector {
       ms('BatchDurationP99', percentile(sorted, 99));
     }
     f.set('RecordsPerSecond', { value: round((this.processed + this.deadLettered) / seconds), unit: 'Count/Second' });
+    if (this.stuck > 0) {
+      count('StuckBatches', this.stuck);
+      ms('StuckBatchInHandMaxMs', this.stuckInHandMax);
+    }
     for (const [name, s] of this.timings) {
       ms(`${name}Ms`, s.sum);
       ms(`${name}P99`, percentile(s.sorted(), 99));
@@ -214,6 +227,8 @@ export class MetricsCollector {
     this.lagMax = null;
     this.durations = new Samples();
     this.timings = new Map();
+    this.stuck = 0;
+    this.stuckInHandMax = 0;
     this.events = 0;
     this.startedAt = now;
     return f;

@@ -11,6 +11,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Instrumentation, InstrumentationEvents } from '../core/instrumentation.js';
 import { DEFAULT_METRICS_NAMESPACE, MetricsCollector, checkNamespace, emfDocument } from '../core/metrics.js';
 import type { Logger } from '../core/types.js';
+import type { LogDrops } from '../config/logDestination.js';
 
 /**
  * Metrics options of a worker (`WorkerConfig.metrics`).
@@ -30,7 +31,7 @@ export interface WorkerMetricsOptions {
 }
 
 /** Why a line was written; carried in the line as `reason`. */
-type FlushReason = 'interval' | InstrumentationEvents['lifecycle']['phase'];
+type FlushReason = 'interval' | 'stuckBatch' | InstrumentationEvents['lifecycle']['phase'];
 
 const STDOUT_NAMES = new Set(['stdout', '-', '/dev/stdout', '/dev/fd/1', '/proc/self/fd/1']);
 
@@ -82,11 +83,14 @@ export class WorkerMetrics {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private writeFailed = false;
+  private logDropsSeen = 0;
 
   constructor(
     private readonly options: WorkerMetricsOptions,
     instrumentation: Instrumentation,
     private readonly logger: () => Logger,
+    /** Log lines dropped so far: their increase is the interval's `LogLinesDropped` (when not 0). */
+    private readonly logDrops?: () => LogDrops,
   ) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Expected `metrics` to be an object.');
     this.namespace = checkNamespace(options.namespace ?? DEFAULT_METRICS_NAMESPACE, 'metrics.namespace');
@@ -103,6 +107,8 @@ export class WorkerMetrics {
       this.flush(e.phase);
       if (e.phase === 'exit') this.close();
     });
+    // A stuck batch is news now, not at the end of the interval: an alarm sees it at once.
+    instrumentation.on('stuckBatch', () => this.flush('stuckBatch'));
   }
 
   /**
@@ -127,7 +133,11 @@ export class WorkerMetrics {
   flush(reason: FlushReason): void {
     if (this.closed || this.shardId === null) return;
     if (reason !== 'interval' && !this.collector.hasData()) return;
-    const line = emfDocument(this.collector.take(), {
+    const figures = this.collector.take();
+    const dropped = this.logDrops?.().dropped ?? 0;
+    if (dropped > this.logDropsSeen) figures.set('LogLinesDropped', { value: dropped - this.logDropsSeen, unit: 'Count' });
+    this.logDropsSeen = dropped;
+    const line = emfDocument(figures, {
       namespace: this.namespace,
       dimensions: { StreamName: this.options.streamName, ShardId: this.shardId },
       dimensionSets: [['StreamName', 'ShardId'], ['StreamName']],

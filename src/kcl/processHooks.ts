@@ -52,3 +52,34 @@ export const oneLine = (text: string): string =>
 export function writeFatalLine(shardId: string, what: string, err: unknown): void {
   process.stderr.write(`${oneLine(`kcl worker (shard ${shardId}): fatal: ${what}: ${errorMessage(err)}`)}\n`);
 }
+
+/**
+ * Writes the one stderr line of a worker that cannot start (a setting, the log file, the health
+ * folder): `kcl worker: fatal: cannot start: <error>`.
+ *
+ * @example
+ * writeStartFailureLine(new Error("EACCES: permission denied, open '/var/log/w.log'"));
+ */
+export function writeStartFailureLine(err: unknown): void {
+  try {
+    process.stderr.write(`${oneLine(`kcl worker: fatal: cannot start: ${errorMessage(err)}`)}\n`);
+  } catch {
+    // stderr is gone: the exit code still tells
+  }
+}
+
+/**
+ * Ends the process with `code`, whatever happens: an `exit` listener that throws (a logger's
+ * final flush on a full disk did) makes `process.exit` throw, and a process whose uncaught
+ * exceptions are handled then lingers, deaf to SIGTERM. The second call skips the listeners.
+ *
+ * @example
+ * exitProcessNow(ExitCode.OK);
+ */
+export function exitProcessNow(code: number): never {
+  try {
+    process.exit(code);
+  } catch {
+    process.exit(code);
+  }
+}

@@ -7,6 +7,7 @@ import type { Instrumentation } from '../core/instrumentation.js';
 import { percentile } from '../core/metrics.js';
 import type { PipelineCounters } from '../core/pipeline.js';
 import type { Logger } from '../core/types.js';
+import type { LogDrops } from '../config/logDestination.js';
 
 /** A batch in hand for longer than this is reported as stalled at warn level. */
 const STALLED_AFTER_MS = 60_000;
@@ -35,6 +36,8 @@ export class WorkerStats {
     private readonly logger: () => Logger,
     private readonly intervalMs: number,
     instrumentation?: Instrumentation,
+    /** Log lines dropped so far (a failing log destination): shown as `logLinesDropped`. */
+    private readonly logDrops?: () => LogDrops,
   ) {
     if (instrumentation) {
       instrumentation.on('batchStarted', (e) => this.batchStarted(e.millisBehindLatest));
@@ -100,6 +103,7 @@ export class WorkerStats {
         checkpointFailures: this.checkpointFailures,
         lastCheckpoint: this.lastCheckpoint,
         batchInHandMs: inHandMs,
+        ...(this.logDrops ? { logLinesDropped: this.logDrops().dropped } : {}),
         totals: { ...c },
       },
     };

@@ -44,8 +44,10 @@ import { readLineBytes } from './lineReader.js';
 import { parseDaemonLineBytes, type DaemonAction } from './messages.js';
 import { WorkerMetrics } from './metrics.js';
 import { guardStdout, type ProtocolWriter } from './output.js';
-import { listenToProcess, writeFatalLine } from './processHooks.js';
+import { exitProcessNow, listenToProcess, writeFatalLine, writeStartFailureLine } from './processHooks.js';
 import { WorkerStats } from './stats.js';
+import { BatchWatchdog } from './watchdog.js';
+import { makeDirs } from '../config/logDestination.js';
 import { resolveWorkerSettings, type ResolvedWorkerSettings, type WorkerConfig } from './workerConfig.js';
 import { openWorkerLog } from './workerLog.js';
 
@@ -69,6 +71,7 @@ class KclWorker<T> {
   private readonly metrics: WorkerMetrics | undefined;
   private readonly timings: BatchTimingsLog | undefined;
   private readonly stopGcObserver: () => void;
+  private readonly watchdog: BatchWatchdog;
   private readonly abort = new AbortController();
 
   private phase: Phase = 'waiting';
@@ -80,6 +83,7 @@ class KclWorker<T> {
   private inputEnded = false;
   private stopReading: () => void = () => undefined;
   private shardId = 'uninitialized';
+  private exitCode: number | undefined;
 
   private resolveDone!: (code: number) => void;
   readonly done = new Promise<number>((resolve) => (this.resolveDone = resolve));
@@ -98,6 +102,7 @@ class KclWorker<T> {
     this.baseLogger = log.logger;
     this.flushLogs = log.flush;
     this.logger = this.baseLogger.child({ shardId: null });
+    if (this.settings.healthDir !== undefined) makeDirs(this.settings.healthDir);
     const guarded = guardStdout(() => this.logger, config.stdout ?? process.stdout);
     this.writer = guarded.writer;
     this.restoreStdout = guarded.restore;
@@ -117,8 +122,23 @@ class KclWorker<T> {
       logger: () => this.logger,
       shardId: () => this.shardId,
     });
-    this.stats = new WorkerStats(this.pipeline.counters, () => this.logger, this.settings.statsIntervalMs, this.instrumentation);
-    this.metrics = config.metrics ? new WorkerMetrics(config.metrics, this.instrumentation, () => this.logger) : undefined;
+    this.watchdog = new BatchWatchdog({
+      stuckBatchMs: this.settings.stuckBatchMs,
+      stuckBatchExitMs: this.settings.stuckBatchExitMs,
+      healthDir: this.settings.healthDir,
+      healthIntervalMs: this.settings.healthIntervalMs,
+      instrumentation: this.instrumentation,
+      logger: () => this.logger,
+      logDrops: log.drops,
+      onExit: (r) => {
+        const err = new Error(
+          `${r.action} in hand for ${r.inHandMs} ms, over stuckBatchExitMs ${this.settings.stuckBatchExitMs} (sequence number ${r.sequenceNumber ?? 'n/a'}; last error: ${r.lastError ?? 'none'}); nothing past the last checkpoint (${r.lastCheckpoint ?? 'none'}) was checkpointed`,
+        );
+        this.fatal(err, ExitCode.STUCK_BATCH, 'stuck batch', r.sequenceNumber === null ? undefined : { sequenceNumber: r.sequenceNumber, subSequenceNumber: 0 });
+      },
+    });
+    this.stats = new WorkerStats(this.pipeline.counters, () => this.logger, this.settings.statsIntervalMs, this.instrumentation, log.drops);
+    this.metrics = config.metrics ? new WorkerMetrics(config.metrics, this.instrumentation, () => this.logger, log.drops) : undefined;
   }
 
   start(): Promise<number> {
@@ -145,6 +165,7 @@ class KclWorker<T> {
     );
     this.stats.start();
     this.metrics?.start();
+    this.watchdog.start();
     this.logger.info({ pid: process.pid }, 'worker started; waiting for the daemon');
     return this.done;
   }
@@ -180,13 +201,16 @@ class KclWorker<T> {
     const next = this.queue.shift();
     if (!next) return;
     this.busy = true;
+    this.watchdog.actionStarted(next.action, next.action === 'processRecords' ? next.records : undefined);
     this.handle(next).then(
       () => {
         this.busy = false;
+        this.watchdog.actionDone();
         this.pump();
       },
       (err: unknown) => {
         this.busy = false;
+        this.watchdog.actionDone();
         if (err instanceof AbortedError) {
           this.logger.info({ action: next.action }, 'action abandoned: the worker is shutting down (nothing checkpointed past unhandled records)');
           this.finish(ExitCode.OK);
@@ -201,6 +225,7 @@ class KclWorker<T> {
     switch (msg.action) {
       case 'initialize':
         this.shardId = msg.shardId;
+        this.watchdog.shard(msg.shardId);
         this.logger = this.baseLogger.child({ shardId: msg.shardId });
         this.pipeline.setLogger(this.logger);
         if (msg.sequenceNumber !== null && /^\d+$/.test(msg.sequenceNumber)) {
@@ -281,7 +306,11 @@ class KclWorker<T> {
    * signal, or one in any other phase, stops now.
    */
   private onSignal(signal: NodeJS.Signals): void {
-    if (this.phase === 'finished') return;
+    if (this.phase === 'finished') {
+      // Still here after finishing: the exit was held up. A signal always ends the process.
+      if (this.settings.exitProcess) exitProcessNow(this.exitCode ?? ExitCode.OK);
+      return;
+    }
     if (this.phase !== 'attached') {
       this.beginShutdown(this.phase === 'draining' ? `second signal (${signal})` : signal);
       return;
@@ -325,15 +354,25 @@ class KclWorker<T> {
   private finish(code: number): void {
     if (this.phase === 'finished') return;
     this.phase = 'finished';
-    this.abort.abort();
-    this.stopReading();
-    this.stopGcObserver();
+    this.exitCode = code;
+    // Nothing below may keep the process from exiting: each step is on its own.
+    const step = (fn: () => void): void => {
+      try {
+        fn();
+      } catch {
+        // a failing log, metrics or health destination must not hold the exit
+      }
+    };
+    step(() => this.abort.abort());
+    step(() => this.stopReading());
+    step(() => this.stopGcObserver());
+    step(() => this.watchdog.stop(code));
     // The stats line's last line and the metrics' last flush (both listen for 'exit').
-    this.lifecycle('exit');
-    this.logger.info({ code, ...this.checkpointer.positions }, 'worker exiting');
-    this.flushLogs();
+    step(() => this.lifecycle('exit'));
+    step(() => this.logger.info({ code, ...this.checkpointer.positions }, 'worker exiting'));
+    step(() => this.flushLogs());
     if (this.settings.exitProcess) {
-      process.exit(code);
+      exitProcessNow(code);
     } else {
       this.restoreStdout();
     }
@@ -355,7 +394,7 @@ class KclWorker<T> {
  */
 export function runWithSingleProcessor<T>(config: WorkerConfig<T>, processor: SingleProcessor<T>): Promise<number> {
   if (typeof processor !== 'function') throw new TypeError('Expected `processor` to be a function.');
-  return new KclWorker(config, { kind: 'single', processor }).start();
+  return startWorker(config, { kind: 'single', processor });
 }
 
 /**
@@ -372,5 +411,22 @@ export function runWithSingleProcessor<T>(config: WorkerConfig<T>, processor: Si
 export function runWithBatchProcessor<T>(config: WorkerConfig<T> & { chunkSize?: number }, processor: BatchProcessor<T>): Promise<number> {
   if (typeof processor !== 'function') throw new TypeError('Expected `processor` to be a function.');
   const spec: ProcessorSpec<T> = config.chunkSize === undefined ? { kind: 'batch', processor } : { kind: 'batch', processor, chunkSize: config.chunkSize };
-  return new KclWorker(config, spec).start();
+  return startWorker(config, spec);
+}
+
+/**
+ * Builds and starts a worker. A worker that cannot start (a malformed setting or KCL_*
+ * variable, a log file or health folder that cannot be opened) writes one stderr line and exits
+ * ExitCode.CONFIG_ERROR (78); with `exitProcess: false` the error is thrown instead.
+ */
+function startWorker<T>(config: WorkerConfig<T>, spec: ProcessorSpec<T>): Promise<number> {
+  let worker: KclWorker<T>;
+  try {
+    worker = new KclWorker(config, spec);
+  } catch (err) {
+    if (config.exitProcess === false) throw err;
+    writeStartFailureLine(err);
+    exitProcessNow(ExitCode.CONFIG_ERROR);
+  }
+  return worker.start();
 }

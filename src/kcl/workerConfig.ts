@@ -2,6 +2,7 @@
  * A KCL worker's options, their defaults (here and nowhere else) and their validation.
  */
 import type { Readable } from 'node:stream';
+import type { LogDrops } from '../config/logDestination.js';
 import type { Instrumentation } from '../core/instrumentation.js';
 import { resolveRetryOptions, type RetryOptions } from '../core/retry.js';
 import type { DeadLetterSink, Decoder, Logger } from '../core/types.js';
@@ -27,6 +28,11 @@ export interface WorkerConfig<T> {
   logger?: Logger;
   /** With `logger`: writes out its buffered lines synchronously; called once before exit. */
   flushLogs?: () => void;
+  /**
+   * With `logger`: the log lines it dropped so far (createWorkerLogger's `drops`), shown in the
+   * stats line, the metrics and the health file. Without `logger`, the worker's own log's.
+   */
+  logDrops?: () => LogDrops;
   /** Retries of retriable processor failures. Default: 100 ms doubling to 10 s, forever. */
   retry?: RetryOptions;
   /** Retries of throttled checkpoints. Default: 200 ms doubling to 5 s, 10 attempts. */
@@ -63,6 +69,26 @@ export interface WorkerConfig<T> {
   instrumentation?: Instrumentation;
   /** Per-shard metrics as CloudWatch EMF lines to a file or stderr (docs/metrics.md). Default: off. */
   metrics?: WorkerMetricsOptions;
+  /**
+   * An action (a batch) in hand longer than this, ms, is reported stuck: one error line naming the
+   * shard, the sequence number, how long and the last error (again at most once per this long),
+   * a `stuckBatch` event (metric `StuckBatches`) and `stuck: true` in the health file.
+   * Default: `KCL_STUCK_BATCH_MS`, else 300,000 (5 min). 0 turns it off.
+   */
+  stuckBatchMs?: number;
+  /**
+   * An action in hand longer than this, ms, makes the worker exit with ExitCode.STUCK_BATCH (4),
+   * checkpointing nothing more, so the daemon's supervisor starts afresh from the last checkpoint.
+   * Default: `KCL_STUCK_BATCH_EXIT_MS`, else 0 (off).
+   */
+  stuckBatchExitMs?: number;
+  /**
+   * A folder where the worker keeps `<shardId>.json` (its health: batchInHandMs, stuck, ...), for
+   * `bin/kcl-health`. Default: `KCL_HEALTH_DIR`, else none.
+   */
+  healthDir?: string;
+  /** How often the health file is rewritten besides on each action, ms. Default: `KCL_HEALTH_INTERVAL_MS`, else 10,000. */
+  healthIntervalMs?: number;
 }
 
 /** The defaults of {@link WorkerConfig}'s numbers and switches. */
@@ -72,6 +98,9 @@ export const DEFAULT_WORKER_OPTIONS = Object.freeze({
   statsIntervalMs: 60_000,
   shutdownTimeoutMs: 10_000,
   drainTimeoutMs: 19_000,
+  stuckBatchMs: 300_000,
+  stuckBatchExitMs: 0,
+  healthIntervalMs: 10_000,
   exitProcess: true,
   batchTimings: false,
   checkpointRetry: Object.freeze({ initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, maxAttempts: 10 }) as Readonly<Required<RetryOptions>>,
@@ -82,6 +111,10 @@ export interface ResolvedWorkerSettings {
   statsIntervalMs: number;
   shutdownTimeoutMs: number;
   drainTimeoutMs: number;
+  stuckBatchMs: number;
+  stuckBatchExitMs: number;
+  healthDir: string | undefined;
+  healthIntervalMs: number;
   checkpointRetry: Required<RetryOptions>;
   exitProcess: boolean;
   batchTimings: boolean;
@@ -90,8 +123,23 @@ export interface ResolvedWorkerSettings {
 const nonNegative = (n: number): boolean => Number.isFinite(n) && n >= 0;
 
 /**
+ * A number of ms from the option, else from the environment variable, else the default; checked
+ * non-negative, with an error naming the option or the variable.
+ */
+function msSetting(option: string, given: number | undefined, variable: string, env: NodeJS.ProcessEnv, fallback: number): number {
+  const fromEnv = env[variable];
+  const value = given ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : fallback);
+  if (!nonNegative(value)) {
+    throw new TypeError(given === undefined ? `Expected ${variable} to be a non-negative number of ms, got ${JSON.stringify(fromEnv)}.` : `Expected \`${option}\` to be a non-negative number.`);
+  }
+  return value;
+}
+
+/**
  * Fills in the defaults of `config` and checks it, with an error that names the option.
- * `drainTimeoutMs` falls back on the `KCL_DRAIN_TIMEOUT_MS` environment variable.
+ * `drainTimeoutMs`, `stuckBatchMs`, `stuckBatchExitMs`, `healthDir` and `healthIntervalMs` fall
+ * back on `KCL_DRAIN_TIMEOUT_MS`, `KCL_STUCK_BATCH_MS`, `KCL_STUCK_BATCH_EXIT_MS`, `KCL_HEALTH_DIR`
+ * and `KCL_HEALTH_INTERVAL_MS`.
  *
  * @example
  * resolveWorkerSettings({ decoder, statsIntervalMs: -1 }); // TypeError: Expected `statsIntervalMs` to be a non-negative number.
@@ -102,16 +150,22 @@ export function resolveWorkerSettings<T>(config: WorkerConfig<T>, env: NodeJS.Pr
   if (!nonNegative(statsIntervalMs)) throw new TypeError('Expected `statsIntervalMs` to be a non-negative number.');
   const shutdownTimeoutMs = config.shutdownTimeoutMs ?? d.shutdownTimeoutMs;
   if (!nonNegative(shutdownTimeoutMs)) throw new TypeError('Expected `shutdownTimeoutMs` to be a non-negative number.');
-  const fromEnv = env.KCL_DRAIN_TIMEOUT_MS;
-  const drainTimeoutMs = config.drainTimeoutMs ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : d.drainTimeoutMs);
-  if (!nonNegative(drainTimeoutMs)) {
-    throw new TypeError(config.drainTimeoutMs === undefined ? `Expected KCL_DRAIN_TIMEOUT_MS to be a non-negative number of ms, got ${JSON.stringify(fromEnv)}.` : 'Expected `drainTimeoutMs` to be a non-negative number.');
-  }
+  const drainTimeoutMs = msSetting('drainTimeoutMs', config.drainTimeoutMs, 'KCL_DRAIN_TIMEOUT_MS', env, d.drainTimeoutMs);
+  const stuckBatchMs = msSetting('stuckBatchMs', config.stuckBatchMs, 'KCL_STUCK_BATCH_MS', env, d.stuckBatchMs);
+  const stuckBatchExitMs = msSetting('stuckBatchExitMs', config.stuckBatchExitMs, 'KCL_STUCK_BATCH_EXIT_MS', env, d.stuckBatchExitMs);
+  const healthIntervalMs = msSetting('healthIntervalMs', config.healthIntervalMs, 'KCL_HEALTH_INTERVAL_MS', env, d.healthIntervalMs);
+  if (healthIntervalMs < 10) throw new TypeError('Expected `healthIntervalMs` (KCL_HEALTH_INTERVAL_MS) to be at least 10 ms.');
+  const healthDir = config.healthDir ?? (env.KCL_HEALTH_DIR ? env.KCL_HEALTH_DIR : undefined);
+  if (healthDir !== undefined && (typeof healthDir !== 'string' || healthDir === '')) throw new TypeError('Expected `healthDir` to be a folder path.');
   if (typeof config.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
   return {
     statsIntervalMs,
     shutdownTimeoutMs,
     drainTimeoutMs,
+    stuckBatchMs,
+    stuckBatchExitMs,
+    healthDir,
+    healthIntervalMs,
     checkpointRetry: resolveRetryOptions({ ...d.checkpointRetry, ...config.checkpointRetry }),
     exitProcess: config.exitProcess ?? d.exitProcess,
     batchTimings: config.batchTimings ?? d.batchTimings,

@@ -62,6 +62,13 @@ export interface KinesisHandlerOptions<T> {
    * function timeout above the longest call plus this reserve.
    */
   reserveMs?: number;
+  /**
+   * Time kept back to answer, in ms: when only this much of `context.getRemainingTimeInMillis()`
+   * is left and a call (say a Redis command that never returns) still holds the batch, the
+   * handler stops waiting for it and reports the batch as failed from its first record (Lambda
+   * retries it), instead of being killed by the timeout mid-way. Default 250; at most `reserveMs`.
+   */
+  deadlineMarginMs?: number;
   /** Open KPL aggregates into their user records. Default true. */
   deaggregate?: boolean;
   /** Counters to add to (they are cumulative across invocations). Default: fresh ones, see {@link KinesisHandlerWithCounters.counters}. */
@@ -121,6 +128,7 @@ export const DEFAULT_LAMBDA_RETRY: Readonly<Required<RetryOptions>> = Object.fre
 /** The defaults of {@link KinesisHandlerOptions}. */
 export const DEFAULT_KINESIS_HANDLER_OPTIONS = Object.freeze({
   reserveMs: 1_000,
+  deadlineMarginMs: 250,
   deaggregate: true,
   retry: DEFAULT_LAMBDA_RETRY,
 });
@@ -135,6 +143,7 @@ interface Resolved<T> {
   logger: Logger;
   retry: Required<RetryOptions>;
   reserveMs: number;
+  deadlineMarginMs: number;
   deaggregate: boolean;
   counters: PipelineCounters;
   metrics: (Required<Pick<LambdaMetricsOptions, 'namespace' | 'write'>> & LambdaMetricsOptions) | undefined;
@@ -161,6 +170,10 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
   }
   const reserveMs = options.reserveMs ?? d.reserveMs;
   if (!(Number.isFinite(reserveMs) && reserveMs >= 0)) throw new TypeError('Expected `reserveMs` to be a non-negative number.');
+  const deadlineMarginMs = options.deadlineMarginMs ?? Math.min(d.deadlineMarginMs, reserveMs);
+  if (!(Number.isFinite(deadlineMarginMs) && deadlineMarginMs >= 0 && deadlineMarginMs <= reserveMs)) {
+    throw new TypeError('Expected `deadlineMarginMs` to be a non-negative number of ms, at most `reserveMs`.');
+  }
   const deaggregate = options.deaggregate ?? d.deaggregate;
   if (typeof deaggregate !== 'boolean') throw new TypeError('Expected `deaggregate` to be a boolean.');
   if (options.deadLetters !== undefined && typeof options.deadLetters?.write !== 'function') {
@@ -184,6 +197,7 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
     logger: options.logger ?? createLambdaLogger(),
     retry: resolveRetryOptions({ ...d.retry, ...options.retry }),
     reserveMs,
+    deadlineMarginMs,
     deaggregate,
     counters: options.counters ?? newCounters(),
     metrics,
@@ -220,10 +234,10 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
     const { shardId, records, origin } = eventBatch(event, { deaggregate: o.deaggregate });
     if (records.length === 0) return { batchItemFailures: [] };
     const logger = o.logger.child({ shardId, ...(context.awsRequestId ? { requestId: context.awsRequestId } : {}) });
-    // A hook per invocation: its metrics are this invocation's alone, even if calls overlap.
-    const instrumentation = o.metrics ? new Instrumentation((err) => logger.warn({ err: errorMessage(err) }, 'metrics listener failed (ignored)')) : undefined;
-    const collector = instrumentation ? new MetricsCollector({ checkpoints: false }) : undefined;
-    if (collector && instrumentation) collector.subscribe(instrumentation);
+    // A hook per invocation: its metrics (and its last error) are this invocation's alone, even if calls overlap.
+    const instrumentation = new Instrumentation((err) => logger.warn({ err: errorMessage(err) }, 'instrumentation listener failed (ignored)'));
+    const collector = o.metrics ? new MetricsCollector({ checkpoints: false }) : undefined;
+    if (collector) collector.subscribe(instrumentation);
     const pipeline = new RecordPipeline<T>({
       decoder: o.decoder,
       spec: o.spec,
@@ -231,17 +245,41 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
       retry: o.retry,
       logger,
       counters: o.counters,
-      ...(instrumentation ? { instrumentation } : {}),
+      instrumentation,
     });
     const abort = new AbortController();
-    const budgetMs = Math.max(0, remainingMs(context) - o.reserveMs);
+    const remaining = remainingMs(context);
+    const budgetMs = Math.max(0, remaining - o.reserveMs);
     // setTimeout takes at most 2^31-1 ms; a larger value would fire at once.
     const timer = setTimeout(() => abort.abort(), Math.min(budgetMs, 2_147_483_647));
+    // The hard deadline: a call that ignores the abort (a command that never returns) must not
+    // let Lambda kill the invocation mid-way; answer before, from the first record.
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      deadlineTimer = setTimeout(() => resolve('deadline'), Math.min(Math.max(0, remaining - o.deadlineMarginMs), 2_147_483_647));
+    });
     let outcome;
+    let lastError: string | null = null;
+    const offRetry = instrumentation.on('retry', (e) => (lastError = e.error));
     try {
-      outcome = await pipeline.run({ shardId, records, millisBehindLatest: null, signal: abort.signal });
+      const run = pipeline.run({ shardId, records, millisBehindLatest: null, signal: abort.signal });
+      run.catch(() => undefined); // if the deadline wins, a late rejection goes nowhere
+      outcome = await Promise.race([run, deadline]);
+      if (outcome === 'deadline') {
+        abort.abort();
+        const inHandMs = Math.round(performance.now() - started);
+        const first = event.Records[0]!.kinesis.sequenceNumber;
+        instrumentation.emit('stuckBatch', { shardId, action: 'invocation', sequenceNumber: first, inHandMs, lastError });
+        logger.error(
+          { kinesisRecords: event.Records.length, userRecords: records.length, itemIdentifier: first, inHandMs, deadlineMarginMs: o.deadlineMarginMs, lastError },
+          `invocation deadline: a call still holds the batch with ${o.deadlineMarginMs} ms left; reporting the batch from its first record so Lambda retries it (not waiting to be killed)`,
+        );
+        return { batchItemFailures: [{ itemIdentifier: first }] };
+      }
     } finally {
       clearTimeout(timer);
+      clearTimeout(deadlineTimer);
+      offRetry();
       if (collector && o.metrics) writeMetrics(o.metrics, collector, event, context, logger);
     }
     const summary = {

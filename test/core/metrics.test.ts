@@ -307,4 +307,22 @@ describe('CloudWatch templates (docs/cloudwatch)', () => {
     assert.deepEqual(alarm.Dimensions.map((d) => d.Name), ['StreamName']);
     assert.equal(alarm.TreatMissingData, 'breaching', 'a worker that stopped reporting alarms too');
   });
+
+  test('the stuck-batch alarm names a metric a stuck batch publishes, at the stream level, and does not alarm on missing data', () => {
+    const stuck = JSON.parse(readFileSync(new URL('../../docs/cloudwatch/alarm-stuck-batches.json', import.meta.url), 'utf8')) as {
+      MetricName: string;
+      Dimensions: Array<{ Name: string }>;
+      TreatMissingData: string;
+    };
+    const hub = new Instrumentation();
+    const c = new MetricsCollector();
+    c.subscribe(hub);
+    assert.equal(c.take().has(stuck.MetricName), false, 'absent while nothing is stuck');
+    hub.emit('stuckBatch', { shardId: 's', action: 'processRecords', sequenceNumber: '1', inHandMs: 300_500, lastError: null });
+    const f = c.take();
+    assert.deepEqual(f.get(stuck.MetricName), { value: 1, unit: 'Count' });
+    assert.deepEqual(f.get('StuckBatchInHandMaxMs'), { value: 300_500, unit: 'Milliseconds' });
+    assert.deepEqual(stuck.Dimensions.map((d) => d.Name), ['StreamName']);
+    assert.equal(stuck.TreatMissingData, 'notBreaching');
+  });
 });

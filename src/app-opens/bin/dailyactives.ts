@@ -13,7 +13,8 @@
  *   REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS       optional, as for bin/lastopens: a batch is
  *                                  checkpointed only once that many replicas acknowledged its PFADDs
  *   REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD  optional, as for bin/lastopens
- * Exit codes: as bin/lastopens (0, 1, 2, 3, 78).
+ *   KCL_STUCK_BATCH_MS, KCL_STUCK_BATCH_EXIT_MS, KCL_HEALTH_DIR  optional, as for bin/lastopens
+ * Exit codes: as bin/lastopens (0, 1, 2, 3, 4, 78).
  */
 import { Cluster } from 'ioredis';
 import { startRedisWorker } from '../redisWorker.js';
@@ -23,11 +24,11 @@ import { waitForReplicas } from '../../redis/waitReplicas.js';
 import { appOpenDecoder, type AppOpen } from '../model/index.js';
 import { dailyActivesKey, recordDailyActives } from '../tasks/recordDailyActives.js';
 
-const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('dailyactives');
+const { config, logger, flushSync, logDrops, redis, deadLetters } = startRedisWorker('dailyactives');
 const wait = config.waitReplicas;
 
 await runWithBatchProcessor<AppOpen>(
-  { decoder: appOpenDecoder, deadLetters, logger, flushLogs: flushSync, statsIntervalMs: config.statsIntervalMs },
+  { decoder: appOpenDecoder, deadLetters, logger, flushLogs: flushSync, logDrops, statsIntervalMs: config.statsIntervalMs },
   async (records) => {
     const events = records.map((r) => r.value);
     const result = await recordDailyActives(redis, events);

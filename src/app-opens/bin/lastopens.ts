@@ -24,8 +24,15 @@
  *                                  (never stdout); unset: no metrics (the stats line stays as it is)
  *   METRICS_NAMESPACE   optional   CloudWatch namespace of the metrics, default KinesisStreams
  *   METRICS_INTERVAL_MS optional   one metrics line per shard this often, default 60000 (docs/metrics.md)
+ *   KCL_STUCK_BATCH_MS  optional   a batch in hand this long is reported stuck (error line, metric,
+ *                                  health file), default 300000; 0 turns it off
+ *   KCL_STUCK_BATCH_EXIT_MS optional a batch in hand this long ends the worker (exit 4), default 0 (off)
+ *   KCL_HEALTH_DIR      optional   folder for <shardId>.json health files (bin/kcl-health reads them)
+ *   KCL_HEALTH_INTERVAL_MS optional how often the health file is rewritten, default 10000
+ *   KCL_DRAIN_TIMEOUT_MS optional  bound of the drain after SIGTERM with a daemon attached
  * Exit codes: 0 end of input or SIGTERM; 1 crash; 2 protocol error; 3 retries exhausted;
- * 78 configuration error (one line on stderr naming the variable, nothing on stdout).
+ * 4 stuck batch (KCL_STUCK_BATCH_EXIT_MS); 78 configuration error or a LOG_PATH that cannot be
+ * opened (one line on stderr, nothing on stdout). A log that fails later never stops the worker.
  * The start-up (configuration, log, Redis client, dead-letter sink, exit 78) is startRedisWorker's,
  * shared with bin/dailyactives; this file adds the settings only lastopens has.
  */
@@ -69,7 +76,7 @@ function readLastOpensWorkerConfig() {
   };
 }
 
-const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('lastopens', { readConfig: readLastOpensWorkerConfig });
+const { config, logger, flushSync, logDrops, redis, deadLetters } = startRedisWorker('lastopens', { readConfig: readLastOpensWorkerConfig });
 
 await runWithBatchProcessor<AppOpen>(
   {
@@ -77,6 +84,7 @@ await runWithBatchProcessor<AppOpen>(
     deadLetters,
     logger,
     flushLogs: flushSync,
+    logDrops,
     statsIntervalMs: config.statsIntervalMs,
     batchTimings: config.batchTimings,
     chunkSize: config.chunkSize,
