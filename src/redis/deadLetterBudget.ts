@@ -1,7 +1,8 @@
 /**
  * The byte budget of a dead-letter stream, kept inside Redis: two Lua scripts that add and delete
  * entries of `deadletter:<stream>` while keeping a running estimate of its bytes in a side key,
- * `{deadletter:<stream>}:bytes` (its hash tag is the stream's key, so both share a cluster slot).
+ * `deadletter:{deadletter:<stream>}:bytes` (its hash tag is the stream's key, so both share a
+ * cluster slot; its `deadletter:` prefix keeps it under the ACL key patterns the stream is under).
  * Every writer goes through the scripts, so the estimate holds with many workers writing at once
  * and across restarts (it lives beside the stream, with the same persistence).
  *
@@ -22,7 +23,7 @@ import { createHash } from 'node:crypto';
  * were deleted, so one call never blocks Redis for long (a stream far over budget, e.g. written
  * before the budget existed, shrinks over the next calls). An empty stream resets the estimate; a
  * missing side key next to a non-empty stream is started from MEMORY USAGE (the stream's real
- * size). Returns { added, dropped, bytes after, entries after }.
+ * size; without the MEMORY permission, from a sample of its entries). Returns { added, dropped, bytes after, entries after }.
  */
 const ADD_LUA = `
 local stream, counter = KEYS[1], KEYS[2]
@@ -36,7 +37,18 @@ local len = redis.call('XLEN', stream)
 local bytes = 0
 if len > 0 then
   bytes = tonumber(redis.call('GET', counter))
-  if bytes == nil then bytes = tonumber(redis.call('MEMORY', 'USAGE', stream, 'SAMPLES', '0')) or 0 end
+  if bytes == nil then
+    local usage = redis.pcall('MEMORY', 'USAGE', stream, 'SAMPLES', '0')
+    if type(usage) == 'number' then
+      bytes = usage
+    else
+      -- MEMORY not allowed (an ACL): the mean of the oldest and newest entries, times their number
+      local sum, n = 0, 0
+      for _, e in ipairs(redis.call('XRANGE', stream, '-', '+', 'COUNT', 10)) do sum, n = sum + estimate(e[2], 1, #e[2]), n + 1 end
+      for _, e in ipairs(redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 10)) do sum, n = sum + estimate(e[2], 1, #e[2]), n + 1 end
+      bytes = math.ceil(sum / math.max(n, 1) * len)
+    end
+  end
 end
 local added, dropped, evicted = 0, 0, 0
 local pos = 4

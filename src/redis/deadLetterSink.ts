@@ -116,14 +116,15 @@ export function deadLetterKey(streamName: string): string {
 }
 
 /**
- * The Redis key holding the estimated bytes of a stream's dead letters: `{deadletter:<name>}:bytes`,
- * whose hash tag puts it in the dead-letter stream's cluster slot.
+ * The Redis key holding the estimated bytes of a stream's dead letters:
+ * `deadletter:{deadletter:<name>}:bytes`. Its hash tag is the dead-letter stream's key, so both are
+ * in one cluster slot; its prefix keeps it under the same ACL key patterns (`~deadletter:*`).
  *
  * @example
- * deadLetterBytesKey('app-opens'); // '{deadletter:app-opens}:bytes'
+ * deadLetterBytesKey('app-opens'); // 'deadletter:{deadletter:app-opens}:bytes'
  */
 export function deadLetterBytesKey(streamName: string): string {
-  return `{${deadLetterKey(streamName)}}:bytes`;
+  return `deadletter:{${deadLetterKey(streamName)}}:bytes`;
 }
 
 const defined = new WeakSet<object>();
@@ -174,7 +175,7 @@ function entryOf(l: DeadLetter, maxDataBytes: number): string[] {
  * `data` followed by `truncated 1 dataBytes <full size> dataSha256 <hex>`.
  *
  * The stream is bounded twice: at most `maxLen` entries, and at most `maxBytes` estimated bytes
- * (kept in `{deadletter:<streamName>}:bytes`, same cluster slot). Both are kept by one Lua script
+ * (kept in `deadletter:{deadletter:<streamName>}:bytes`, same cluster slot). Both are kept by one Lua script
  * that deletes the oldest entries before adding, atomically, so any number of workers can write
  * at once. A write always stores its letters; it resolves with `{ dropped }`, the older letters
  * deleted to make room, which the stats line and metrics count and the `logger` reports once per

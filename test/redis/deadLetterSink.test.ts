@@ -237,6 +237,22 @@ describe('RedisDeadLetterSink', () => {
     assert.equal(Number(await redis.get(deadLetterBytesKey('r'))), await sumOfEstimates(redis, 'deadletter:r'));
   });
 
+  test('without the MEMORY permission (an ACL), a stream with no estimate yet is measured from a sample of its entries', async () => {
+    await redis.call('ACL', 'SETUSER', 'nomemory', 'on', '>pw', '~*', '&*', '+@all', '-memory');
+    const limited = createRedisClient(`redis://nomemory:pw@127.0.0.1:${server.port}`);
+    try {
+      for (let i = 0; i < 30; i++) await redis.xadd('deadletter:acl', '*', 'sequenceNumber', String(i), 'data', randomBytes(30_000).toString('base64'));
+      const sink = new RedisDeadLetterSink(limited, { streamName: 'acl', maxDataBytes: 1024, maxBytes: 512 * 1024 });
+      const r = await sink.write([letter(1)]);
+      // 30 entries of about 52 KB: about 20 must go to fit 512 KiB.
+      assert.ok(r.dropped >= 19 && r.dropped <= 21, `dropped ${r.dropped}`);
+      assert.ok(Number(await redis.get(deadLetterBytesKey('acl'))) <= 512 * 1024);
+    } finally {
+      await closeRedisClient(limited);
+      await redis.call('ACL', 'DELUSER', 'nomemory');
+    }
+  });
+
   test('deleteDeadLetters takes the entries off the estimate', async () => {
     const sink = new RedisDeadLetterSink(redis, { streamName: 'd' });
     await sink.write(Array.from({ length: 6 }, (_, i) => letter(i)));
