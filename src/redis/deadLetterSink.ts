@@ -100,8 +100,9 @@ export function minDeadLetterMaxBytes(maxDataBytes: number): number {
   return 2 * estimateEntryBytes(['x'.repeat(MAX_FIXED_ENTRY_BYTES), 'x'.repeat(base64)]);
 }
 
-/** Letters per script call: each call is atomic in Redis, so keep it short. */
+/** Letters, and bytes of arguments, per script call at most: each call is atomic in Redis, so keep it short. */
 const LETTERS_PER_CALL = 200;
+const ARG_BYTES_PER_CALL = 8 * 1024 * 1024;
 /** Estimated bytes a call may delete to make room (the rest waits for the next calls). */
 const EVICT_LIMIT_PER_CALL = 32 * 1024 * 1024;
 
@@ -231,14 +232,17 @@ export class RedisDeadLetterSink implements DeadLetterSink {
     const head = [this.key, this.bytesKey, String(this.maxBytes), String(this.maxLen), String(EVICT_LIMIT_PER_CALL)];
     let dropped = 0;
     try {
-      for (let start = 0; start < letters.length; start += LETTERS_PER_CALL) {
-        const chunk = letters.slice(start, start + LETTERS_PER_CALL);
+      for (let start = 0; start < letters.length; ) {
         const args = [...head];
-        for (const l of chunk) {
-          const fields = entryOf(l, this.maxDataBytes);
+        let count = 0;
+        let bytes = 0;
+        while (start < letters.length && count < LETTERS_PER_CALL && (count === 0 || bytes < ARG_BYTES_PER_CALL)) {
+          const fields = entryOf(letters[start++]!, this.maxDataBytes);
           args.push(String(fields.length), ...fields);
+          for (const f of fields) bytes += f.length;
+          count++;
         }
-        const what = `XADD ${this.key} (${chunk.length} dead letters)`;
+        const what = `XADD ${this.key} (${count} dead letters)`;
         const reply = await runBounded(this.redis, what, () => call<[number, number, number, number]>(client, DEAD_LETTER_SCRIPTS.add.name, args));
         dropped += Number(reply[1]);
       }
