@@ -44,6 +44,7 @@ export type {
   BatchResult,
   DeadLetter,
   DeadLetterSink,
+  DeadLetterWriteResult,
   DecodedRecord,
   Decoder,
   KinesisRecord,
@@ -54,6 +55,9 @@ export type {
   SingleProcessor,
 } from './core/types.js';
 export { LogDeadLetterSink } from './core/logDeadLetterSink.js';
+export type { LogDeadLetterSinkOptions } from './core/logDeadLetterSink.js';
+export { capDeadLetterData, DEFAULT_DEAD_LETTER_MAX_DATA_BYTES } from './core/deadLetterData.js';
+export type { DeadLetterData } from './core/deadLetterData.js';
 export { Instrumentation } from './core/instrumentation.js';
 export type { InstrumentationEvent, InstrumentationEvents, InstrumentationListener } from './core/instrumentation.js';
 export { MetricsCollector, emfDocument, percentile, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/metrics.js';

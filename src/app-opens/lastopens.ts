@@ -9,6 +9,8 @@ import type { AppOpen } from './model/index.js';
 import { Cluster } from 'ioredis';
 import { parseRedisUrl, type RedisClient } from '../redis/connection.js';
 import { keySlot } from '../redis/keySlot.js';
+import { DEFAULT_DEAD_LETTER_MAX_BYTES, DEFAULT_DEAD_LETTER_MAX_LEN, minDeadLetterMaxBytes } from '../redis/deadLetterSink.js';
+import { DEFAULT_DEAD_LETTER_MAX_DATA_BYTES } from '../core/deadLetterData.js';
 import { waitForReplicas, type WaitReplicasOptions } from '../redis/waitReplicas.js';
 import { lastOpenKey, recordLastOpens } from './tasks/recordLastOpen.js';
 
@@ -18,6 +20,10 @@ export interface LastOpensEnv {
   streamName: string;
   logLevel: string;
   deadLetterMaxLen: number;
+  /** DEADLETTER_MAX_DATA_BYTES: the most bytes of a record's data a dead letter keeps. */
+  deadLetterMaxDataBytes: number;
+  /** DEADLETTER_MAX_BYTES: the byte budget of the dead-letter stream. */
+  deadLetterMaxBytes: number;
   /** REDIS_WAIT_REPLICAS / REDIS_WAIT_TIMEOUT_MS; absent when off. */
   waitReplicas?: WaitReplicasOptions;
 }
@@ -28,15 +34,25 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 1_000;
 /**
  * Reads `.env` (the real environment wins) and the shared variables: RESULTS_REDIS_URL and
  * STREAM_NAME (mandatory), LOG_LEVEL (default info), DEADLETTER_MAXLEN (default 100000),
- * REDIS_WAIT_REPLICAS (default 0: off) and REDIS_WAIT_TIMEOUT_MS (default 1000, at most 60000).
- * Throws ConfigError naming the variable.
+ * DEADLETTER_MAX_DATA_BYTES (default 65536), DEADLETTER_MAX_BYTES (default 268435456, at least
+ * twice the largest dead letter DEADLETTER_MAX_DATA_BYTES allows), REDIS_WAIT_REPLICAS (default
+ * 0: off) and REDIS_WAIT_TIMEOUT_MS (default 1000, at most 60000). Throws ConfigError naming the
+ * variable.
  *
  * @example
- * const env = readLastOpensEnv(); // { redisUrl, streamName, logLevel: 'info', deadLetterMaxLen: 100000 }
+ * const env = readLastOpensEnv();
+ * // { redisUrl, streamName, logLevel: 'info', deadLetterMaxLen: 100000, deadLetterMaxDataBytes: 65536, deadLetterMaxBytes: 268435456 }
  */
 export function readLastOpensEnv(): LastOpensEnv {
   loadEnvFile();
   const waitReplicas = readWaitReplicas();
+  const deadLetterMaxDataBytes = optionalVar('DEADLETTER_MAX_DATA_BYTES', DEFAULT_DEAD_LETTER_MAX_DATA_BYTES, parseInteger({ min: 0, max: 10 * 1024 * 1024 }));
+  const least = minDeadLetterMaxBytes(deadLetterMaxDataBytes);
+  const deadLetterMaxBytes = optionalVar('DEADLETTER_MAX_BYTES', Math.max(DEFAULT_DEAD_LETTER_MAX_BYTES, least), (v) => {
+    const n = parseInteger({ min: 1 })(v);
+    if (n < least) throw new Error(`must be >= ${least}: twice the largest dead letter of DEADLETTER_MAX_DATA_BYTES ${deadLetterMaxDataBytes}`);
+    return n;
+  });
   return {
     // parseRedisUrl, not WHATWG URL: a cluster URL lists several seeds (host1:p1,host2:p2), which
     // URL refuses. Its errors show the URL with the password redacted.
@@ -46,7 +62,9 @@ export function readLastOpensEnv(): LastOpensEnv {
     }),
     streamName: mandatoryVar('STREAM_NAME', parseStreamName),
     logLevel: optionalVar('LOG_LEVEL', 'info', parseLogLevel),
-    deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', 100_000, parseInteger({ min: 1 })),
+    deadLetterMaxLen: optionalVar('DEADLETTER_MAXLEN', DEFAULT_DEAD_LETTER_MAX_LEN, parseInteger({ min: 1 })),
+    deadLetterMaxDataBytes,
+    deadLetterMaxBytes,
     ...(waitReplicas === undefined ? {} : { waitReplicas }),
   };
 }

@@ -42,7 +42,7 @@ export interface RedisWorkerOptions<Extra extends object> {
    * ConfigError it throws exits 78 with its one stderr line, like the shared ones.
    */
   readConfig?: () => Extra;
-  /** More fields of the `<name> starting` log line, after `redis`, `deadLetterMaxLen` and `waitReplicas`. */
+  /** More fields of the `<name> starting` log line, after `redis`, the dead-letter bounds and `waitReplicas`. */
   startFields?: (config: RedisWorkerEnv & Extra) => Record<string, unknown>;
   /** More options of the Redis client (its logger and `connectionName` are the start-up's). */
   redisOptions?: (config: RedisWorkerEnv & Extra) => Omit<RedisClientOptions, 'logger' | 'connectionName'>;
@@ -66,7 +66,8 @@ export interface RedisWorker<Extra extends object = Record<never, never>> {
 
 /**
  * Reads RESULTS_REDIS_URL, STREAM_NAME (mandatory), LOG_PATH (important: default
- * `./<name>.log` with a warning), LOG_LEVEL, DEADLETTER_MAXLEN, REDIS_WAIT_REPLICAS,
+ * `./<name>.log` with a warning), LOG_LEVEL, DEADLETTER_MAXLEN, DEADLETTER_MAX_DATA_BYTES,
+ * DEADLETTER_MAX_BYTES, REDIS_WAIT_REPLICAS,
  * REDIS_WAIT_TIMEOUT_MS, STATS_INTERVAL_MS and REDIS_SENTINEL_USERNAME / _PASSWORD, then the worker's own settings
  * (`options.readConfig`); opens the log, logs `<name> starting`, connects to Redis
  * (`connectionName` `<name>:<pid>`). On a configuration error (a malformed variable, a LOG_PATH
@@ -116,7 +117,14 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
   const { logger, flushSync, drops: logDrops } = log!;
   for (const warning of warnings) logger.warn({}, warning);
   logger.info(
-    { redis: redactUrl(cfg.redisUrl), deadLetterMaxLen: cfg.deadLetterMaxLen, waitReplicas: cfg.waitReplicas ?? null, ...options.startFields?.(cfg) },
+    {
+      redis: redactUrl(cfg.redisUrl),
+      deadLetterMaxLen: cfg.deadLetterMaxLen,
+      deadLetterMaxDataBytes: cfg.deadLetterMaxDataBytes,
+      deadLetterMaxBytes: cfg.deadLetterMaxBytes,
+      waitReplicas: cfg.waitReplicas ?? null,
+      ...options.startFields?.(cfg),
+    },
     `${name} starting`,
   );
   let redis: RedisClient | undefined;
@@ -138,6 +146,13 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
     flushSync();
     fail(`RESULTS_REDIS_URL is malformed: ${err.message}`);
   }
-  const deadLetters = new RedisDeadLetterSink(redis!, { streamName: cfg.streamName, maxLen: cfg.deadLetterMaxLen });
+  const deadLetters = new RedisDeadLetterSink(redis!, {
+    streamName: cfg.streamName,
+    maxLen: cfg.deadLetterMaxLen,
+    maxDataBytes: cfg.deadLetterMaxDataBytes,
+    maxBytes: cfg.deadLetterMaxBytes,
+    logger,
+    logIntervalMs: cfg.statsIntervalMs > 0 ? cfg.statsIntervalMs : 60_000,
+  });
   return { config: cfg, logger, flushSync, logDrops, redis: redis!, deadLetters };
 }

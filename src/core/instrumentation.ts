@@ -34,8 +34,11 @@ export interface InstrumentationEvents {
   };
   /** One checkpoint attempt and its answer (`error` null: it took). */
   checkpoint: { shardId: string; sequenceNumber: string; error: string | null; attempt: number };
-  /** Dead letters written to the sink (after the write succeeded). */
-  deadLetter: { shardId: string; count: number };
+  /**
+   * Dead letters written to the sink (after the write succeeded). `dropped`, when the sink reports
+   * it: older letters the sink removed to stay inside its bounds (see `DeadLetterWriteResult`).
+   */
+  deadLetter: { shardId: string; count: number; dropped?: number };
   /** A failed attempt that will be tried again (`what`: the processor or the dead-letter sink). */
   retry: { shardId: string; what: 'processor' | 'deadLetterSink'; attempt: number; delayMs: number; error: string };
   /** A garbage-collection pause of this process (observed only while someone subscribes). */

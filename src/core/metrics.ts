@@ -73,7 +73,8 @@ class Samples {
  * Sums one shard's (or one invocation's) figures from the instrumentation hook, per interval.
  * {@link MetricsCollector.take} returns the interval's figures and starts the next interval.
  *
- * Figures: RecordsProcessed, RecordsDeadLettered, ProcessingFailures, Batches, Checkpoints,
+ * Figures: RecordsProcessed, RecordsDeadLettered, DeadLettersDropped (older dead letters the
+ * sink deleted to stay inside its bounds), ProcessingFailures, Batches, Checkpoints,
  * CheckpointFailures (Count); MillisBehindLatest (last seen) and MillisBehindLatestMax, when the
  * runtime knows the lag; BatchDurationP50 and BatchDurationP99 (Milliseconds), when a batch ran;
  * RecordsPerSecond (Count/Second, records handled over the interval's length); and for each timing
@@ -90,6 +91,7 @@ class Samples {
 export class MetricsCollector {
   private processed = 0;
   private deadLettered = 0;
+  private deadLettersDropped = 0;
   private failures = 0;
   private batches = 0;
   private checkpoints = 0;
@@ -119,7 +121,7 @@ export class MetricsCollector {
   }
 
   /**
-   * Listens to `instrumentation`'s batchStarted, batchDone, checkpoint and timing events; returns
+   * Listens to `instrumentation`'s batchStarted, batchDone, deadLetter, checkpoint and timing events; returns
    * a function that stops listening.
    *
    * @example
@@ -136,6 +138,11 @@ export class MetricsCollector {
         this.failures += e.failures;
         this.durations.add(e.durationMs);
         this.observeLag(e.millisBehindLatest);
+      }),
+      instrumentation.on('deadLetter', (e) => {
+        if (!e.dropped) return;
+        this.events++;
+        this.deadLettersDropped += e.dropped;
       }),
       instrumentation.on('checkpoint', (e) => {
         this.events++;
@@ -194,6 +201,7 @@ export class MetricsCollector {
     const ms = (name: string, value: number): void => void f.set(name, { value: round(value), unit: 'Milliseconds' });
     count('RecordsProcessed', this.processed);
     count('RecordsDeadLettered', this.deadLettered);
+    count('DeadLettersDropped', this.deadLettersDropped);
     count('ProcessingFailures', this.failures);
     count('Batches', this.batches);
     if (this.options.checkpoints ?? true) {
@@ -219,6 +227,7 @@ export class MetricsCollector {
     }
     this.processed = 0;
     this.deadLettered = 0;
+    this.deadLettersDropped = 0;
     this.failures = 0;
     this.batches = 0;
     this.checkpoints = 0;

@@ -10,6 +10,7 @@ import type {
   BatchResult,
   DeadLetter,
   DeadLetterSink,
+  DeadLetterWriteResult,
   DecodedRecord,
   Decoder,
   KinesisRecord,
@@ -176,8 +177,9 @@ export class RecordPipeline<T> {
     const letters = state.letters.filter((l) => l.index < state.firstUnhandled).map((l) => l.letter);
     if (letters.length > 0) {
       const t0 = performance.now();
+      let written: void | DeadLetterWriteResult;
       try {
-        await this.writeDeadLetters(letters, batch.signal, batch.shardId);
+        written = await this.writeDeadLetters(letters, batch.signal, batch.shardId);
         this.lastTimings.deadLetterMs = performance.now() - t0;
       } catch (error) {
         this.lastTimings.deadLetterMs = performance.now() - t0;
@@ -187,7 +189,8 @@ export class RecordPipeline<T> {
         return this.incomplete(state, 0);
       }
       this.counters.deadLettered += letters.length;
-      this.options.instrumentation?.emit('deadLetter', { shardId: batch.shardId, count: letters.length });
+      const dropped = written?.dropped;
+      this.options.instrumentation?.emit('deadLetter', { shardId: batch.shardId, count: letters.length, ...(typeof dropped === 'number' ? { dropped } : {}) });
     }
     if (state.firstUnhandled < batch.records.length) return this.incomplete(state, letters.length);
     return { complete: true, processed: state.processed, deadLettered: letters.length };
@@ -334,7 +337,7 @@ export class RecordPipeline<T> {
    * Hands the letters to the sink, retrying until it takes them. Each letter is one log line: a
    * warn line from here, or the sink's own when it declares `logsLetters` (the log sink).
    */
-  private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal, shardId: string): Promise<void> {
+  private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal, shardId: string): Promise<void | DeadLetterWriteResult> {
     for (const l of this.options.deadLetters.logsLetters === true ? [] : letters) {
       this.logger.warn(
         {

@@ -42,6 +42,20 @@ export interface DeadLetter {
 }
 
 /**
+ * What a {@link DeadLetterSink} may report about a write that succeeded.
+ *
+ * @example
+ * const result: DeadLetterWriteResult = { dropped: 3 }; // 3 older letters removed to make room
+ */
+export interface DeadLetterWriteResult {
+  /**
+   * Letters already stored (older ones, possibly written by other workers) that the sink removed
+   * to stay inside its bounds while storing these. The letters just written are all stored.
+   */
+  dropped: number;
+}
+
+/**
  * Where records that cannot be used go. Writing a dead letter is part of handling its record:
  * when `write` rejects, the batch is retried and not checkpointed.
  *
@@ -49,7 +63,11 @@ export interface DeadLetter {
  * const sink: DeadLetterSink = { async write(letters) { for (const l of letters) console.error(l.reason); } };
  */
 export interface DeadLetterSink {
-  write(letters: readonly DeadLetter[]): Promise<void>;
+  /**
+   * Stores the letters. May resolve with {@link DeadLetterWriteResult} to report older letters it
+   * dropped to stay inside its bounds (counted in the stats line and the metrics).
+   */
+  write(letters: readonly DeadLetter[]): Promise<void | DeadLetterWriteResult>;
   /**
    * True when `write` itself logs each letter (as the default, the log sink, does): the pipeline
    * then writes no `dead-lettering record` line of its own, so a dead letter is one line. Default

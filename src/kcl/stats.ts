@@ -1,7 +1,8 @@
 /**
  * The periodic stats line of a worker: what it did since the last line, how long batches took,
  * how far behind the stream it is, and whether a batch has been in hand for too long. A
- * subscriber of the instrumentation hook (batchStarted, batchDone, checkpoint, lifecycle exit).
+ * subscriber of the instrumentation hook (batchStarted, batchDone, checkpoint, deadLetter,
+ * lifecycle exit).
  */
 import type { Instrumentation } from '../core/instrumentation.js';
 import { percentile } from '../core/metrics.js';
@@ -28,6 +29,8 @@ export class WorkerStats {
   private checkpoints = 0;
   private checkpointFailures = 0;
   private lastCheckpoint: string | null = null;
+  /** Older dead letters the sink dropped to stay inside its bounds, this interval. */
+  private deadLettersDropped = 0;
   private last = { records: 0, processed: 0, deadLettered: 0, failures: 0 };
   private timer: NodeJS.Timeout | undefined;
 
@@ -43,6 +46,7 @@ export class WorkerStats {
       instrumentation.on('batchStarted', (e) => this.batchStarted(e.millisBehindLatest));
       instrumentation.on('batchDone', (e) => this.batchFinished(e.durationMs));
       instrumentation.on('checkpoint', (e) => (e.error === null ? this.checkpointed(e.sequenceNumber) : this.checkpointFailed()));
+      instrumentation.on('deadLetter', (e) => (this.deadLettersDropped += e.dropped ?? 0));
       instrumentation.on('lifecycle', (e) => {
         if (e.phase === 'exit') this.stop();
       });
@@ -92,6 +96,7 @@ export class WorkerStats {
         processed: c.processed - this.last.processed,
         deadLettered: c.deadLettered - this.last.deadLettered,
         failures: c.failures - this.last.failures,
+        deadLettersDropped: this.deadLettersDropped,
         batches: this.batches,
         batchLatencyMs: {
           p50: Math.round(percentile(sorted, 50)),
@@ -112,6 +117,7 @@ export class WorkerStats {
     this.batches = 0;
     this.checkpoints = 0;
     this.checkpointFailures = 0;
+    this.deadLettersDropped = 0;
     if (inHandMs >= STALLED_AFTER_MS) this.logger().warn(line, `stats: shard stalled, a batch has been in hand for ${Math.round(inHandMs / 1000)} s`);
     else this.logger().info(line, 'stats');
   }

@@ -22,6 +22,16 @@ export type { RedisClient, RedisClientOptions, ParsedRedisUrl } from './connecti
 export { REDIS_REPLY_ERRORS } from './errors.js';
 /** The one URL redaction (src/config/redact.ts), re-exported for Redis users. */
 export { redactUrl } from '../config/redact.js';
-export { RedisDeadLetterSink, deadLetterKey, DEAD_LETTER_FIELDS, DEFAULT_DEAD_LETTER_MAX_LEN } from './deadLetterSink.js';
+export {
+  RedisDeadLetterSink,
+  deadLetterKey,
+  deadLetterBytesKey,
+  deleteDeadLetters,
+  minDeadLetterMaxBytes,
+  DEAD_LETTER_FIELDS,
+  TRUNCATED_DEAD_LETTER_FIELDS,
+  DEFAULT_DEAD_LETTER_MAX_LEN,
+  DEFAULT_DEAD_LETTER_MAX_BYTES,
+} from './deadLetterSink.js';
 export type { RedisDeadLetterSinkOptions } from './deadLetterSink.js';
 export { keySlot, SLOT_COUNT } from './keySlot.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { readLastOpensEnv } from '../../src/app-opens/lastopens.js';
 
-const KEYS = ['RESULTS_REDIS_URL', 'STREAM_NAME', 'LOG_LEVEL', 'DEADLETTER_MAXLEN', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS'];
+const KEYS = ['RESULTS_REDIS_URL', 'STREAM_NAME', 'LOG_LEVEL', 'DEADLETTER_MAXLEN', 'DEADLETTER_MAX_DATA_BYTES', 'DEADLETTER_MAX_BYTES', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS'];
 const saved = Object.fromEntries(KEYS.map((k) => [k, process.env[k]]));
 afterEach(() => {
   for (const k of KEYS) {
@@ -26,7 +26,17 @@ describe('readLastOpensEnv', () => {
       streamName: 'app-opens',
       logLevel: 'info',
       deadLetterMaxLen: 100_000,
+      deadLetterMaxDataBytes: 65_536,
+      deadLetterMaxBytes: 256 * 1024 * 1024,
     });
+  });
+
+  test('DEADLETTER_MAX_DATA_BYTES and DEADLETTER_MAX_BYTES: read as bytes; the budget must hold two of the largest letters', () => {
+    setEnv({ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', DEADLETTER_MAX_DATA_BYTES: '1024', DEADLETTER_MAX_BYTES: '1048576' });
+    const env = readLastOpensEnv();
+    assert.deepEqual([env.deadLetterMaxDataBytes, env.deadLetterMaxBytes], [1024, 1_048_576]);
+    setEnv({ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', DEADLETTER_MAX_DATA_BYTES: '0' });
+    assert.equal(readLastOpensEnv().deadLetterMaxDataBytes, 0);
   });
 
   test('REDIS_WAIT_REPLICAS: off by default and at 0; N with the timeout (default 1000 ms); a sentinel URL is accepted', () => {
@@ -45,6 +55,10 @@ describe('readLastOpensEnv', () => {
       [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 'no spaces allowed' }, /^STREAM_NAME is malformed/],
       [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', LOG_LEVEL: 'loud' }, /^LOG_LEVEL is malformed: expected one of/],
       [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', DEADLETTER_MAXLEN: '0' }, /^DEADLETTER_MAXLEN is malformed/],
+      [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', DEADLETTER_MAX_DATA_BYTES: '-1' }, /^DEADLETTER_MAX_DATA_BYTES is malformed/],
+      [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', DEADLETTER_MAX_DATA_BYTES: '20000000' }, /^DEADLETTER_MAX_DATA_BYTES is malformed: must be <= 10485760/],
+      [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', DEADLETTER_MAX_BYTES: '100000' }, /^DEADLETTER_MAX_BYTES is malformed: must be >= 241760: twice the largest dead letter/],
+      [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', DEADLETTER_MAX_BYTES: '1mb' }, /^DEADLETTER_MAX_BYTES is malformed/],
       [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', REDIS_WAIT_REPLICAS: '-1' }, /^REDIS_WAIT_REPLICAS is malformed/],
       [{ RESULTS_REDIS_URL: 'redis://h', STREAM_NAME: 's', REDIS_WAIT_REPLICAS: '1', REDIS_WAIT_TIMEOUT_MS: '0' }, /^REDIS_WAIT_TIMEOUT_MS is malformed/],
       [{ RESULTS_REDIS_URL: 'redis+sentinel://:topsecret@s1', STREAM_NAME: 's' }, /^RESULTS_REDIS_URL is malformed.*master name/],

@@ -64,6 +64,7 @@ describe('MetricsCollector', () => {
     assert.deepEqual(f, {
       RecordsProcessed: 18,
       RecordsDeadLettered: 2,
+      DeadLettersDropped: 0,
       ProcessingFailures: 1,
       Batches: 2,
       Checkpoints: 1,

@@ -187,7 +187,8 @@ describe('Redis refusing some commands', () => {
     await until(() => w.logged('dead-letter write failed; retrying').length >= 3, 'three refused dead-letter writes');
     assert.deepEqual(w.daemon.checkpoints, [], 'no checkpoint past a record whose dead letter is not stored');
     assert.deepEqual(await model.diff(client), [], 'the good records were applied meanwhile');
-    assert.match(String(w.logged('dead-letter write failed; retrying')[0]!.err), /NOPERM/);
+    // The dead letters are written by a script: Redis names the refusal inside a script that way.
+    assert.match(String(w.logged('dead-letter write failed; retrying')[0]!.err), /NOPERM|user executing the script can't run this command/);
     await client.call('ACL', 'SETUSER', 'worker', '+xadd');
     const { checkpoints } = await pending;
     assert.deepEqual(seqs(checkpoints), [lastSeq(batch)]);

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { Cluster } from 'ioredis';
 import { RetriableError } from '../../src/core/errors.js';
 import { closeRedisClient, createRedisClient, type RedisClient } from '../../src/redis/connection.js';
-import { RedisDeadLetterSink } from '../../src/redis/deadLetterSink.js';
+import { RedisDeadLetterSink, deadLetterBytesKey, minDeadLetterMaxBytes } from '../../src/redis/deadLetterSink.js';
 import { keySlot } from '../../src/redis/keySlot.js';
 import { lastOpenKey, recordLastOpen, recordLastOpens, type AppOpen } from '../../src/app-opens/tasks/recordLastOpen.js';
 import { startRedisCluster, stopAllRedis, type RedisClusterServer } from '../helpers/redis.js';
@@ -73,6 +73,25 @@ describe('Redis Cluster (three masters)', () => {
       })),
     );
     assert.equal(await redis.xlen('deadletter:app-opens'), 20);
+    // The budget's side key shares the stream's slot (one script touches both); over budget, the
+    // oldest go.
+    assert.equal(keySlot(deadLetterBytesKey('app-opens')), keySlot('deadletter:app-opens'));
+    const small = new RedisDeadLetterSink(redis, { streamName: 'app-opens', maxDataBytes: 1024, maxBytes: minDeadLetterMaxBytes(1024) });
+    const big = Buffer.alloc(4096, 1).toString('base64');
+    let dropped = 0;
+    for (let b = 0; b < 5; b++) {
+      const r = await small.write(
+        Array.from({ length: 10 }, (_, i) => ({
+          shardId: 'shardId-000000000000',
+          reason: 'DecodeError: garbage',
+          record: { data: big, partitionKey: `q${b}-${i}`, sequenceNumber: String(1000 + b * 10 + i), subSequenceNumber: 0, approximateArrivalTimestamp: null },
+        })),
+      );
+      dropped += r.dropped;
+    }
+    assert.equal((await redis.xlen('deadletter:app-opens')) + dropped, 70);
+    assert.ok(dropped > 20, `dropped ${dropped}`);
+    assert.ok(Number(await redis.get(deadLetterBytesKey('app-opens'))) <= minDeadLetterMaxBytes(1024));
   });
 
   test('a master down mid-stream: RetriableError within the bound; after its restart a retry applies the batch', async () => {

@@ -109,7 +109,7 @@ test('replayToKinesis puts the exact bytes and partition keys back on Kinesis, t
   await new RedisDeadLetterSink(redis, { streamName: 'app-opens' }).write(letters);
 
   const totals = await replayToKinesis(redis, 'app-opens', { targetStream: 'replayed', kinesis, delete: true });
-  assert.deepEqual(totals, { read: 620, put: 620, deleted: 620 });
+  assert.deepEqual(totals, { read: 620, put: 620, deleted: 620, recovered: 0, unrecovered: [] });
   assert.equal(await redis.xlen('deadletter:app-opens'), 0);
 
   const it = await kinesis.send(new GetShardIteratorCommand({ StreamName: 'replayed', ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));

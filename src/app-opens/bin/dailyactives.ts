@@ -9,7 +9,8 @@
  * Environment (a .env file in the working directory is read too; the real environment wins):
  *   RESULTS_REDIS_URL, STREAM_NAME  mandatory  as for bin/lastopens
  *   LOG_PATH                        important  default ./dailyactives.log (with a warning), or `stderr`
- *   LOG_LEVEL, DEADLETTER_MAXLEN, STATS_INTERVAL_MS  optional, as for bin/lastopens
+ *   LOG_LEVEL, DEADLETTER_MAXLEN, DEADLETTER_MAX_DATA_BYTES, DEADLETTER_MAX_BYTES, STATS_INTERVAL_MS
+ *                       optional, as for bin/lastopens
  *   REDIS_WAIT_REPLICAS, REDIS_WAIT_TIMEOUT_MS       optional, as for bin/lastopens: a batch is
  *                                  checkpointed only once that many replicas acknowledged its PFADDs
  *   REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD  optional, as for bin/lastopens

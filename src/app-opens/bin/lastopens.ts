@@ -9,7 +9,11 @@
  *   STREAM_NAME         mandatory  the Kinesis stream; names the dead-letter stream
  *   LOG_PATH            important  log file (default ./lastopens.log, with a warning), or `stderr`
  *   LOG_LEVEL           optional   pino level, default info
- *   DEADLETTER_MAXLEN   optional   approximate cap of the dead-letter stream, default 100000
+ *   DEADLETTER_MAXLEN   optional   cap of the dead-letter stream in entries, default 100000
+ *   DEADLETTER_MAX_DATA_BYTES optional  the most bytes of a record a dead letter keeps, default
+ *                                  65536 (a larger one: its first bytes, full size and SHA-256)
+ *   DEADLETTER_MAX_BYTES optional  byte budget of the dead-letter stream (the oldest letters go
+ *                                  first), default 268435456 (256 MiB); docs/redis.md
  *   STATS_INTERVAL_MS   optional   interval of the stats line, default 60000
  *   LOG_BATCH_TIMINGS   optional   1 logs where each batch's milliseconds went, default 0
  *   CHUNK_SIZE          optional   records per Redis write while the rest of a batch decodes,

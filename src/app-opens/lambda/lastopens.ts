@@ -13,7 +13,10 @@
  *   RESULTS_REDIS_URL   mandatory  redis://, rediss://, redis+cluster:// or rediss+cluster:// URL
  *   STREAM_NAME         mandatory  the Kinesis stream; names the dead-letter stream
  *   LOG_LEVEL           optional   pino level, default info (logs go to stdout, i.e. CloudWatch)
- *   DEADLETTER_MAXLEN   optional   approximate cap of the dead-letter stream, default 100000
+ *   DEADLETTER_MAXLEN   optional   cap of the dead-letter stream in entries, default 100000
+ *   DEADLETTER_MAX_DATA_BYTES  optional  the most bytes of a record a dead letter keeps, default
+ *                                  65536 (larger: cut, with its size and SHA-256)
+ *   DEADLETTER_MAX_BYTES optional  byte budget of the dead-letter stream, default 268435456
  *   METRICS             optional   1 (default): one CloudWatch EMF metrics document per invocation
  *                                  on stdout (dimensions StreamName, FunctionName); 0: none
  *   METRICS_NAMESPACE   optional   CloudWatch namespace of the metrics, default KinesisStreams
@@ -59,9 +62,23 @@ function setUp(): Container {
     throw err;
   }
   const logger = createLambdaLogger({ level: config.logLevel, base: { app: 'lastopens', stream: config.streamName } });
-  logger.info({ redis: redactUrl(config.redisUrl), deadLetterMaxLen: config.deadLetterMaxLen }, 'lastopens starting (new container)');
+  logger.info(
+    {
+      redis: redactUrl(config.redisUrl),
+      deadLetterMaxLen: config.deadLetterMaxLen,
+      deadLetterMaxDataBytes: config.deadLetterMaxDataBytes,
+      deadLetterMaxBytes: config.deadLetterMaxBytes,
+    },
+    'lastopens starting (new container)',
+  );
   const redis = createRedisClient(config.redisUrl, { logger, connectionName: LASTOPENS_CONNECTION_NAME });
-  const deadLetters = new RedisDeadLetterSink(redis, { streamName: config.streamName, maxLen: config.deadLetterMaxLen });
+  const deadLetters = new RedisDeadLetterSink(redis, {
+    streamName: config.streamName,
+    maxLen: config.deadLetterMaxLen,
+    maxDataBytes: config.deadLetterMaxDataBytes,
+    maxBytes: config.deadLetterMaxBytes,
+    logger,
+  });
   const handler = createKinesisHandler<AppOpen>({
     decoder: appOpenDecoder,
     deadLetters,

@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { LASTOPENS_CONNECTION_NAME, closeLastOpens, handler } from '../../../src/app-opens/lambda/lastopens.js';
 import { createLocalContext } from '../../../src/lambda/localContext.js';
+import { sequenceNumber } from '../../../src/testing/index.js';
 import { toAvro, type AppOpen } from '../../../src/app-opens/model/index.js';
 import { kplAggregate } from '../../helpers/kplAggregate.js';
 import { lambdaEvent } from '../../helpers/lambdaEvent.js';
@@ -211,6 +212,75 @@ import { join } from 'node:path';
       secretClient.disconnect();
       await secret.stop();
     }
+  });
+
+  test('issue 28: 200 poison records of 1 MiB among valid ones: Redis grows by less than DEADLETTER_MAX_BYTES plus a small margin, letters cut to 64 KiB, nothing reported, drops in the metrics', async (t) => {
+    // Prepare: a driver that makes 40 events of 5 valid opens around 5 poison records of 1 MiB
+    // (Lambda's shape) and hands them to the built module, one invocation each.
+    const budget = 4 * 1024 * 1024;
+    const driver = `
+      const mod = await import(process.env.LAMBDA_MODULE);
+      const { toAvro } = await import(process.env.MODEL_MODULE);
+      const { sequenceNumber } = await import(process.env.TESTING_MODULE);
+      const now = Number(process.env.NOW);
+      const context = { awsRequestId: 'req', functionName: 'lastopens', getRemainingTimeInMillis: () => 30000 };
+      const record = (data, i) => ({
+        kinesis: { kinesisSchemaVersion: '1.0', partitionKey: 'pk-' + i, sequenceNumber: sequenceNumber(i), data: data.toString('base64'), approximateArrivalTimestamp: 1764000000 + i },
+        eventSource: 'aws:kinesis', eventVersion: '1.0', eventID: 'shardId-000000000006:' + sequenceNumber(i), eventName: 'aws:kinesis:record',
+        invokeIdentityArn: 'arn:aws:iam::123456789012:role/r', awsRegion: 'eu-west-1', eventSourceARN: 'arn:aws:kinesis:eu-west-1:123456789012:stream/' + process.env.STREAM_NAME,
+      });
+      const responses = [];
+      for (let b = 0; b < 40; b++) {
+        const records = [];
+        for (let i = 0; i < 10; i++) {
+          const n = b * 10 + i;
+          const data = i % 2 === 0
+            ? toAvro({ userId: BigInt(n + 1), platform: 'web', timestamp: now - b, appVersion: null, deviceId: null })
+            : Buffer.concat([Buffer.from([0, n % 256]), Buffer.alloc(1024 * 1024 - 2, n % 251)]);
+          records.push(record(data, n));
+        }
+        responses.push(await mod.handler({ Records: records }, context));
+      }
+      await mod.closeLastOpens();
+      process.stdout.write('RESULT ' + JSON.stringify(responses) + '\\n');
+    `;
+    const usedMemory = async (): Promise<number> => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+    const before = await usedMemory();
+    // Act
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', driver], {
+      cwd: CWD,
+      env: {
+        PATH: process.env.PATH,
+        LAMBDA_MODULE: MODULE,
+        MODEL_MODULE: pathToFileURL(`${ROOT}dist/app-opens/model/index.js`).href,
+        TESTING_MODULE: pathToFileURL(`${ROOT}dist/testing/index.js`).href,
+        NOW: String(now),
+        RESULTS_REDIS_URL: server.url,
+        STREAM_NAME: STREAM,
+        LOG_LEVEL: 'warn',
+        DEADLETTER_MAX_BYTES: String(budget),
+      },
+      encoding: 'utf8',
+      timeout: 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const growth = (await usedMemory()) - before;
+    t.diagnostic(`used_memory grew by ${growth} bytes (budget ${budget})`);
+    // Assess
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.at(-1), `RESULT ${JSON.stringify(Array.from({ length: 40 }, () => ({ batchItemFailures: [] })))}`);
+    assert.ok(growth < budget + 1024 * 1024, `used_memory grew by ${growth} bytes; budget ${budget}`);
+    for (const u of [1, 195, 399]) assert.equal(await admin.hget(`user:${u}:checkpoint`, 'web_app_open'), String(now - Math.floor((u - 1) / 10)));
+    const letters = (await admin.xrange(`deadletter:${STREAM}`, '-', '+')).map(([, f]) => fields(f));
+    assert.ok(letters.length >= 20 && letters.length < 100, `${letters.length} letters kept`);
+    assert.ok(letters.every((l) => l.truncated === '1' && l.dataBytes === String(1024 * 1024) && Buffer.from(l.data!, 'base64').length === 64 * 1024));
+    assert.equal(letters.at(-1)!.sequenceNumber, sequenceNumber(399), 'the newest letter is kept');
+    const docs = parseEmfLines(lines.filter((l) => l.startsWith('{"_aws"')).join('\n'));
+    assert.equal(docs.length, 40, 'one metrics document per invocation');
+    assert.equal(docs.reduce((a, d) => a + (d.DeadLettersDropped as number), 0), 200 - letters.length, 'DeadLettersDropped counts every drop');
+    const logs = lines.filter((l) => l.startsWith('{"level"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(logs.filter((l) => String(l.msg).startsWith('dead letters dropped')).length, 1, 'one line for the interval, not one per letter');
   });
 
   for (const [name, env, message] of [
