@@ -81,6 +81,21 @@ describe('createKinesisHandler singleProcessor: concurrency by partition key', (
     }
   });
 
+  test('keyOf: another key (here a field of the value) orders the records instead of the partition key; bad options are refused', async () => {
+    // Every record has its own partition key, but the records of one user must run in order.
+    const next = rng(3);
+    const plan: Array<[string, Cmd]> = Array.from({ length: 120 }, (_, i) => [`pk-${i}`, { id: `u${i % 4}.${Math.floor(i / 4)}`, ms: Math.floor(next() * 6) }]);
+    const t = tracking((c) => sleep(c.ms ?? 0));
+    const handler = createKinesisHandler({ decoder, logger: quiet(), singleProcessor: t.processor, keyOf: (c: Cmd) => c.id.split('.')[0] });
+    assert.deepEqual(await handler(eventOf(plan), createLocalContext()), { batchItemFailures: [] });
+    for (let u = 0; u < 4; u++) assert.deepEqual(ofKey(t.done, `u${u}`), Array.from({ length: 30 }, (_, n) => `u${u}.${n}`));
+    assert.ok(t.peak() > 1 && t.peak() <= 4, `one record per user in flight (peak ${t.peak()})`);
+    for (const concurrency of [0, 1.5, -1, Number.NaN]) {
+      assert.throws(() => createKinesisHandler({ decoder, singleProcessor: t.processor, concurrency }), /Expected `concurrency` to be a positive integer/);
+    }
+    assert.throws(() => createKinesisHandler({ decoder, batchProcessor: () => undefined, concurrency: 2 }), /only with `singleProcessor`/);
+  });
+
   test('a retriable failure on one key: the other keys finish, the failing record is reported (not a later one), its key-mates wait; the retry completes', async () => {
     let failing = true;
     const t = tracking(async (c) => {
