@@ -452,7 +452,29 @@ export class RecordPipeline<T> {
     this.counters.processed += ok;
   }
 
+  /**
+   * Runs `fn`, with retries. The first attempt is a plain call (the common case, success, costs
+   * no retry machinery per record); its failure enters {@link withRetry} as attempt 1.
+   */
   private attempt<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord): Promise<R> {
+    if (batch.signal.aborted) return Promise.reject(new AbortedError());
+    let first: Promise<R>;
+    try {
+      first = Promise.resolve(fn());
+    } catch (error) {
+      first = Promise.reject(error);
+    }
+    return first.then(undefined, (error: unknown) => {
+      let firstFailure = true;
+      return this.retryAfter(() => {
+        if (!firstFailure) return fn();
+        firstFailure = false;
+        throw error;
+      }, batch, record);
+    });
+  }
+
+  private retryAfter<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord): Promise<R> {
     return withRetry(async () => fn(), this.retry, {
       signal: batch.signal,
       onRetry: ({ attempt, delayMs, error }) => {
