@@ -37,7 +37,8 @@ export type ProcessorSpec<T> =
 
 /**
  * The key whose records a single processor handles one after another, in sequence order. Records
- * of different keys run concurrently. Compared as a `Map` key (SameValueZero).
+ * of different keys run concurrently. Compared as a `Map` key (SameValueZero). Throwing
+ * dead-letters the record, as a decoder's throw does.
  *
  * @example
  * const byUser: KeyOf<AppOpen> = (event) => event.userId; // instead of the partition key
