@@ -55,17 +55,10 @@ export type Replies = Array<[Error | null, unknown]>;
 
 /**
  * The recordLastOpenEach script's text (recordLastOpenEach.lua beside this module): the
- * compare-and-set of events sent together by recordLastOpen, one reply character per event.
- *
- * @example
- * await redis.eval(RECORD_LAST_OPEN_EACH_LUA, 2, 'user:1:checkpoint', 'user:2:checkpoint', 'ios_app_open', '5', 'web_app_open', '7'); // '11'
+ * compare-and-set of events sent together by recordLastOpen, one reply character per event
+ * ('1' set, '0' unchanged, 'W' not a hash).
  */
 export const RECORD_LAST_OPEN_EACH_LUA: string = load('recordLastOpenEach');
 
-/**
- * Its SHA1 (hex).
- *
- * @example
- * await redis.evalsha(RECORD_LAST_OPEN_EACH_SHA, 1, 'user:1:checkpoint', 'ios_app_open', '5'); // '1' or '0' or 'W'
- */
+/** The recordLastOpenEach script's SHA1 (hex), as EVALSHA names it. */
 export const RECORD_LAST_OPEN_EACH_SHA: string = createHash('sha1').update(RECORD_LAST_OPEN_EACH_LUA).digest('hex');
