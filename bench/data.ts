@@ -15,6 +15,12 @@ export interface BenchDataOptions {
   /** userIds are drawn from 1..idSpace. */
   idSpace: number;
   seed?: number;
+  /**
+   * Each record's partition key: `second` (default), the second of the minute of the event's
+   * timestamp, as the talk's API sets it (60 keys, so a single processor has at most 60 records
+   * in flight); `userId`, the event's user.
+   */
+  partitionKey?: 'second' | 'userId';
 }
 
 /** The prepared input. */
@@ -53,7 +59,8 @@ function uuid(next: () => number): string {
  * int64 ids can be), platforms and app versions weighted like a mobile app's, a device id on most
  * events and an app version on nearly all (so both optional fields occur present and absent),
  * timestamps spread over the last 30 days (so replays and out-of-order events occur); a quarter
- * encoded as a plain v1 body (older producers), the rest in single-object encoding.
+ * encoded as a plain v1 body (older producers), the rest in single-object encoding. Partition
+ * keys: see {@link BenchDataOptions.partitionKey}.
  *
  * @example
  * const data = buildBenchData({ records: 300_000, batchSize: 10_000, idSpace: 1_000_000 });
@@ -82,7 +89,7 @@ export function buildBenchData(options: BenchDataOptions): BenchData {
     if (raw) rawV1Records++;
     users.add(userId);
     payloads[i] = bytes;
-    keys[i] = userId.toString();
+    keys[i] = options.partitionKey === 'userId' ? userId.toString() : String(event.timestamp % 60);
     payloadBytes += bytes.length;
   }
   const batches: PreparedProcessRecords[] = [];

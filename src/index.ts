@@ -36,8 +36,8 @@ export type { ErrorClassification, ErrorDomain, ErrorRule, ErrorVerdict, RuleVer
 export { CHECKPOINT_ERRORS, checkpointAttemptsFor, classifyCheckpointError } from './kcl/checkpointErrors.js';
 export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
 export type { RetryHooks, RetryOptions } from './core/retry.js';
-export { RecordPipeline, newCounters } from './core/pipeline.js';
-export type { BatchTimings, PipelineBatch, PipelineCounters, PipelineOptions, PipelineOutcome, ProcessorSpec } from './core/pipeline.js';
+export { RecordPipeline, newCounters, DEFAULT_CONCURRENCY } from './core/pipeline.js';
+export type { BatchTimings, KeyOf, PipelineBatch, PipelineCounters, PipelineOptions, PipelineOutcome, ProcessorSpec, SingleProcessorOptions } from './core/pipeline.js';
 export type {
   BatchContext,
   BatchProcessor,

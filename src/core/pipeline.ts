@@ -20,8 +20,12 @@ import type {
 
 /** Which kind of processor a pipeline calls. */
 export type ProcessorSpec<T> =
-  /** One record per call, in order (`runWithSingleProcessor`, the Lambda handler's `singleProcessor`). */
-  | { kind: 'single'; processor: SingleProcessor<T> }
+  /**
+   * One record per call (`runWithSingleProcessor`, the Lambda handler's `singleProcessor`):
+   * records of one key (`keyOf`, default the partition key) one after another in sequence order,
+   * records of different keys concurrently, at most `concurrency` at a time.
+   */
+  | ({ kind: 'single'; processor: SingleProcessor<T> } & SingleProcessorOptions<T>)
   | {
       kind: 'batch';
       processor: BatchProcessor<T>;
@@ -31,6 +35,50 @@ export type ProcessorSpec<T> =
        */
       chunkSize?: number;
     };
+
+/**
+ * The key whose records a single processor handles one after another, in sequence order. Records
+ * of different keys run concurrently. Compared as a `Map` key (SameValueZero). Throwing
+ * dead-letters the record, as a decoder's throw does.
+ *
+ * @example
+ * const byUser: KeyOf<AppOpen> = (event) => event.userId; // instead of the partition key
+ */
+export type KeyOf<T> = (value: T, record: KinesisRecord) => unknown;
+
+/**
+ * How a single processor is called within a batch.
+ *
+ * @example
+ * runWithSingleProcessor({ decoder, concurrency: 1 }, processor); // strict shard order
+ */
+export interface SingleProcessorOptions<T> {
+  /**
+   * Records in flight at once, across keys. Default {@link DEFAULT_CONCURRENCY}. `1` handles the
+   * batch strictly in shard order, one record at a time, and stops at the first record whose
+   * retries ran out, as a plain loop would.
+   */
+  concurrency?: number;
+  /** Which records must run one after another. Default: the record's partition key. */
+  keyOf?: KeyOf<T>;
+}
+
+/**
+ * The default bound on records in flight in a batch of a single processor: enough that per-event
+ * writes fill a Redis pipeline (ioredis auto-pipelining) and the round trip stops being the limit.
+ */
+export const DEFAULT_CONCURRENCY = 64;
+
+const byPartitionKey = (_value: unknown, record: KinesisRecord): string => record.partitionKey;
+
+/** Checks `concurrency` and `keyOf` and fills in their defaults. */
+export function resolveSingleOptions<T>(options: SingleProcessorOptions<T>): Required<SingleProcessorOptions<T>> {
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new TypeError('Expected `concurrency` to be a positive integer.');
+  const keyOf = options.keyOf ?? byPartitionKey;
+  if (typeof keyOf !== 'function') throw new TypeError('Expected `keyOf` to be a function.');
+  return { concurrency, keyOf };
+}
 
 /** Counters a pipeline adds to; the runtimes report them in their stats line. */
 export interface PipelineCounters {
@@ -115,6 +163,7 @@ export class RecordPipeline<T> {
     this.logger = options.logger;
     this.retry = resolveRetryOptions(options.retry);
     this.counters = options.counters ?? newCounters();
+    if (options.spec.kind === 'single') resolveSingleOptions(options.spec);
     if (options.spec.kind === 'batch' && options.spec.chunkSize !== undefined) {
       const n = options.spec.chunkSize;
       if (!(Number.isInteger(n) && n >= 1)) throw new TypeError('Expected `chunkSize` to be a positive integer.');
@@ -168,12 +217,16 @@ export class RecordPipeline<T> {
     const spec = this.options.spec;
     const state: BatchState = { letters: [], processed: 0, firstUnhandled: batch.records.length, error: undefined };
     if (spec.kind === 'single') {
-      await this.runRecords(batch, spec.processor, state);
+      const { concurrency, keyOf } = resolveSingleOptions(spec);
+      if (concurrency === 1) await this.runRecords(batch, spec.processor, state);
+      else await this.runByKey(batch, spec.processor, concurrency, keyOf, state);
     } else {
       await this.runChunks(batch, spec.processor, spec.chunkSize ?? Math.max(1, batch.records.length), state);
     }
     // Dead letters before the first unhandled record are part of the handled prefix; later ones
     // will be delivered again and dead-lettered then.
+    // In shard order, whatever order the records settled in.
+    if (spec.kind === 'single') state.letters.sort((a, b) => a.index - b.index);
     const letters = state.letters.filter((l) => l.index < state.firstUnhandled).map((l) => l.letter);
     if (letters.length > 0) {
       const t0 = performance.now();
@@ -243,6 +296,100 @@ export class RecordPipeline<T> {
     }
   }
 
+  /**
+   * The batch with records of different keys in flight at once (at most `limit`), each key's
+   * records one after another in sequence order. A record that stops the batch (retries ran out,
+   * abort) stops its key: the key's later records are not started; other keys go on. Once the
+   * signal aborts, no record starts. `firstUnhandled` is then the first record not handled.
+   */
+  private async runByKey(batch: PipelineBatch, processor: SingleProcessor<T>, limit: number, keyOf: KeyOf<T>, state: BatchState): Promise<void> {
+    const { shardId, records, signal } = batch;
+    const n = records.length;
+    const reportTiming = this.timingReporter(shardId);
+    const handled = new Uint8Array(n);
+    const values: T[] = new Array<T>(n);
+    // Decoded first (the key may depend on the value); poison records are handled by their letter.
+    const lanes = new Map<unknown, Lane>();
+    const ready = new LaneHeap();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const record = records[i]!;
+      const decoded = this.decode(shardId, record, i, state);
+      if (decoded === undefined) {
+        handled[i] = 1;
+        continue;
+      }
+      values[i] = decoded.value;
+      let key: unknown;
+      try {
+        key = keyOf(decoded.value, record);
+      } catch (error) {
+        // A key function that throws on a value: the value is unusable, as if decoding had failed.
+        state.letters.push({ index: i, letter: { shardId, record, reason: reasonOf(error) } });
+        handled[i] = 1;
+        continue;
+      }
+      const lane = lanes.get(key);
+      if (lane) lane.items.push(i);
+      else {
+        const fresh: Lane = { items: [i], pos: 0 };
+        lanes.set(key, fresh);
+        ready.push(fresh);
+      }
+    }
+    const t1 = performance.now();
+    this.lastTimings.decodeMs += t1 - t0;
+    lanes.clear();
+    let stoppedAt = n;
+
+    const runOne = async (i: number): Promise<boolean> => {
+      const record = records[i]!;
+      const ctx = { shardId, record, logger: this.logger, signal, reportTiming };
+      try {
+        await this.attempt(() => processor(values[i]!, ctx), batch, record);
+        handled[i] = 1;
+        state.processed++;
+        this.counters.processed++;
+        return true;
+      } catch (error) {
+        if (stopsBatch(error)) {
+          if (i < stoppedAt) {
+            stoppedAt = i;
+            state.error = error;
+          }
+          return false;
+        }
+        state.letters.push({ index: i, letter: { shardId, record, reason: reasonOf(error) } });
+        handled[i] = 1;
+        return true;
+      }
+    };
+
+    await new Promise<void>((resolve) => {
+      let inFlight = 0;
+      const pump = (): void => {
+        while (inFlight < limit && ready.size > 0 && !signal.aborted) {
+          const lane = ready.pop()!;
+          const i = lane.items[lane.pos++]!;
+          inFlight++;
+          void runOne(i).then((goOn) => {
+            inFlight--;
+            if (goOn && lane.pos < lane.items.length) ready.push(lane);
+            pump();
+          });
+        }
+        if (inFlight === 0) resolve();
+      };
+      pump();
+    });
+    this.lastTimings.processMs = performance.now() - t1;
+    const first = handled.indexOf(0);
+    if (first >= 0) {
+      state.firstUnhandled = first;
+      state.error ??= new AbortedError();
+    }
+  }
+
   private async runChunks(batch: PipelineBatch, processor: BatchProcessor<T>, chunkSize: number, state: BatchState): Promise<void> {
     const { shardId, records, signal } = batch;
     const ctx = { shardId, logger: this.logger, millisBehindLatest: batch.millisBehindLatest, signal, reportTiming: this.timingReporter(shardId) };
@@ -309,7 +456,29 @@ export class RecordPipeline<T> {
     this.counters.processed += ok;
   }
 
+  /**
+   * Runs `fn`, with retries. The first attempt is a plain call (the common case, success, costs
+   * no retry machinery per record); its failure enters {@link withRetry} as attempt 1.
+   */
   private attempt<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord): Promise<R> {
+    if (batch.signal.aborted) return Promise.reject(new AbortedError());
+    let first: Promise<R>;
+    try {
+      first = Promise.resolve(fn());
+    } catch (error) {
+      first = Promise.reject(error);
+    }
+    return first.then(undefined, (error: unknown) => {
+      let firstFailure = true;
+      return this.retryAfter(() => {
+        if (!firstFailure) return fn();
+        firstFailure = false;
+        throw error;
+      }, batch, record);
+    });
+  }
+
+  private retryAfter<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord): Promise<R> {
     return withRetry(async () => fn(), this.retry, {
       signal: batch.signal,
       onRetry: ({ attempt, delayMs, error }) => {
@@ -364,6 +533,59 @@ export class RecordPipeline<T> {
 }
 
 const noTiming = (): void => undefined;
+
+/** The records of one key, in sequence order, and the next one to start. */
+interface Lane {
+  items: number[];
+  pos: number;
+}
+
+/**
+ * Lanes ready to start their next record, the lowest record index first: with a small
+ * `concurrency`, the batch advances in shard order as far as the keys allow, which keeps the
+ * handled prefix (what may be checkpointed) growing.
+ */
+class LaneHeap {
+  private readonly heap: Lane[] = [];
+  get size(): number {
+    return this.heap.length;
+  }
+  private static at(l: Lane): number {
+    return l.items[l.pos]!;
+  }
+  push(lane: Lane): void {
+    const h = this.heap;
+    let i = h.length;
+    h.push(lane);
+    const v = LaneHeap.at(lane);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (LaneHeap.at(h[parent]!) <= v) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = lane;
+  }
+  pop(): Lane | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length === 0 || last === undefined) return top;
+    const v = LaneHeap.at(last);
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && LaneHeap.at(h[r]!) < LaneHeap.at(h[l]!) ? r : l;
+      if (LaneHeap.at(h[c]!) >= v) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+    return top;
+  }
+}
 
 interface BatchState {
   letters: Array<{ index: number; letter: DeadLetter }>;

@@ -23,8 +23,12 @@ export const DEFAULT_RETRY: Readonly<Required<RetryOptions>> = Object.freeze({
   maxAttempts: Number.POSITIVE_INFINITY,
 });
 
+/** Options objects {@link resolveRetryOptions} returned: {@link withRetry} takes them as they are. */
+const resolved = new WeakSet<object>();
+
 /** Fills in defaults and checks every option, naming the one that is wrong. */
 export function resolveRetryOptions(options: RetryOptions = {}): Required<RetryOptions> {
+  if (resolved.has(options)) return options as Required<RetryOptions>;
   const r = { ...DEFAULT_RETRY, ...stripUndefined(options) };
   if (!(Number.isFinite(r.initialDelayMs) && r.initialDelayMs >= 0)) {
     throw new TypeError('Expected `retry.initialDelayMs` to be a non-negative number.');
@@ -38,6 +42,7 @@ export function resolveRetryOptions(options: RetryOptions = {}): Required<RetryO
   if (!(r.maxAttempts >= 1 && (Number.isInteger(r.maxAttempts) || r.maxAttempts === Number.POSITIVE_INFINITY))) {
     throw new TypeError('Expected `retry.maxAttempts` to be a positive integer or Infinity.');
   }
+  resolved.add(Object.freeze(r));
   return r;
 }
 

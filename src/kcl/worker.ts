@@ -36,7 +36,7 @@ import { AbortedError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exitCodes.js';
 import { Instrumentation } from '../core/instrumentation.js';
 import { LogDeadLetterSink } from '../core/logDeadLetterSink.js';
-import { RecordPipeline, type ProcessorSpec } from '../core/pipeline.js';
+import { RecordPipeline, resolveSingleOptions, type ProcessorSpec, type SingleProcessorOptions } from '../core/pipeline.js';
 import type { BatchProcessor, KinesisRecord, Logger, SingleProcessor } from '../core/types.js';
 import { BatchTimingsLog, observeGcPauses } from './batchTimings.js';
 import { Checkpointer, positionOf, type Position } from './checkpointer.js';
@@ -381,9 +381,12 @@ class KclWorker<T> {
 }
 
 /**
- * Runs this process as a KCL multilang worker that hands each decoded record to `processor`, in
- * order, and checkpoints after every batch whose records were all handled. Resolves with the
- * exit code (the process exits with it unless `exitProcess` is false).
+ * Runs this process as a KCL multilang worker that hands each decoded record to `processor` and
+ * checkpoints after every batch whose records were all handled. Records of one partition key (or
+ * of one `keyOf` key) are handled one after another in sequence order; records of different keys
+ * concurrently, at most `concurrency` (default 64) at a time; `concurrency: 1` handles the batch
+ * strictly in shard order. Resolves with the exit code (the process exits with it unless
+ * `exitProcess` is false).
  *
  * @example
  * import { runWithSingleProcessor } from 'kinesis-streams';
@@ -392,9 +395,10 @@ class KclWorker<T> {
  *   logger.info({ platform: event.platform }, 'app open');
  * });
  */
-export function runWithSingleProcessor<T>(config: WorkerConfig<T>, processor: SingleProcessor<T>): Promise<number> {
+export function runWithSingleProcessor<T>(config: WorkerConfig<T> & SingleProcessorOptions<T>, processor: SingleProcessor<T>): Promise<number> {
   if (typeof processor !== 'function') throw new TypeError('Expected `processor` to be a function.');
-  return startWorker(config, { kind: 'single', processor });
+  const { concurrency, keyOf } = resolveSingleOptions(config);
+  return startWorker(config, { kind: 'single', processor, concurrency, keyOf });
 }
 
 /**

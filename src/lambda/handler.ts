@@ -13,7 +13,7 @@ import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aw
 import { AbortedError, errorMessage } from '../core/errors.js';
 import { Instrumentation } from '../core/instrumentation.js';
 import { DEFAULT_METRICS_NAMESPACE, MetricsCollector, checkNamespace, emfDocument } from '../core/metrics.js';
-import { RecordPipeline, newCounters, type PipelineCounters, type ProcessorSpec } from '../core/pipeline.js';
+import { RecordPipeline, newCounters, resolveSingleOptions, type KeyOf, type PipelineCounters, type ProcessorSpec } from '../core/pipeline.js';
 import { resolveRetryOptions, type RetryOptions } from '../core/retry.js';
 import { LogDeadLetterSink } from '../core/logDeadLetterSink.js';
 import type { BatchProcessor, DeadLetterSink, Decoder, Logger, SingleProcessor } from '../core/types.js';
@@ -33,8 +33,16 @@ export type KinesisHandler = (event: KinesisStreamEvent, context: LambdaContextL
 export interface KinesisHandlerOptions<T> {
   /** Turns a record's bytes into the value the processor gets; throwing dead-letters the record. */
   decoder: Decoder<T>;
-  /** Handles one decoded record at a time, in order (as `runWithSingleProcessor`'s processor). */
+  /**
+   * Handles one decoded record per call (as `runWithSingleProcessor`'s processor): records of one
+   * partition key (or `keyOf` key) one after another in sequence order, different keys
+   * concurrently, at most `concurrency` at a time.
+   */
   singleProcessor?: SingleProcessor<T>;
+  /** With `singleProcessor`: records in flight at once. Default 64; `1` is strict shard order. */
+  concurrency?: number;
+  /** With `singleProcessor`: which records must run one after another. Default: the partition key. */
+  keyOf?: KeyOf<T>;
   /**
    * The former name of `singleProcessor`.
    *
@@ -168,6 +176,9 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
     if (single !== undefined) throw new TypeError('Expected `chunkSize` only with `batchProcessor`.');
     if (!(Number.isInteger(chunkSize) && chunkSize >= 1)) throw new TypeError('Expected `chunkSize` to be a positive integer.');
   }
+  if (single === undefined && (options.concurrency !== undefined || options.keyOf !== undefined)) {
+    throw new TypeError('Expected `concurrency` and `keyOf` only with `singleProcessor`.');
+  }
   const reserveMs = options.reserveMs ?? d.reserveMs;
   if (!(Number.isFinite(reserveMs) && reserveMs >= 0)) throw new TypeError('Expected `reserveMs` to be a non-negative number.');
   const deadlineMarginMs = options.deadlineMarginMs ?? Math.min(d.deadlineMarginMs, reserveMs);
@@ -187,7 +198,7 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
     metrics = { ...m, namespace: checkNamespace(m.namespace ?? DEFAULT_METRICS_NAMESPACE, 'metrics.namespace'), write: m.write ?? writeStdout };
   }
   let spec: ProcessorSpec<T>;
-  if (single !== undefined) spec = { kind: 'single', processor: single };
+  if (single !== undefined) spec = { kind: 'single', processor: single, ...resolveSingleOptions(options) };
   else if (chunkSize !== undefined) spec = { kind: 'batch', processor: batchProcessor!, chunkSize };
   else spec = { kind: 'batch', processor: batchProcessor! };
   return {
@@ -213,7 +224,8 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
  * - a retriable failure that outlasts the in-process retry (or the invocation's time), or a
  *   dead-letter write that fails: `{ batchItemFailures: [{ itemIdentifier }] }` naming the
  *   sequence number of the Kinesis record that holds the first unhandled record. Later records
- *   are not processed; Lambda retries from that record, so the shard's order is kept.
+ *   of its key are not processed (records of other keys may have been: they come again);
+ *   Lambda retries from that record, so each key's order is kept.
  *
  * The event source mapping must have `FunctionResponseTypes: ["ReportBatchItemFailures"]`; see
  * docs/lambda.md for the other settings. A malformed (non-Kinesis) event fails the invocation.

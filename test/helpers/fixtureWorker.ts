@@ -16,6 +16,8 @@ export interface FixtureWorker {
   dir: string;
   /** Ids the worker applied, in order. */
   applied(): string[];
+  /** The most records the processor had in flight at once (0 before any). */
+  peak(): number;
   /** Dead letters the worker wrote. */
   deadLetters(): Array<{ sequenceNumber: string; reason: string; shardId: string }>;
   /** The worker's log lines, parsed strictly (a duplicate key in any line throws). */
@@ -27,7 +29,7 @@ const readLines = (path: string): string[] => (existsSync(path) ? readFileSync(p
 
 export function spawnFixture(env: Record<string, string> = {}, options: Omit<TestDaemonOptions, 'args' | 'env'> = {}): FixtureWorker {
   const dir = mkdtempSync(join(tmpdir(), 'kcl-worker-'));
-  const paths = { LOG_PATH: join(dir, 'worker.log'), APPLIED_PATH: join(dir, 'applied'), DEADLETTER_PATH: join(dir, 'deadletters') };
+  const paths = { LOG_PATH: join(dir, 'worker.log'), APPLIED_PATH: join(dir, 'applied'), DEADLETTER_PATH: join(dir, 'deadletters'), PEAK_PATH: join(dir, 'peak') };
   const daemon = TestDaemon.spawn(process.execPath, {
     ...options,
     args: ['--import', 'tsx', FIXTURE],
@@ -37,6 +39,7 @@ export function spawnFixture(env: Record<string, string> = {}, options: Omit<Tes
     daemon,
     dir,
     applied: () => readLines(paths.APPLIED_PATH),
+    peak: () => (existsSync(paths.PEAK_PATH) ? Number(readFileSync(paths.PEAK_PATH, 'utf8')) : 0),
     deadLetters: () => readLines(paths.DEADLETTER_PATH).map((l) => JSON.parse(l) as { sequenceNumber: string; reason: string; shardId: string }),
     log: () => (existsSync(paths.LOG_PATH) ? parseStrictJsonLines(readFileSync(paths.LOG_PATH, 'utf8'), paths.LOG_PATH) : []),
     async cleanup() {

@@ -10,6 +10,11 @@ import { makeRecords } from '../../src/testing/index.js';
 import { cmd, spawnFixture, waitFor, type FixtureWorker } from '../helpers/fixtureWorker.js';
 
 const SHARD = 'shardId-000000000001';
+/**
+ * Records of one partition key: the single processor handles them one after another in sequence
+ * order (records of different keys run at once; test/kcl/concurrency.test.ts).
+ */
+const ONE_KEY = { partitionKey: 'user-1' };
 let workers: FixtureWorker[] = [];
 afterEach(async () => {
   await Promise.all(workers.map((w) => w.cleanup()));
@@ -126,7 +131,7 @@ describe('processor failures', () => {
     const w = start();
     const gate = join(w.dir, 'gate');
     await w.daemon.initialize(SHARD);
-    const records = makeRecords([cmd('a'), cmd('w', { op: 'until', path: gate }), cmd('c')]);
+    const records = makeRecords([cmd('a'), cmd('w', { op: 'until', path: gate }), cmd('c')], ONE_KEY);
     const pending = w.daemon.processRecords(records);
     await waitFor(() => w.log().filter((l) => String(l.msg).startsWith('retriable processor failure')).length >= 3, 'three failed attempts');
     assert.deepEqual(w.daemon.checkpoints, [], 'no checkpoint while the record is failing');
@@ -141,7 +146,7 @@ describe('processor failures', () => {
   test('RetriableError and unknown errors are retried; the record is applied once it succeeds', async () => {
     const w = start();
     await w.daemon.initialize(SHARD);
-    await w.daemon.processRecords(makeRecords([cmd('f', { op: 'flaky', fail: 2 }), cmd('g', { op: 'generic', fail: 1 })]));
+    await w.daemon.processRecords(makeRecords([cmd('f', { op: 'flaky', fail: 2 }), cmd('g', { op: 'generic', fail: 1 })], ONE_KEY));
     assert.deepEqual(w.applied(), ['f', 'g']);
     assert.deepEqual(w.deadLetters(), []);
   });
@@ -209,7 +214,7 @@ describe('processor failures', () => {
   test('retries exhausted: the handled prefix is checkpointed, then the worker exits 3 with one stderr line', async () => {
     const w = start({ MAX_ATTEMPTS: '3' });
     await w.daemon.initialize(SHARD);
-    const records = makeRecords([cmd('a'), cmd('f', { op: 'flaky', fail: 100 }), cmd('c')]);
+    const records = makeRecords([cmd('a'), cmd('f', { op: 'flaky', fail: 100 }), cmd('c')], ONE_KEY);
     await assert.rejects(w.daemon.processRecords(records), /worker exited \(code 3/);
     assert.deepEqual(w.daemon.checkpoints.map((c) => c.sequenceNumber), [records[0]!.sequenceNumber]);
     assert.deepEqual(w.applied(), ['a']);
@@ -254,7 +259,7 @@ describe('shutdown', () => {
     const gate = join(tmpdir(), `drain-gate-${process.pid}-${Date.now()}`);
     const w = start({ KCL_DRAIN_TIMEOUT_MS: '120000' }, { onCheckpoint: ({ index }) => (index === 1 ? 'IllegalArgumentException' : null) });
     await w.daemon.initialize(SHARD);
-    const first = makeRecords([cmd('a'), cmd('u', { op: 'until', path: gate }), cmd('c')]);
+    const first = makeRecords([cmd('a'), cmd('u', { op: 'until', path: gate }), cmd('c')], ONE_KEY);
     const inHand = w.daemon.processRecords(first);
     await waitFor(() => w.applied().length === 1, 'the first record');
     // Act: the signal lands mid-batch (a record retrying), then the batch can finish.
@@ -285,7 +290,7 @@ describe('shutdown', () => {
   test('a second signal during the drain stops at once: exit 0, no checkpoint past unhandled records, logs flushed', async () => {
     const w = start({ KCL_DRAIN_TIMEOUT_MS: '120000' });
     await w.daemon.initialize(SHARD);
-    const pending = w.daemon.processRecords(makeRecords([cmd('a'), cmd('h', { op: 'hang' }), cmd('c')]));
+    const pending = w.daemon.processRecords(makeRecords([cmd('a'), cmd('h', { op: 'hang' }), cmd('c')], ONE_KEY));
     pending.catch(() => undefined);
     await waitFor(() => w.applied().length === 1, 'the first record');
     w.daemon.kill('SIGINT'); // Ctrl-C

@@ -65,16 +65,20 @@ describe('createKinesisHandler with a per-record processor', () => {
   test('Redis refusing writes mid-batch: reports the Kinesis record holding the first unapplied record; earlier applied, later not; the retry completes', async () => {
     // Prepare: u1, an aggregate {u2, u3}, u4, a poison record, u5. Redis starts refusing writes
     // (a real OOM) right after u2 is applied.
-    const event = lambdaEvent([
-      toAvro(open(1, 'ios', now - 10)),
-      kplAggregate([
-        { partitionKey: 'user-2', data: toAvro(open(2, 'ios', now - 9)) },
-        { partitionKey: 'user-3', data: toAvro(open(3, 'ios', now - 8)) },
-      ]),
-      toAvro(open(4, 'ios', now - 7)),
-      Buffer.from('poison'),
-      toAvro(open(5, 'ios', now - 6)),
-    ]);
+    // One partition key: its records are handled one after another, in sequence order.
+    const event = lambdaEvent(
+      [
+        toAvro(open(1, 'ios', now - 10)),
+        kplAggregate([
+          { partitionKey: 'device-1', data: toAvro(open(2, 'ios', now - 9)) },
+          { partitionKey: 'device-1', data: toAvro(open(3, 'ios', now - 8)) },
+        ]),
+        toAvro(open(4, 'ios', now - 7)),
+        Buffer.from('poison'),
+        toAvro(open(5, 'ios', now - 6)),
+      ],
+      { partitionKey: () => 'device-1' },
+    );
     let faultAfterUser2 = true;
     const { logger, lines } = memoryLogger();
     const handler = createKinesisHandler<AppOpen>({

@@ -63,6 +63,20 @@ describe('Redis Cluster (three masters)', () => {
     assert.equal(await recordLastOpen(redis, open(1, 'ios', 5000)), true);
   });
 
+  test('concurrent recordLastOpen calls on a cluster: grouped by slot and node, each answered, the newest timestamp wins', async () => {
+    const events = Array.from({ length: 2_000 }, (_, i) => open(20_000 + (i % 500), i % 2 ? 'ios' : 'web', 100 + ((i * 7919) % 1000)));
+    const answers = await Promise.all(events.map((e) => recordLastOpen(redis, e)));
+    assert.equal(answers.length, 2_000);
+    const newest = new Map<string, number>();
+    for (const e of events) newest.set(`${e.userId} ${e.platform}`, Math.max(newest.get(`${e.userId} ${e.platform}`) ?? 0, e.timestamp));
+    for (const [id, ts] of newest) {
+      const [u, p] = id.split(' ') as [string, string];
+      assert.equal(await redis.hget(lastOpenKey(BigInt(u)), `${p}_app_open`), String(ts), id);
+    }
+    // Exactly one true per field's first write and per later move forward.
+    assert.ok(answers.filter(Boolean).length >= newest.size);
+  });
+
   test('dead letters on a cluster', async () => {
     const sink = new RedisDeadLetterSink(redis, { streamName: 'app-opens', maxLen: 1000 });
     await sink.write(

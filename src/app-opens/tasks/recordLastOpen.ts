@@ -12,13 +12,20 @@
  * (keys holding another type, back to their events).
  */
 import { Cluster } from 'ioredis';
-import type { StreamError } from '../../core/errors.js';
+import { StreamError } from '../../core/errors.js';
 import { runBounded, translateRedisError } from '../../redis/connection.js';
 import { recoverAfterFailure } from '../../redis/failover.js';
 import type { RedisClient } from '../../redis/connection.js';
 import { keySlot } from '../../redis/keySlot.js';
 import { validationError, type AppOpen } from '../model/index.js';
-import { RECORD_LAST_OPEN_MAX_LUA, RECORD_LAST_OPEN_MAX_SHA, type RecordLastOpenMaxReply, type Replies } from './recordLastOpenMax.js';
+import {
+  RECORD_LAST_OPEN_EACH_LUA,
+  RECORD_LAST_OPEN_EACH_SHA,
+  RECORD_LAST_OPEN_MAX_LUA,
+  RECORD_LAST_OPEN_MAX_SHA,
+  type RecordLastOpenMaxReply,
+  type Replies,
+} from './recordLastOpenMax.js';
 import { rejectWrongTypeEvents, wrongType } from './wrongTypeRejections.js';
 import { lastOpenField, lastOpenKey, lastOpenKeyOfDigits } from './lastOpenKey.js';
 import { recordStandalone } from './recordLastOpenResp.js';
@@ -77,11 +84,13 @@ export interface RecordLastOpensResult {
  * client then define two commands instead of silently replacing each other's script.
  */
 const SCRIPT = `recordLastOpenMax_${RECORD_LAST_OPEN_MAX_SHA.slice(0, 12)}`;
+/** The per-event script (recordLastOpenEach.lua), named the same way. */
+const EACH_SCRIPT = `recordLastOpenEach_${RECORD_LAST_OPEN_EACH_SHA.slice(0, 12)}`;
 
 type ScriptReply = RecordLastOpenMaxReply;
 /** Calls the script command ioredis defined on `target` (a client or a pipeline). */
-function invoke<R>(target: object, args: Array<string | number>): R {
-  const fn = (target as Record<string, unknown>)[SCRIPT] as (...a: Array<string | number>) => R;
+function invoke<R>(target: object, args: Array<string | number>, name: string = SCRIPT): R {
+  const fn = (target as Record<string, unknown>)[name] as (...a: Array<string | number>) => R;
   return fn.apply(target, args);
 }
 
@@ -90,6 +99,7 @@ const defined = new WeakSet<object>();
 function withScript(client: RedisClient): RedisClient {
   if (!defined.has(client)) {
     client.defineCommand(SCRIPT, { lua: RECORD_LAST_OPEN_MAX_LUA });
+    client.defineCommand(EACH_SCRIPT, { lua: RECORD_LAST_OPEN_EACH_LUA });
     defined.add(client);
   }
   return client;
@@ -98,6 +108,13 @@ function withScript(client: RedisClient): RedisClient {
 /**
  * Records one event. Resolves true when the stored value moved forward (or was created), false
  * when it already was at or past `event.timestamp`.
+ *
+ * Calls made in the same turn of the event loop (the concurrent events of a single processor)
+ * are sent together: one script call (recordLastOpenEach.lua) for up to 1,000 of them, all calls
+ * in one pipeline (on a cluster, one call per hash slot and one pipeline per node), so a few
+ * hundred events cost one round trip and one script run instead of one each. Each event still
+ * gets its own answer and its own error, and events of one user sent together are applied in
+ * the order of the calls.
  *
  * Rejects with the model's ValidationError (`validationError`, against the system clock) for an
  * invalid event, NonRetriableError when the
@@ -112,13 +129,94 @@ export async function recordLastOpen(redis: RedisClient, event: AppOpen): Promis
   const bad = validationError(event);
   if (bad) throw bad;
   const key = lastOpenKey(event.userId);
+  const answer = await enqueue(redis, { key, field: lastOpenField(event.platform), ts: event.timestamp });
+  if (answer === '1') return true;
+  if (answer === '0') return false;
   const what = `recordLastOpen ${key}`;
+  if (answer === 'W') throw wrongType(key, what);
+  if (answer instanceof StreamError) throw answer;
+  await recoverAfterFailure(redis); // failover handling lives in src/redis/failover.ts
+  throw translateRedisError(answer, what, redis);
+}
+
+/** Events per recordLastOpenEach call (KEYS entries), as recordLastOpens' default. */
+const EACH_MAX_KEYS = 1_000;
+
+/** What an event sent together with others gets: its reply character, or the error of its call. */
+type Answer = '1' | '0' | 'W' | Error;
+
+/** An event waiting for the next flush of its client, and where its answer goes. */
+interface Queued extends Entry {
+  settle: (answer: Answer) => void;
+}
+
+/** Per client: the events of this turn of the event loop, sent together by {@link flush}. */
+const queued = new WeakMap<RedisClient, Queued[]>();
+
+function enqueue(redis: RedisClient, entry: Entry): Promise<Answer> {
+  return new Promise((settle) => {
+    let q = queued.get(redis);
+    if (q === undefined) {
+      q = [];
+      queued.set(redis, q);
+      // After the I/O callbacks of this turn: replies that came in together start the next
+      // events together, and they join this flush.
+      setImmediate(flush, redis);
+    }
+    (entry as Queued).settle = settle;
+    q.push(entry as Queued);
+  });
+}
+
+/** Sends the queued events of `redis` in recordLastOpenEach calls, pipelined; settles each event with its own answer. */
+function flush(redis: RedisClient): void {
+  const q = queued.get(redis);
+  queued.delete(redis);
+  if (q === undefined || q.length === 0) return;
   const client = withScript(redis);
-  const [updated, badKeys] = await runBounded(redis, what, () =>
-    invoke<Promise<ScriptReply>>(client, [1, key, lastOpenField(event.platform), String(event.timestamp)]),
+  const calls = toCalls(redis instanceof Cluster ? groupBySlot(q) : [q], EACH_MAX_KEYS) as Queued[][];
+  const what = `recordLastOpen (${q.length} events in ${calls.length} script calls)`;
+  runBounded(redis, what, () => send(client, calls, EACH_SCRIPT, eachArgs)).then(
+    (replies) => {
+      for (let c = 0; c < calls.length; c++) {
+        const call = calls[c]!;
+        const [err, reply] = replies[c] ?? [new Error('no reply'), undefined];
+        const chars = typeof reply === 'string' ? reply : '';
+        for (let i = 0; i < call.length; i++) {
+          const ch = chars[i];
+          call[i]!.settle(err ?? (ch === '1' || ch === '0' || ch === 'W' ? ch : new Error(`unexpected reply ${JSON.stringify(reply)}`)));
+        }
+      }
+    },
+    // Timed out, or the pipeline failed as a whole: already a StreamError, the same for each event.
+    (err: Error) => {
+      for (const x of q) x.settle(err);
+    },
   );
-  if (badKeys.length > 0) throw wrongType(key, what);
-  return updated > 0;
+}
+
+/** `numkeys, key1..keyN, field1, ts1, .., fieldN, tsN` for one recordLastOpenEach call. */
+function eachArgs(call: Entry[]): Array<string | number> {
+  const n = call.length;
+  const args: Array<string | number> = [n];
+  for (let i = 0; i < n; i++) args.push(call[i]!.key);
+  for (let i = 0; i < n; i++) {
+    const e = call[i]!;
+    args.push(e.field, String(e.ts));
+  }
+  return args;
+}
+
+/** Entries grouped by cluster hash slot (a script call may only touch keys of one slot), in first-seen order. */
+function groupBySlot<E extends Entry>(entries: Iterable<E>): E[][] {
+  const bySlot = new Map<number, E[]>();
+  for (const e of entries) {
+    const slot = keySlot(e.key);
+    const group = bySlot.get(slot);
+    if (group) group.push(e);
+    else bySlot.set(slot, [e]);
+  }
+  return [...bySlot.values()];
 }
 
 /** The newest event of one (user, platform) field of a batch. */
@@ -274,10 +372,15 @@ function scriptArgs(call: Entry[]): Array<string | number> {
  * whose slot has no known node yet (topology still loading) is sent on its own and routed by
  * ioredis.
  */
-async function send(client: RedisClient, calls: Entry[][]): Promise<Replies> {
+async function send(
+  client: RedisClient,
+  calls: Entry[][],
+  name: string = SCRIPT,
+  argsOf: (call: Entry[]) => Array<string | number> = scriptArgs,
+): Promise<Replies> {
   if (!(client instanceof Cluster)) {
     const pipeline = client.pipeline();
-    for (const call of calls) invoke<unknown>(pipeline, scriptArgs(call));
+    for (const call of calls) invoke<unknown>(pipeline, argsOf(call), name);
     return ((await pipeline.exec()) ?? []) as Replies;
   }
   const replies: Replies = new Array(calls.length);
@@ -288,7 +391,7 @@ async function send(client: RedisClient, calls: Entry[][]): Promise<Replies> {
     const nodes = client.slots[keySlot(first.key)];
     if (!nodes || nodes.length === 0) {
       loose.push(
-        invoke<Promise<ScriptReply>>(client, scriptArgs(calls[c] as Entry[])).then(
+        invoke<Promise<unknown>>(client, argsOf(calls[c] as Entry[]), name).then(
           (r) => void (replies[c] = [null, r]),
           (err: Error) => void (replies[c] = [err, undefined]),
         ),
@@ -302,7 +405,7 @@ async function send(client: RedisClient, calls: Entry[][]): Promise<Replies> {
   }
   const piped = [...byNode.values()].map(async (indexes) => {
     const pipeline = client.pipeline();
-    for (const c of indexes) invoke<unknown>(pipeline, scriptArgs(calls[c] as Entry[]));
+    for (const c of indexes) invoke<unknown>(pipeline, argsOf(calls[c] as Entry[]), name);
     try {
       const out = ((await pipeline.exec()) ?? []) as Replies;
       indexes.forEach((c, i) => (replies[c] = out[i] ?? [new Error('no reply'), undefined]));

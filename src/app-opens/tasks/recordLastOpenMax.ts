@@ -8,14 +8,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-const SCRIPT_FILE = new URL('./recordLastOpenMax.lua', import.meta.url);
-
-function load(): string {
+function load(name: string): string {
+  const file = new URL(`./${name}.lua`, import.meta.url);
   try {
-    return readFileSync(SCRIPT_FILE, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw new Error(
-      `cannot read the recordLastOpenMax Lua script at ${SCRIPT_FILE.pathname} (a build that ran tsc alone does not copy .lua files: run \`npm run build\`)`,
+      `cannot read the ${name} Lua script at ${file.pathname} (a build that ran tsc alone does not copy .lua files: run \`npm run build\`)`,
       { cause: err },
     );
   }
@@ -27,7 +26,7 @@ function load(): string {
  * @example
  * await redis.script('LOAD', RECORD_LAST_OPEN_MAX_LUA); // === RECORD_LAST_OPEN_MAX_SHA
  */
-export const RECORD_LAST_OPEN_MAX_LUA: string = load();
+export const RECORD_LAST_OPEN_MAX_LUA: string = load('recordLastOpenMax');
 
 /**
  * The script's SHA1 (hex), as EVALSHA names it.
@@ -53,3 +52,13 @@ export type RecordLastOpenMaxReply = [number, number[]];
  * const replies = ((await pipeline.exec()) ?? []) as Replies;
  */
 export type Replies = Array<[Error | null, unknown]>;
+
+/**
+ * The recordLastOpenEach script's text (recordLastOpenEach.lua beside this module): the
+ * compare-and-set of events sent together by recordLastOpen, one reply character per event
+ * ('1' set, '0' unchanged, 'W' not a hash).
+ */
+export const RECORD_LAST_OPEN_EACH_LUA: string = load('recordLastOpenEach');
+
+/** The recordLastOpenEach script's SHA1 (hex), as EVALSHA names it. */
+export const RECORD_LAST_OPEN_EACH_SHA: string = createHash('sha1').update(RECORD_LAST_OPEN_EACH_LUA).digest('hex');

@@ -79,6 +79,48 @@ describe('recordLastOpen (one event)', () => {
     await assert.rejects(recordLastOpen(redis, open(7, 'ios', 1)), (e: unknown) => e instanceof NonRetriableError && /WRONGTYPE/.test(e.message));
   });
 
+  test('concurrent calls (one turn of the event loop) go in one script call; each gets its own answer; the newest timestamp wins', async () => {
+    // Prepare: 300 events over 40 users, timestamps shuffled, duplicates of a user in one flush;
+    // user 7 holds a string (WRONGTYPE) and one event is invalid.
+    await redis.set(lastOpenKey(7n), 'not a hash');
+    const events: AppOpen[] = [];
+    for (let i = 0; i < 300; i++) events.push(open(1 + ((i * 7) % 40), i % 3 ? 'ios' : 'web', 1_000 + ((i * 7919) % 997)));
+    events.push(open(0, 'ios', 5)); // invalid: userId 0
+    await redis.config('RESETSTAT');
+    // Act: all at once, as a single processor with records of many keys in flight does.
+    const settled = await Promise.allSettled(events.map((e) => recordLastOpen(redis, e)));
+    // Assess: one script run for the 300 valid events (the invalid one never reaches Redis).
+    const stats = await redis.info('commandstats');
+    const calls = [...stats.matchAll(/cmdstat_(evalsha|eval):calls=(\d+)/g)].reduce((n, m) => n + Number(m[2]), 0);
+    assert.equal(calls, 1, stats);
+    const newest = new Map<string, number>();
+    for (const e of events.slice(0, 300)) {
+      if (e.userId === 7n) continue;
+      const id = `${e.userId} ${e.platform}`;
+      newest.set(id, Math.max(newest.get(id) ?? 0, e.timestamp));
+    }
+    for (const [id, ts] of newest) {
+      const [u, p] = id.split(' ') as [string, string];
+      assert.equal(await stored(redis, BigInt(u), p), String(ts), id);
+    }
+    settled.forEach((r, i) => {
+      const e = events[i]!;
+      if (e.userId === 0n) assert.ok(r.status === 'rejected' && r.reason instanceof ValidationError);
+      else if (e.userId === 7n) assert.ok(r.status === 'rejected' && r.reason instanceof NonRetriableError && /WRONGTYPE/.test(String(r.reason.message)), `event ${i}`);
+      else assert.equal(r.status, 'fulfilled', `event ${i}`);
+    });
+    // The first event of each field created it; true exactly for events that moved a field forward.
+    const moved = new Map<string, number>();
+    settled.forEach((r, i) => {
+      const e = events[i]!;
+      if (r.status !== 'fulfilled') return;
+      const id = `${e.userId} ${e.platform}`;
+      const before = moved.get(id);
+      assert.equal(r.value, before === undefined || e.timestamp > before, `event ${i}`);
+      if (before === undefined || e.timestamp > before) moved.set(id, e.timestamp);
+    });
+  });
+
   test('a stored value that is not a number is overwritten', async () => {
     await redis.hset('user:8:checkpoint', 'ios_app_open', 'garbage');
     assert.equal(await recordLastOpen(redis, open(8, 'ios', 3)), true);
