@@ -309,6 +309,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     let refused: AuthError | KeySetUnavailableError | undefined;
     let principal: Principal | undefined;
     try {
+      // Node keeps the first of two Authorization headers; a proxy in front may read the last:
+      // two readings of one request could be two users, so such a request is refused.
+      if (authenticator !== NO_AUTH && countHeader(request.raw.rawHeaders, 'authorization') > 1) {
+        throw new AuthError('invalid', 'the request has more than one Authorization header');
+      }
       principal = await authenticator.authenticate(request.headers);
       principals.set(request, principal);
     } catch (err) {
@@ -482,6 +487,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+/** How many times the header `name` (lower case) occurs in Node's `rawHeaders` (name, value, name, value...). */
+function countHeader(rawHeaders: readonly string[], name: string): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) n++;
+  return n;
 }
 
 /** What {@link closeApp} needs of each app built here. */

@@ -198,6 +198,20 @@ describe('the API under attack (issue 24)', () => {
     assertChallenge(await postAs(iss.url, signRaw(`{"sub":"8","iss":"https://id.\\u0435xample.test/","exp":${NOW + 60}}`), 'never'), 'iss with a Cyrillic e');
     assertChallenge(await postAs(url, `${'a'.repeat(8000)}.${'b'.repeat(4000)}.c`, 'never'), 'a 12 KB garbage token');
     assertChallenge(await postAs(url, 'not-a-jwt', 'never'), 'not a JWT');
+    // Two Authorization headers (Node would read the first, a proxy may read the last): refused.
+    const two = await new Promise<string>((resolve) => {
+      const body = `{"platform":"ios","timestamp":${ts++}}`;
+      const s = connect((iss.app.server.address() as AddressInfo).port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString()));
+      s.on('close', () => resolve(got));
+      s.write(
+        `POST /app_opens HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer ${signRaw(`{"sub":"8","exp":${NOW + 60}}`)}\r\n` +
+          `Authorization: Bearer ${signRaw(`{"sub":"9","exp":${NOW + 60}}`)}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+    });
+    assert.match(two, /^HTTP\/1\.1 401 /);
+    assert.match(two, /\r\nwww-authenticate: Bearer realm="app-opens", error="invalid_token", error_description="the request has more than one Authorization header"\r\n/i);
   });
 
   test('the per-IP limit counts an IPv6 /64 once, and an IPv4-mapped address as its IPv4 address', async () => {
@@ -298,8 +312,8 @@ describe('the API under attack (issue 24)', () => {
       const cooldownMs = 1_500;
       const { url } = await serve({ jwksUrl, jwksCooldownMs: cooldownMs, jwksTimeoutMs: 300 }, { rateLimit: { perMinute: 0 } });
       const good = await token('602');
-      const failedAt = Date.now();
       assert.equal((await postAs(url, good, '602')).status, 503);
+      const failedAt = Date.now(); // the failed fetch started before this answer: its cooldown ends by failedAt + cooldownMs
       mode = 'ok';
       // Within the cooldown: still 503, no new fetch.
       assert.equal((await postAs(url, good, '602')).status, 503);
@@ -307,6 +321,18 @@ describe('the API under attack (issue 24)', () => {
       while (Date.now() < failedAt + cooldownMs) await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal((await postAs(url, good, '602')).status, 202);
       assert.equal(fetches, 2);
+    });
+
+    test('tokens with unknown kids (random, Unicode) while the set is cached: 401 each, at most one refetch per cooldown', async () => {
+      mode = 'ok';
+      fetches = 0;
+      const { url } = await serve({ jwksUrl, jwksCooldownMs: 60_000 }, { rateLimit: { perMinute: 0 } });
+      assert.equal((await postAs(url, await token('604'), '604')).status, 202);
+      assert.equal(fetches, 1);
+      const kids = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? `kid-${i}-${Math.random()}` : `\u2028\u{1F600}${i}`));
+      const answers = await Promise.all(kids.map(async (kid) => postAs(url, await new SignJWT({ sub: '604', exp: NOW + 600 }).setProtectedHeader({ alg: 'ES256', kid }).sign(signer), 'never')));
+      for (const r of answers) assertChallenge(r, 'an unknown kid');
+      assert.ok(fetches <= 1, `${fetches} JWKS fetches for 30 unknown kids within one cooldown (the first fetch counted)`);
     });
 
     test('the JWKS port is closed (connection refused): 503 then 429, never 503 for everyone', async () => {
