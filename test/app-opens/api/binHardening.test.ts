@@ -35,10 +35,11 @@ interface Api {
 /** Every child started, and every raw socket opened: nothing outlives the file, even when a test fails. */
 const children: ChildProcess[] = [];
 const sockets: Socket[] = [];
-after(() => {
+function killSurvivors(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const s of sockets) s.destroy();
-});
+}
+after(killSurvivors);
 
 /** Starts the binary with PORT=0 and waits for its "listening" line. */
 async function startApi(env: Record<string, string>, cwd: string): Promise<Api> {
@@ -98,7 +99,7 @@ describe('bin/app-opens-api: configuration (issue 24)', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
   const run = (env: Record<string, string>): ReturnType<typeof spawnSync> =>
-    spawnSync(process.execPath, [BIN], { cwd: dir, env: { PATH: process.env.PATH, STREAM_NAME: STREAM, ...env }, encoding: 'utf8', timeout: 20_000 });
+    spawnSync(process.execPath, [BIN], { cwd: dir, env: { PATH: process.env.PATH, STREAM_NAME: STREAM, ...env }, encoding: 'utf8', timeout: 20_000, killSignal: 'SIGKILL' });
 
   for (const value of [' , ', ',', ' ,, , ']) {
     test(`AUTH_API_KEYS=${JSON.stringify(value)} (no key in it): exit 78, one stderr line naming it, nothing on stdout`, () => {
@@ -148,6 +149,7 @@ describe('bin/app-opens-api: shutdown and logs (issue 24)', () => {
     dir = mkdtempSync(join(tmpdir(), 'app-opens-api-'));
   });
   after(async () => {
+    killSurvivors(); // a binary still running would hold kinesalite's close forever
     await k.close();
     rmSync(dir, { recursive: true, force: true });
   });
