@@ -3,6 +3,7 @@
  * `GET /openapi.json`. Callers authenticate (a user's JWT or a service's API key), are rate
  * limited, and their events go to a producer.
  */
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
@@ -12,7 +13,9 @@ import { ValidationError } from '../../core/errors.js';
 import { toAvro, validate, type AppOpen } from '../model/index.js';
 import { BufferFullError, ProducerClosedError, RecordLimitError } from '../../producer/errors.js';
 import { APP_OPEN_BODY_SCHEMA, describeSchemaFailure, toAppOpen, type AppOpenBody } from './appOpenBody.js';
-import { AuthError, NO_AUTH, type Authenticator, type Principal } from './auth.js';
+import { AuthError, KeySetUnavailableError, NO_AUTH, type Authenticator, type Principal } from './auth.js';
+import { clientKey } from './clientAddress.js';
+import { memoryRateStore } from './memoryRateStore.js';
 import { ACCEPTED_SCHEMA, BATCH_BODY_SCHEMA, BATCH_ENVELOPE_SCHEMA, BATCH_RESULT_SCHEMA, ERROR_SCHEMA, HEALTH_SCHEMA } from './schemas.js';
 
 /**
@@ -52,6 +55,28 @@ export interface RateLimitOptions {
   redis?: RateLimitRedis;
   /** Prefix of the Redis keys. Default `app-opens-rate:`. */
   redisPrefix?: string;
+  /**
+   * Callers (users, keys, client IPs) the in-memory counter holds at once; beyond it the least
+   * recently seen caller's count is forgotten. Default 100,000 (about 25 MB). Unused with `redis`.
+   */
+  cacheSize?: number;
+}
+
+/**
+ * HTTP timeouts, ms. A connection that breaks one is answered 408 (or closed) and dropped.
+ *
+ * @example
+ * const timeouts: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, bodyIdleMs: 10_000, keepAliveMs: 72_000 };
+ */
+export interface HttpTimeouts {
+  /** From a connection's first byte (or its opening, for a new one), until the request's headers are in. Default 10,000. */
+  headersMs?: number;
+  /** The whole request, headers and body. Default 30,000. */
+  requestMs?: number;
+  /** Longest silence while a body is being received. Default 10,000. */
+  bodyIdleMs?: number;
+  /** How long an idle keep-alive connection is kept. Default 72,000 (above a load balancer's 60 s). */
+  keepAliveMs?: number;
 }
 
 /**
@@ -83,7 +108,17 @@ export interface AppOptions {
   batchBodyLimit?: number;
   /** The current Unix time in seconds, for the default timestamp and the model's rules. Default: the system clock. */
   nowSeconds?: () => number;
+  /** HTTP timeouts; default {@link HTTP_TIMEOUT_DEFAULTS}. */
+  timeouts?: HttpTimeouts;
 }
+
+/**
+ * The defaults of {@link HttpTimeouts}.
+ *
+ * @example
+ * const headersMs = options.headersMs ?? HTTP_TIMEOUT_DEFAULTS.headersMs;
+ */
+export const HTTP_TIMEOUT_DEFAULTS = { headersMs: 10_000, requestMs: 30_000, bodyIdleMs: 10_000, keepAliveMs: 72_000 } as const;
 
 /**
  * The default {@link AppOptions.bodyLimit}: 16 KiB.
@@ -107,7 +142,7 @@ export const DEFAULT_BATCH_BODY_LIMIT = 1024 * 1024;
  * @example
  * const perMinute = options.perMinute ?? RATE_LIMIT_DEFAULTS.perMinute;
  */
-export const RATE_LIMIT_DEFAULTS = { perMinute: 120, perKeyPerMinute: 60_000, redisPrefix: 'app-opens-rate:' } as const;
+export const RATE_LIMIT_DEFAULTS = { perMinute: 120, perKeyPerMinute: 60_000, redisPrefix: 'app-opens-rate:', cacheSize: 100_000 } as const;
 
 /** The JSON of every error answer. */
 interface ErrorBody {
@@ -175,6 +210,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   for (const k of ['perMinute', 'perKeyPerMinute'] as const) {
     if (!(Number.isInteger(limits[k]) && limits[k] >= 0)) throw new TypeError(`Expected \`rateLimit.${k}\` to be a non-negative integer.`);
   }
+  if (!(Number.isInteger(limits.cacheSize) && limits.cacheSize > 0)) throw new TypeError('Expected `rateLimit.cacheSize` to be a positive integer.');
+  const timeouts = { ...HTTP_TIMEOUT_DEFAULTS, ...options.timeouts };
+  for (const k of ['headersMs', 'requestMs', 'bodyIdleMs', 'keepAliveMs'] as const) {
+    if (!(Number.isInteger(timeouts[k]) && timeouts[k] > 0)) throw new TypeError(`Expected \`timeouts.${k}\` to be a positive integer.`);
+  }
+  // Node checks the header and request timeouts only at this interval (30 s by default).
+  const checkEveryMs = Math.max(100, Math.min(1_000, Math.floor(Math.min(timeouts.headersMs, timeouts.requestMs) / 4)));
   const trustProxy = options.trustProxy ?? false;
 
   const app = Fastify({
@@ -183,6 +225,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     return503OnClosing: true,
+    http: { headersTimeout: timeouts.headersMs, connectionsCheckingInterval: checkEveryMs } as never,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // Fastify's own handler logs the error at trace with its raw bytes (`rawPacket`): headers,
+    // keys and tokens included. This one logs what went wrong, never what was sent.
+    clientErrorHandler: answerClientError,
     // Fastify hands a hop count to proxy-addr as documented, though its types omit numbers.
     trustProxy: (Array.isArray(trustProxy) ? [...trustProxy] : trustProxy) as boolean | string[],
     // Validate, never repair: no type coercion, and unknown fields are refused rather than removed.
@@ -236,7 +284,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const principals = new WeakMap<FastifyRequest, Principal>();
   const rateKey = (request: FastifyRequest): string => {
     const p = principals.get(request);
-    if (p === undefined || p.kind === 'anonymous') return `ip:${request.ip}`;
+    if (p === undefined || p.kind === 'anonymous') {
+      // One count per IPv4 address or IPv6 /64. An X-Forwarded-For entry that is no address
+      // (garbage from the client) is not a fresh count each: the TCP peer's is used instead.
+      return `ip:${clientKey(request.ip) ?? clientKey(request.socket.remoteAddress) ?? 'unknown'}`;
+    }
     return p.kind === 'user' ? `user:${p.userId}` : `key:${p.keyId}`;
   };
   type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
@@ -245,7 +297,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (limits.perMinute > 0 || limits.perKeyPerMinute > 0) {
     await app.register(rateLimit, {
       global: false,
-      ...(limits.redis !== undefined ? { redis: limits.redis as never, nameSpace: limits.redisPrefix } : {}),
+      ...(limits.redis !== undefined ? { redis: limits.redis as never, nameSpace: limits.redisPrefix } : { store: memoryRateStore(limits.cacheSize) }),
       // Redis unreachable: let requests through (logged) rather than refuse every caller.
       skipOnError: true,
     });
@@ -254,13 +306,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (limits.perKeyPerMinute > 0) limitKey = app.createRateLimit({ timeWindow: 60_000, max: limits.perKeyPerMinute, keyGenerator: rateKey });
   }
   const guard = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    let refused: AuthError | undefined;
+    let refused: AuthError | KeySetUnavailableError | undefined;
     let principal: Principal | undefined;
     try {
+      // Node keeps the first of two Authorization headers; a proxy in front may read the last:
+      // two readings of one request could be two users, so such a request is refused.
+      if (authenticator !== NO_AUTH && countHeader(request.raw.rawHeaders, 'authorization') > 1) {
+        throw new AuthError('invalid', 'the request has more than one Authorization header');
+      }
       principal = await authenticator.authenticate(request.headers);
       principals.set(request, principal);
     } catch (err) {
-      if (!(err instanceof AuthError)) throw err;
+      // A JWKS outage is counted like a bad credential: against the client's IP, so that it
+      // still meets the limit (429 first) rather than a 503 for every request.
+      if (!(err instanceof AuthError) && !(err instanceof KeySetUnavailableError)) throw err;
       refused = err;
     }
     const limiter = principal?.kind === 'service' ? limitKey : limitUser;
@@ -278,10 +337,46 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   const onRequest = [guard];
 
+  // A body that stops arriving: the socket's idle timer runs from the start of the body until
+  // the handler (after a response Node sets it to the keep-alive timeout).
+  app.addHook('preParsing', async (request) => {
+    request.raw.setTimeout(timeouts.bodyIdleMs, () => {
+      request.log.debug({ timeoutMs: timeouts.bodyIdleMs }, 'request body stalled; connection closed');
+      request.raw.socket.destroy();
+    });
+  });
+  app.addHook('preHandler', async (request) => {
+    request.raw.socket.setTimeout(0);
+  });
+
+  // Connections and their requests in flight, so that closing can drop idle ones at once
+  // (Node's own close waits for a connection that never sent a request) and the rest later.
+  const connections = new Map<Socket, number>();
+  let closing = false;
+  app.server.on('connection', (socket: Socket) => {
+    connections.set(socket, 0);
+    socket.once('close', () => connections.delete(socket));
+  });
+  app.server.on('request', (req: FastifyRequest['raw'], res: FastifyReply['raw']) => {
+    const socket = req.socket;
+    connections.set(socket, (connections.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      const inFlight = (connections.get(socket) ?? 1) - 1;
+      if (!connections.has(socket)) return;
+      connections.set(socket, inFlight);
+      if (closing && inFlight === 0) socket.end();
+    });
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const [socket, inFlight] of connections) if (inFlight === 0) socket.destroy();
+  });
+  closers.set(app, { busyConnections: () => connections.size });
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const body = errorBody(error);
     if (body.statusCode >= 500 && body.statusCode !== 503) request.log.error({ err: error }, 'request failed');
-    if (body.statusCode === 503) void reply.header('retry-after', '1');
+    if (body.statusCode === 503) void reply.header('retry-after', String(error instanceof KeySetUnavailableError ? error.retryAfterSeconds : 1));
     if (error instanceof AuthError) void reply.header('www-authenticate', authenticator.challenge(error));
     return reply.code(body.statusCode).send(body);
   });
@@ -392,6 +487,56 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+/** How many times the header `name` (lower case) occurs in Node's `rawHeaders` (name, value, name, value...). */
+function countHeader(rawHeaders: readonly string[], name: string): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toLowerCase() === name) n++;
+  return n;
+}
+
+/** What {@link closeApp} needs of each app built here. */
+const closers = new WeakMap<FastifyInstance, { busyConnections: () => number }>();
+
+/**
+ * Closes an app built by {@link buildApp} within `timeoutMs`: stops accepting connections, closes
+ * idle ones at once (kept-alive, or open without a request), lets requests in flight finish, and
+ * when `timeoutMs` is over destroys the connections still open (their requests were not accepted:
+ * nothing was buffered for them). Resolves with how many connections were cut that way.
+ *
+ * @example
+ * const { forced } = await closeApp(app, 10_000);
+ */
+export async function closeApp(app: FastifyInstance, timeoutMs: number): Promise<{ forced: number }> {
+  const closed = app.close();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), timeoutMs);
+  });
+  const first = await Promise.race([closed.then(() => 'closed' as const), late]);
+  clearTimeout(timer);
+  if (first === 'closed') return { forced: 0 };
+  const forced = closers.get(app)?.busyConnections() ?? 0;
+  app.server.closeAllConnections();
+  await closed;
+  return { forced };
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request the HTTP parser refused (400), too large headers
+ * (431), or a header or request timeout (408). Logged at debug by its code and message only:
+ * Fastify's default handler logs the raw bytes received, credentials and all.
+ */
+function answerClientError(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, label] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+  this.log.debug({ err: { code: err.code, message: err.message }, statusCode: status }, 'client error');
+  if (socket.writable) {
+    const body = JSON.stringify({ statusCode: status, error: label, message: status === 408 ? 'the request took too long' : status === 431 ? 'the request headers are too large' : 'the request is not valid HTTP' });
+    socket.write(`HTTP/1.1 ${status} ${label}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 interface BatchResult {

@@ -4,8 +4,11 @@
  * {@link AuthError} that the API turns into a 401 with a `WWW-Authenticate` header.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { INT64_MAX } from '../../avro/exactLong.js';
+import { createKeySet, KeySetUnavailableError } from './keySet.js';
+
+export { KeySetUnavailableError } from './keySet.js';
 
 /**
  * How callers authenticate. At least one of `jwtSecret`, `jwksUrl`, `apiKeys` must be given.
@@ -30,9 +33,30 @@ export interface AuthOptions {
   jwksCooldownMs?: number;
   /** Timeout of one JWKS fetch, ms. Default 5,000. */
   jwksTimeoutMs?: number;
-  /** Leeway for `exp`/`nbf`, seconds. Default 30. */
+  /** Leeway for `exp`/`nbf`/`iat`, seconds. Default 30. */
   clockToleranceSeconds?: number;
+  /**
+   * Longest accepted token lifetime, seconds: `exp` minus `iat` (minus now when the token has no
+   * `iat`) must not exceed it, so no token is good for longer than this. Default 86,400 (24 h).
+   */
+  maxTokenLifetimeSeconds?: number;
+  /** Told of every failed JWKS fetch (for a log line). */
+  onKeySetError?: (error: Error) => void;
 }
+
+/**
+ * The defaults of {@link AuthOptions}.
+ *
+ * @example
+ * const lifetime = options.maxTokenLifetimeSeconds ?? AUTH_DEFAULTS.maxTokenLifetimeSeconds;
+ */
+export const AUTH_DEFAULTS = {
+  jwksCacheMs: 600_000,
+  jwksCooldownMs: 30_000,
+  jwksTimeoutMs: 5_000,
+  clockToleranceSeconds: 30,
+  maxTokenLifetimeSeconds: 86_400,
+} as const;
 
 /**
  * The authenticated caller: an end user (the token's `sub`, a decimal user id), a backend service
@@ -59,18 +83,6 @@ export class AuthError extends Error {
   ) {
     super(message);
   }
-}
-
-/**
- * The JWKS could not be fetched or read, so a token cannot be checked now: answered 503 with
- * `Retry-After` (the caller's credential may well be good).
- *
- * @example
- * throw new KeySetUnavailableError('the key set is unavailable');
- */
-export class KeySetUnavailableError extends Error {
-  override name = 'KeySetUnavailableError';
-  readonly statusCode = 503;
 }
 
 /**
@@ -124,28 +136,54 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       throw new TypeError('Expected `jwksUrl` to be an http(s) URL.');
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('Expected `jwksUrl` to be an http(s) URL.');
-    jwks = createRemoteJWKSet(url, {
-      cacheMaxAge: options.jwksCacheMs ?? 600_000,
-      cooldownDuration: options.jwksCooldownMs ?? 30_000,
-      timeoutDuration: options.jwksTimeoutMs ?? 5_000,
+    jwks = createKeySet({
+      url,
+      cacheMs: options.jwksCacheMs ?? AUTH_DEFAULTS.jwksCacheMs,
+      cooldownMs: options.jwksCooldownMs ?? AUTH_DEFAULTS.jwksCooldownMs,
+      timeoutMs: options.jwksTimeoutMs ?? AUTH_DEFAULTS.jwksTimeoutMs,
+      ...(options.onKeySetError !== undefined ? { onFetchError: options.onKeySetError } : {}),
     });
   }
+  const maxLifetime = options.maxTokenLifetimeSeconds ?? AUTH_DEFAULTS.maxTokenLifetimeSeconds;
+  if (!(Number.isInteger(maxLifetime) && maxLifetime > 0)) throw new TypeError('Expected `maxTokenLifetimeSeconds` to be a positive integer.');
   // Keys are compared as SHA-256 digests, each against every configured key without stopping
   // early: the time taken says nothing about how much of a key matched, nor which key.
   const keyDigests = apiKeys.map((k) => digest(k));
-  const clockTolerance = options.clockToleranceSeconds ?? 30;
+  const clockTolerance = options.clockToleranceSeconds ?? AUTH_DEFAULTS.clockToleranceSeconds;
   const verifyOptions = {
     clockTolerance,
     requiredClaims: ['exp', 'sub'],
     ...(options.issuer !== undefined ? { issuer: options.issuer } : {}),
     ...(options.audience !== undefined ? { audience: options.audience } : {}),
   };
+  const acceptedAlgs = [...(secret !== undefined ? ['HS256'] : []), ...(jwks !== undefined ? ['RS256', 'ES256'] : [])].join(', ');
   const schemes: Array<'bearer' | 'apiKey'> = [];
   if (secret !== undefined || jwks !== undefined) schemes.push('bearer');
   if (keyDigests.length > 0) schemes.push('apiKey');
 
+  /**
+   * The checks jose leaves to the caller, on the claims of a token whose signature is good.
+   * Nothing of the token goes into a message: messages reach the `WWW-Authenticate` header.
+   */
+  function checkClaims(payload: JWTPayload): string {
+    // RFC 7519 makes `sub` a string. A JSON number has been through a double (above 2^53 it is
+    // already another user's id), an array would be stringified: only a string of digits passes.
+    const sub: unknown = payload.sub;
+    if (typeof sub !== 'string' || !USER_ID.test(sub) || BigInt(sub) > INT64_MAX) throw new AuthError('invalid', 'the token subject (sub) is not a user id');
+    // JSON's 1e999 parses as Infinity, which jose takes for a date: every time claim must be finite.
+    for (const claim of ['exp', 'iat', 'nbf'] as const) {
+      const v: unknown = payload[claim];
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v))) throw new AuthError('invalid', `the token's ${claim} claim is not a finite number`);
+    }
+    const now = Date.now() / 1000;
+    const { exp, iat } = payload as { exp: number; iat?: number };
+    if (iat !== undefined && iat > now + clockTolerance) throw new AuthError('invalid', "the token's iat claim is in the future");
+    if (exp - (iat ?? now) > maxLifetime) throw new AuthError('invalid', `the token lives longer than the ${maxLifetime} s accepted`);
+    return sub;
+  }
+
   async function verifyToken(token: string): Promise<Principal> {
-    let alg: string | undefined;
+    let alg: unknown;
     try {
       alg = decodeProtectedHeader(token).alg;
     } catch {
@@ -158,20 +196,18 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       } else if ((alg === 'RS256' || alg === 'ES256') && jwks !== undefined) {
         ({ payload } = await jwtVerify(token, jwks, { ...verifyOptions, algorithms: ['RS256', 'ES256'] }));
       } else {
-        throw new AuthError('invalid', `tokens signed with ${JSON.stringify(alg ?? null)} are not accepted`);
+        throw new AuthError('invalid', `the token's signing algorithm (alg) is not accepted: use ${acceptedAlgs}`);
       }
-      const sub = payload.sub!;
-      if (!USER_ID.test(sub) || BigInt(sub) > INT64_MAX) throw new AuthError('invalid', 'the token subject (sub) is not a user id');
-      return { kind: 'user', userId: sub };
+      return { kind: 'user', userId: checkClaims(payload) };
     } catch (err) {
-      if (err instanceof AuthError) throw err;
+      if (err instanceof AuthError || err instanceof KeySetUnavailableError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw new AuthError('expired', 'the token has expired');
-      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new AuthError('invalid', `the token's ${err.claim} claim is not accepted`);
-      if (err instanceof joseErrors.JWKSNoMatchingKey) throw new AuthError('invalid', 'no key of the JWKS matches the token');
-      if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid || !(err instanceof joseErrors.JOSEError)) {
-        // The key set could not be fetched or read: our fault, not the caller's; retry later.
-        throw new KeySetUnavailableError('the token cannot be verified now: the key set is unavailable', { cause: err });
+      if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        // jose names the claim itself; still, only known names reach the header.
+        const claim = CLAIMS.includes(err.claim) ? err.claim : 'a';
+        throw new AuthError('invalid', `the token's ${claim} claim is not accepted`);
       }
+      if (err instanceof joseErrors.JWKSNoMatchingKey) throw new AuthError('invalid', 'no key of the JWKS matches the token');
       throw new AuthError('invalid', 'the token signature or format is not valid');
     }
   }
@@ -202,13 +238,25 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
         out.push(
           error.code === 'missing'
             ? `Bearer realm="${REALM}"`
-            : `Bearer realm="${REALM}", error="invalid_token", error_description="${error.message.replace(/["\\]/g, "'")}"`,
+            : `Bearer realm="${REALM}", error="invalid_token", error_description="${quotable(error.message)}"`,
         );
       }
       if (schemes.includes('apiKey')) out.push(`ApiKey realm="${REALM}", header="x-api-key"`);
       return out.join(', ');
     },
   };
+}
+
+/** The claims whose name may appear in a message. */
+const CLAIMS = ['iss', 'aud', 'exp', 'nbf', 'iat', 'sub', 'jti'];
+
+/**
+ * `text` with only the characters RFC 6750 section 3 allows in `error_description`
+ * (%x20-21 / %x23-5B / %x5D-7E: printable ASCII without `"` and `\`): the header stays valid
+ * whatever a message holds.
+ */
+function quotable(text: string): string {
+  return text.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, '?');
 }
 
 function digest(s: string): Buffer {

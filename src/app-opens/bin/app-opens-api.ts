@@ -9,16 +9,20 @@
  *   HOST                 optional   default 0.0.0.0
  *   AWS_REGION           optional   the SDK's usual resolution when unset (us-east-1 with KINESIS_ENDPOINT)
  *   KINESIS_ENDPOINT     optional   a local stand-in, e.g. http://127.0.0.1:4567
- *   SHUTDOWN_TIMEOUT_MS  optional   how long SIGTERM waits for buffered events to be sent, default 10000
+ *   SHUTDOWN_TIMEOUT_MS  optional   how long SIGTERM waits for requests in flight and buffered events, default 10000
+ *   HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_BODY_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS
+ *                        optional   10000, 30000, 10000, 72000 (see docs/api.md)
  *   LOG_LEVEL            optional   pino level, default info; logs are JSON lines on stdout
  *   AUTH_JWT_SECRET      one of the AUTH_* is mandatory: HS256 secret of users' tokens (>= 32 bytes)
- *   AUTH_JWKS_URL        ... or a JWKS URL (RS256/ES256), cached (AUTH_JWKS_CACHE_MS, AUTH_JWKS_COOLDOWN_MS)
+ *   AUTH_JWKS_URL        ... or a JWKS URL (RS256/ES256), cached (AUTH_JWKS_CACHE_MS, AUTH_JWKS_COOLDOWN_MS, AUTH_JWKS_TIMEOUT_MS)
  *   AUTH_API_KEYS        ... and/or services' keys, comma-separated (>= 16 characters each)
  *   AUTH_JWT_ISSUER, AUTH_JWT_AUDIENCE  optional  required iss / aud of tokens
+ *   AUTH_JWT_MAX_LIFETIME_SECONDS       optional  longest token lifetime (exp - iat, or exp - now), default 86400
  *   AUTH=none            instead of the above: anyone may post for any user (local use; warned at start)
  *   RATE_LIMIT_PER_MINUTE         optional   per user and per IP without a valid credential, default 120 (0: off)
  *   RATE_LIMIT_PER_KEY_PER_MINUTE optional   per API key, default 60000 (0: off)
  *   RATE_LIMIT_REDIS_URL          optional   share the counts between instances through this Redis
+ *   RATE_LIMIT_CACHE_SIZE         optional   callers counted at once in memory (without Redis), default 100000
  *   CORS_ORIGINS         optional   comma-separated origins allowed by CORS (or *); default: CORS off
  *   TRUST_PROXY          optional   whose X-Forwarded-For to believe: true, a hop count, or IPs/CIDRs; default none
  *   MAX_BUFFERED_EVENTS  optional   events the producer holds before answering 503, default 20000
@@ -57,11 +61,14 @@ function readAuth(): AuthOptions | 'none' {
     audience: optionalVar<string | undefined>('AUTH_JWT_AUDIENCE', undefined),
     apiKeys: optionalVar<string[]>('AUTH_API_KEYS', [], (v) => {
       const keys = v.split(',').map((k) => k.trim()).filter((k) => k !== '');
+      if (keys.length === 0) throw new Error('expected comma-separated keys, found none');
       if (keys.some((k) => k.length < 16)) throw new Error('every key must be at least 16 characters');
       return keys;
     }),
     jwksCacheMs: optionalVar('AUTH_JWKS_CACHE_MS', 600_000, parseInteger({ min: 0 })),
     jwksCooldownMs: optionalVar('AUTH_JWKS_COOLDOWN_MS', 30_000, parseInteger({ min: 0 })),
+    jwksTimeoutMs: optionalVar('AUTH_JWKS_TIMEOUT_MS', 5_000, parseInteger({ min: 1 })),
+    maxTokenLifetimeSeconds: optionalVar('AUTH_JWT_MAX_LIFETIME_SECONDS', 86_400, parseInteger({ min: 1 })),
   };
 }
 
@@ -90,6 +97,13 @@ function readConfig() {
     auth: readAuth(),
     rateLimitPerMinute: optionalVar('RATE_LIMIT_PER_MINUTE', 120, parseInteger({ min: 0 })),
     rateLimitPerKeyPerMinute: optionalVar('RATE_LIMIT_PER_KEY_PER_MINUTE', 60_000, parseInteger({ min: 0 })),
+    rateLimitCacheSize: optionalVar('RATE_LIMIT_CACHE_SIZE', 100_000, parseInteger({ min: 1 })),
+    timeouts: {
+      headersMs: optionalVar('HTTP_HEADERS_TIMEOUT_MS', 10_000, parseInteger({ min: 1 })),
+      requestMs: optionalVar('HTTP_REQUEST_TIMEOUT_MS', 30_000, parseInteger({ min: 1 })),
+      bodyIdleMs: optionalVar('HTTP_BODY_TIMEOUT_MS', 10_000, parseInteger({ min: 1 })),
+      keepAliveMs: optionalVar('HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, parseInteger({ min: 1 })),
+    },
     // parseRedisUrl, not WHATWG URL: a cluster URL lists several seeds; its errors redact the password.
     rateLimitRedisUrl: optionalVar<string | undefined>('RATE_LIMIT_REDIS_URL', undefined, (v) => {
       parseRedisUrl(v);
@@ -113,14 +127,15 @@ try {
 // nothing else (the AWS SDK's Node-version warning is turned into a log line: see sdkNodeNotice).
 const { default: pino } = await import('pino');
 const { BatchProducer, createKinesisClient } = await import('../../producer/index.js');
-const { buildApp } = await import('../api/app.js');
+const { buildApp, closeApp } = await import('../api/app.js');
 const { createAuthenticator } = await import('../api/auth.js');
 
 const logger = pino(
   pinoOptions({
     level: config.logLevel,
     base: { pid: process.pid, app: 'app-opens-api', stream: config.streamName },
-    extraRedactPaths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'credentials'],
+    // rawPacket: the bytes of a request the HTTP parser refused, headers and all.
+    extraRedactPaths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'credentials', 'err.rawPacket', '*.rawPacket'],
   }),
 );
 
@@ -143,23 +158,47 @@ const producer = new BatchProducer({
   onStats: (stats) => logger.info({ producer: stats }, 'producer stats'),
 });
 if (config.auth === 'none') logger.warn('AUTH=none: anyone can post app opens for any user; never run this way where the internet can reach it');
+if (config.auth !== 'none' && config.auth.jwksUrl !== undefined) {
+  const jwks = new URL(config.auth.jwksUrl);
+  const loopback = jwks.hostname === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(jwks.hostname) || jwks.hostname === '[::1]';
+  if (jwks.protocol === 'http:' && !loopback) {
+    logger.warn({ jwksUrl: redactUrl(config.auth.jwksUrl) }, 'AUTH_JWKS_URL is plain http: whoever sits on the path can serve their own keys and sign tokens for any user; use https');
+  }
+}
 let redis: import('../../redis/connection.js').RedisClient | undefined;
 if (config.rateLimitRedisUrl !== undefined) {
   const { createRedisClient } = await import('../../redis/connection.js');
   // Short timeouts: a slow Redis must not hold requests; on error the request goes through (logged).
   redis = createRedisClient(config.rateLimitRedisUrl, { logger, commandTimeoutMs: 500, connectTimeoutMs: 2_000, connectionName: 'app-opens-api-rate-limit' });
 }
+// The options are checked again by the authenticator itself: one stderr line for those too.
+let authenticator: import('../api/auth.js').Authenticator | 'none';
+try {
+  const jwksUrl = config.auth !== 'none' && config.auth.jwksUrl !== undefined ? redactUrl(config.auth.jwksUrl) : undefined;
+  authenticator =
+    config.auth === 'none'
+      ? 'none'
+      : createAuthenticator({
+          ...config.auth,
+          onKeySetError: (err) => logger.warn({ jwksUrl, err: { name: err.name, message: err.message } }, 'JWKS fetch failed; tokens are answered 503 until a fetch succeeds'),
+        });
+} catch (err) {
+  process.stderr.write(`app-opens-api: authentication is misconfigured: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(ExitCode.CONFIG_ERROR);
+}
 const app = await buildApp({
   producer,
   logger,
-  authenticator: config.auth === 'none' ? 'none' : createAuthenticator(config.auth),
+  authenticator,
   rateLimit: {
     perMinute: config.rateLimitPerMinute,
     perKeyPerMinute: config.rateLimitPerKeyPerMinute,
+    cacheSize: config.rateLimitCacheSize,
     ...(redis !== undefined ? { redis } : {}),
   },
   corsOrigins: config.corsOrigins,
   trustProxy: config.trustProxy,
+  timeouts: config.timeouts,
 });
 
 let shuttingDown = false;
@@ -167,12 +206,16 @@ async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   logger.info({ signal, buffered: producer.buffered, timeoutMs: config.shutdownTimeoutMs }, 'stopping: no new requests; sending buffered events');
+  // One budget for both steps. The producer keeps sending while requests in flight finish; idle
+  // connections are closed at once, and those still open when the budget is spent are cut.
+  const deadline = Date.now() + config.shutdownTimeoutMs;
   try {
-    await app.close();
+    const { forced } = await closeApp(app, config.shutdownTimeoutMs);
+    if (forced > 0) logger.warn({ connections: forced }, 'connections still open at the shutdown timeout were closed (their requests were not accepted)');
   } catch (err) {
     logger.error({ err }, 'closing the HTTP server failed');
   }
-  const result = await producer.stop(config.shutdownTimeoutMs);
+  const result = await producer.stop(Math.max(0, deadline - Date.now()));
   if (redis !== undefined) {
     const { closeRedisClient } = await import('../../redis/connection.js');
     await closeRedisClient(redis);
