@@ -36,6 +36,7 @@ export const RECONNECT_GRACE_MS = 500;
 
 /** What {@link rebuildCluster} reaches inside ioredis' Cluster (6.x); none of it is public API. */
 interface ClusterInternals {
+  manuallyClosing?: boolean;
   offlineQueue?: { length: number };
   flushQueue?: (err: Error) => void;
 }
@@ -129,9 +130,13 @@ function onRefresh(cluster: Cluster, state: ClusterState): void {
  * catch (err) { await recoverAfterFailure(redis); throw translateRedisError(err, what, redis); }
  */
 export async function recoverAfterFailure(client: Redis | Cluster): Promise<void> {
-  if (!(client instanceof Cluster) || client.status === 'end' || client.status === 'close') return;
+  if (!(client instanceof Cluster) || client.status === 'end') return;
   const state = clusters.get(client);
   const now = Date.now();
+  // Not ready (reconnecting, or its ready check sees cluster_state:fail): ioredis parks every
+  // command in its offline queue, where nothing ever removes it; the callers time out and send
+  // new ones. Reject the parked ones so the queue stays bounded through an outage of any length.
+  if (client.status !== 'ready') rejectParked(client, `redis cluster not ready (${client.status}); command not sent`);
   if (state) {
     // A failure long after the previous one starts a new episode.
     if (now - state.lastFailureAt > QUIET_MS) state.firstFailureAt = now;
@@ -175,12 +180,19 @@ export async function recoverAfterFailure(client: Redis | Cluster): Promise<void
  */
 export function rebuildCluster(client: Cluster): void {
   const internals = client as unknown as ClusterInternals;
-  if ((internals.offlineQueue?.length ?? 0) > 0) internals.flushQueue?.(new Error('redis cluster reconnecting from scratch; command not sent'));
+  rejectParked(client, 'redis cluster reconnecting from scratch; command not sent');
   client.disconnect(true);
   const timer = setTimeout(() => {
-    if (client.status === 'disconnecting') {
+    // Not when the client is being closed for good (quit, disconnect()).
+    if ((client.status === 'disconnecting' || client.status === 'close') && !internals.manuallyClosing) {
       client.connect().catch(() => undefined); // failures reach the 'error' listener; the caller's retries go on
     }
   }, RECONNECT_GRACE_MS);
   timer.unref();
+}
+
+/** Rejects the commands a cluster client holds in its offline queue (ioredis internals). */
+function rejectParked(client: Cluster, message: string): void {
+  const internals = client as unknown as ClusterInternals;
+  if ((internals.offlineQueue?.length ?? 0) > 0) internals.flushQueue?.(new Error(message));
 }

@@ -11,9 +11,10 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Cluster } from 'ioredis';
-import { createRedisClient, closeRedisClient } from '../../src/redis/connection.js';
+import { createRedisClient, closeRedisClient, runBounded } from '../../src/redis/connection.js';
 import { rebuildCluster } from '../../src/redis/failover.js';
-import { startRedisCluster, stopAllRedis } from '../helpers/redis.js';
+import { until } from '../helpers/failover.js';
+import { rawCommand, startRedisCluster, stopAllRedis } from '../helpers/redis.js';
 
 after(stopAllRedis);
 
@@ -53,6 +54,36 @@ test('a rebuilt cluster client rejects the commands it had parked instead of kee
     rebuildCluster(client);
     assert.match(await parked, /^(rejected: redis cluster reconnecting from scratch|answered 2)/);
     assert.equal(await client.get('k'), '2');
+  } finally {
+    await closeRedisClient(client);
+    await c.stop();
+  }
+});
+
+test('while the cluster is down, a rebuilt client rejects what it cannot send instead of queueing it without bound', async () => {
+  // Three masters, no replicas: one killed, the cluster reports cluster_state:fail for good (the
+  // state issue 23's reproduction ended in: a master killed before its replica had synced, which
+  // Redis then does not promote). The rebuilt client's ready check fails, so it reconnects over
+  // and over; each command it is given is parked in ioredis' offline queue until the caller's
+  // bound, and nothing removed it afterwards.
+  const c = await startRedisCluster({ nodeTimeoutMs: 1500 });
+  const client = createRedisClient(c.url, { commandTimeoutMs: 500 }) as Cluster;
+  client.on('error', () => undefined);
+  const queued = (): number => (client as unknown as { offlineQueue: { length: number } }).offlineQueue.length;
+  try {
+    assert.equal(await client.set('k', '1'), 'OK');
+    await c.servers[1]!.kill();
+    await until(async () => !(await rawCommand(c.servers[0]!.port, ['CLUSTER', 'INFO'])).includes('cluster_state:ok'), 'cluster_state:fail', 30_000);
+    rebuildCluster(client);
+    const rounds: number[] = [];
+    const errors = new Set<string>();
+    for (let round = 0; round < 4; round++) {
+      const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => runBounded(client, `SET k${i}`, () => client.set(`k${i}`, String(round)))));
+      for (const r of results) if (r.status === 'rejected') errors.add(String((r.reason as Error).message).replace(/k\d+/, 'k*'));
+      rounds.push(queued());
+    }
+    console.log('parked after each round of 100 commands', JSON.stringify(rounds), [...errors]);
+    assert.ok(Math.max(...rounds) <= 100, `the offline queue grows without bound: ${JSON.stringify(rounds)}`);
   } finally {
     await closeRedisClient(client);
     await c.stop();
