@@ -28,6 +28,19 @@ const QUIET_MS = 30_000;
 /** Longest wait, in ms, for a slot map refresh before a failing call rejects anyway. */
 const REFRESH_WAIT_MS = 3_000;
 
+/**
+ * After `disconnect(true)`, how long ioredis gets to start its own reconnect before
+ * {@link rebuildCluster} connects explicitly.
+ */
+export const RECONNECT_GRACE_MS = 500;
+
+/** What {@link rebuildCluster} reaches inside ioredis' Cluster (6.x); none of it is public API. */
+interface ClusterInternals {
+  manuallyClosing?: boolean;
+  offlineQueue?: { length: number };
+  flushQueue?: (err: Error) => void;
+}
+
 interface ClusterState {
   where: string;
   logger: Logger | undefined;
@@ -117,21 +130,26 @@ function onRefresh(cluster: Cluster, state: ClusterState): void {
  * catch (err) { await recoverAfterFailure(redis); throw translateRedisError(err, what, redis); }
  */
 export async function recoverAfterFailure(client: Redis | Cluster): Promise<void> {
-  if (!(client instanceof Cluster) || client.status === 'end' || client.status === 'close') return;
+  if (!(client instanceof Cluster) || client.status === 'end') return;
   const state = clusters.get(client);
   const now = Date.now();
+  // Not ready (reconnecting, or its ready check sees cluster_state:fail): ioredis parks every
+  // command in its offline queue, where nothing ever removes it; the callers time out and send
+  // new ones. Reject the parked ones so the queue stays bounded through an outage of any length.
+  if (client.status !== 'ready') rejectParked(client, `redis cluster not ready (${client.status}); command not sent`);
   if (state) {
     // A failure long after the previous one starts a new episode.
     if (now - state.lastFailureAt > QUIET_MS) state.firstFailureAt = now;
     state.firstFailureAt ??= now;
     state.lastFailureAt = now;
-    if (now - state.firstFailureAt >= STUCK_AFTER_MS && now - state.lastRebuildAt >= STUCK_AFTER_MS && client.status === 'ready') {
+    // Any status but 'wait' (never connected): a client stuck while reconnecting is rebuilt too.
+    if (now - state.firstFailureAt >= STUCK_AFTER_MS && now - state.lastRebuildAt >= STUCK_AFTER_MS && client.status !== 'wait') {
       state.lastRebuildAt = now;
       state.logger?.warn(
-        { redis: state.where, failingForMs: now - state.firstFailureAt, seeds: (client as unknown as { startupNodes: unknown[] }).startupNodes.length },
+        { redis: state.where, failingForMs: now - state.firstFailureAt, status: client.status, seeds: (client as unknown as { startupNodes: unknown[] }).startupNodes.length },
         'redis cluster: writes still failing; reconnecting from scratch',
       );
-      client.disconnect(true);
+      rebuildCluster(client);
       return;
     }
   }
@@ -142,4 +160,39 @@ export async function recoverAfterFailure(client: Redis | Cluster): Promise<void
       resolve();
     });
   });
+}
+
+/**
+ * Reconnects a cluster client from scratch (every node connection and the slot map made again from
+ * the seeds), on the same object, so the code writing through it needs no new reference.
+ *
+ * ioredis' `disconnect(true)` alone is not enough: it reconnects only once every node connection
+ * of its pool has ended (the pool's `drain`, then `close`). A node connection made in between (a
+ * MOVED or ASK reply to a command still in flight makes one for the node it names) keeps the pool
+ * from draining, and the client then stays `disconnecting` for good, every command parked in its
+ * offline queue until the caller's deadline: the worker stuck on "timed out: no reply" after the
+ * rebuild (issue 23). So: commands parked in the offline queue are rejected first (their callers
+ * retry them), and when the client is still `disconnecting` after {@link RECONNECT_GRACE_MS} it
+ * is connected explicitly (ioredis' own reconnect, should it come later, is then a no-op).
+ *
+ * @example
+ * rebuildCluster(cluster); // status: disconnecting -> connecting -> connect -> ready
+ */
+export function rebuildCluster(client: Cluster): void {
+  const internals = client as unknown as ClusterInternals;
+  rejectParked(client, 'redis cluster reconnecting from scratch; command not sent');
+  client.disconnect(true);
+  const timer = setTimeout(() => {
+    // Not when the client is being closed for good (quit, disconnect()).
+    if ((client.status === 'disconnecting' || client.status === 'close') && !internals.manuallyClosing) {
+      client.connect().catch(() => undefined); // failures reach the 'error' listener; the caller's retries go on
+    }
+  }, RECONNECT_GRACE_MS);
+  timer.unref();
+}
+
+/** Rejects the commands a cluster client holds in its offline queue (ioredis internals). */
+function rejectParked(client: Cluster, message: string): void {
+  const internals = client as unknown as ClusterInternals;
+  if ((internals.offlineQueue?.length ?? 0) > 0) internals.flushQueue?.(new Error(message));
 }
