@@ -55,12 +55,12 @@ async function startApi(env: Record<string, string>): Promise<Api> {
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const JWKS = JSON.stringify({ keys: [{ ...rsa.publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] });
 
-/** An RS256 token for `sub`, signed with the IdP's key. */
-function token(sub: string): string {
+/** An RS256 token for `sub`, signed with `key` (the IdP's), with `header` (kid k1 by default). */
+function token(sub: string, key = rsa.privateKey, header: Record<string, unknown> = { alg: 'RS256', kid: 'k1' }): string {
   const now = Math.floor(Date.now() / 1000);
   const b64u = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-  const input = `${b64u({ alg: 'RS256', kid: 'k1' })}.${b64u({ sub, iat: now, exp: now + 600 })}`;
-  return `${input}.${createSign('RSA-SHA256').update(input).sign(rsa.privateKey).toString('base64url')}`;
+  const input = `${b64u(header)}.${b64u({ sub, iat: now, exp: now + 600 })}`;
+  return `${input}.${createSign('RSA-SHA256').update(input).sign(key).toString('base64url')}`;
 }
 
 describe('bin/app-opens-api attacked (break-api)', () => {
@@ -111,6 +111,44 @@ describe('bin/app-opens-api attacked (break-api)', () => {
       for (const form of [password, encodeURIComponent(password), Buffer.from(password).toString('base64').slice(0, 16), expected]) {
         assert.ok(!log.includes(form), `the log holds the JWKS password as ${form}`);
       }
+    } finally {
+      idp.close();
+    }
+  });
+
+  test('a JWKS in which several keys fit the token (a kid used twice, or no kid at all): each is tried, a good token is accepted, a forged one is not', async () => {
+    // Prepare: an IdP in the middle of a key rotation, publishing the old and the new key under one
+    // kid, and also keys without a kid (both are allowed by RFC 7517: kid is only a hint).
+    const rotated = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const foreign = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pub = (k: typeof rsa): Record<string, unknown> => ({ ...k.publicKey.export({ format: 'jwk' }), alg: 'RS256', use: 'sig' });
+    const idp: Server = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [{ ...pub(rsa), kid: 'k1' }, { ...pub(rotated), kid: 'k1' }, pub(rsa), pub(rotated)] }));
+    });
+    await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
+    try {
+      const api = await startApi({ STREAM_NAME: STREAM, KINESIS_ENDPOINT: k.endpoint, AUTH_JWKS_URL: `http://127.0.0.1:${(idp.address() as AddressInfo).port}/jwks` });
+      const post = async (jwt: string, ts: number): Promise<number> => {
+        const res = await fetch(`${api.url}/app_opens`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}` }, body: JSON.stringify({ platform: 'ios', timestamp: ts }) });
+        await res.arrayBuffer();
+        return res.status;
+      };
+      // Act
+      const answers = {
+        sameKidSecondKey: await post(token('4801', rotated.privateKey), 1_764_000_001),
+        sameKidFirstKey: await post(token('4802', rsa.privateKey), 1_764_000_002),
+        noKidSecondKey: await post(token('4803', rotated.privateKey, { alg: 'RS256' }), 1_764_000_003),
+        sameKidForged: await post(token('4804', foreign.privateKey), 1_764_000_004),
+        noKidForged: await post(token('4805', foreign.privateKey, { alg: 'RS256' }), 1_764_000_005),
+      };
+      api.child.kill('SIGTERM');
+      assert.equal(await api.exited, 0);
+      // Assess (old code: 401 for all three good tokens, "the token signature or format is not valid")
+      assert.deepEqual(answers, { sameKidSecondKey: 202, sameKidFirstKey: 202, noKidSecondKey: 202, sameKidForged: 401, noKidForged: 401 });
+      const stored = new Set((await k.readAll()).map((s) => fromAvro(s.data).userId));
+      for (const u of [4801n, 4802n, 4803n]) assert.ok(stored.has(u), `user ${u} in the stream`);
+      for (const u of [4804n, 4805n]) assert.ok(!stored.has(u), `user ${u} (forged token) not in the stream`);
     } finally {
       idp.close();
     }
