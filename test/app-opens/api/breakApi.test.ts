@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { fromAvro } from '../../../src/app-opens/model/index.js';
+import { startFaultProxy } from '../../helpers/faultProxy.js';
 import { startKinesalite, type Kinesalite } from '../../helpers/kinesalite.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/app-opens-api', import.meta.url));
@@ -153,4 +154,44 @@ describe('bin/app-opens-api attacked (break-api)', () => {
       idp.close();
     }
   });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(`a second ${signal} during the shutdown (an impatient operator, a supervisor that repeats it) does not kill the process before every buffered event is sent or logged`, async () => {
+      // Prepare: every PutRecords answers 500 (fault proxy: Kinesis failing cannot be caused in
+      // kinesalite itself), so the events stay buffered until the shutdown budget ends.
+      const proxy = await startFaultProxy(k.endpoint, { failRequest: () => true });
+      try {
+        const api = await startApi({ STREAM_NAME: STREAM, KINESIS_ENDPOINT: proxy.endpoint, SHUTDOWN_TIMEOUT_MS: '1500' });
+        const users = [7001, 7002, 7003, 7004, 7005];
+        for (const u of users) {
+          const res = await fetch(`${api.url}/app_opens`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-api-key': KEY },
+            body: JSON.stringify({ userId: String(u), platform: 'ios', timestamp: 1_764_000_000 }),
+          });
+          assert.equal(res.status, 202);
+        }
+        // Act: the first signal starts the shutdown; the second comes once it has begun.
+        const stopping = new Promise<void>((resolve) => {
+          const check = setInterval(() => {
+            if (api.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('stopping'))) {
+              clearInterval(check);
+              resolve();
+            }
+          }, 5);
+        });
+        api.child.kill(signal);
+        await stopping;
+        api.child.kill(signal);
+        const code = await api.exited;
+        // Assess: exit 1 after logging each event (old code: killed by the signal, exit code null, nothing logged).
+        assert.equal(api.child.signalCode, null, `killed by ${api.child.signalCode}`);
+        assert.equal(code, 1);
+        const undelivered = api.lines.filter((l) => l.msg === 'event not delivered').map((l) => Number(fromAvro(Buffer.from(String(l.data), 'base64')).userId));
+        assert.deepEqual(undelivered.sort(), users);
+      } finally {
+        await proxy.close();
+      }
+    });
+  }
 });
