@@ -182,6 +182,31 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     return sub;
   }
 
+  /**
+   * `jwtVerify` against the JWKS. When several keys fit the token (one `kid` on two keys during a
+   * rotation, or a token without `kid` and a set of several keys, both allowed by RFC 7517), jose
+   * leaves trying them to the caller: each is tried in turn, at most {@link MAX_CANDIDATE_KEYS}
+   * (a token without `kid` must not cost one signature check per key of a large set).
+   */
+  async function verifyWithKeySet(token: string, getKey: JWTVerifyGetKey): Promise<{ payload: JWTPayload }> {
+    const options = { ...verifyOptions, algorithms: ['RS256', 'ES256'] };
+    try {
+      return await jwtVerify(token, getKey, options);
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+      let tried = 0;
+      for await (const key of err) {
+        if (++tried > MAX_CANDIDATE_KEYS) break;
+        try {
+          return await jwtVerify(token, key, options);
+        } catch (inner) {
+          if (!(inner instanceof joseErrors.JWSSignatureVerificationFailed)) throw inner;
+        }
+      }
+      throw new joseErrors.JWSSignatureVerificationFailed();
+    }
+  }
+
   async function verifyToken(token: string): Promise<Principal> {
     let alg: unknown;
     try {
@@ -194,7 +219,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       if (alg === 'HS256' && secret !== undefined) {
         ({ payload } = await jwtVerify(token, secret, { ...verifyOptions, algorithms: ['HS256'] }));
       } else if ((alg === 'RS256' || alg === 'ES256') && jwks !== undefined) {
-        ({ payload } = await jwtVerify(token, jwks, { ...verifyOptions, algorithms: ['RS256', 'ES256'] }));
+        ({ payload } = await verifyWithKeySet(token, jwks));
       } else {
         throw new AuthError('invalid', `the token's signing algorithm (alg) is not accepted: use ${acceptedAlgs}`);
       }
@@ -246,6 +271,9 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     },
   };
 }
+
+/** Most keys of the JWKS tried for one token when several fit it (no `kid`, or a `kid` used twice). */
+const MAX_CANDIDATE_KEYS = 4;
 
 /** The claims whose name may appear in a message. */
 const CLAIMS = ['iss', 'aud', 'exp', 'nbf', 'iat', 'sub', 'jti'];

@@ -107,9 +107,33 @@ export function createKeySet(options: KeySetOptions): JWTVerifyGetKey {
   };
 }
 
+/**
+ * The URL to fetch and its headers. Credentials in the URL (`https://user:pass@host/jwks`) are
+ * sent as HTTP Basic: Node's fetch refuses such a URL outright, with an error whose message holds
+ * the whole URL, password included, and that message is logged.
+ */
+function fetchTarget(url: URL): { target: URL; headers: Record<string, string> } {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (url.username === '' && url.password === '') return { target: url, headers };
+  const decode = (s: string): string => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s; // a stray '%' is taken as written
+    }
+  };
+  const userinfo = `${decode(url.username)}:${decode(url.password)}`;
+  headers.authorization = `Basic ${Buffer.from(userinfo, 'utf8').toString('base64')}`;
+  const target = new URL(url.href);
+  target.username = '';
+  target.password = '';
+  return { target, headers };
+}
+
 /** One GET of the set: 200 with a JSON body of at most `maxBytes`, no redirect, within `timeoutMs`. */
 async function fetchSet(url: URL, timeoutMs: number, maxBytes: number): Promise<JSONWebKeySet> {
-  const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+  const { target, headers } = fetchTarget(url);
+  const res = await fetch(target, { redirect: 'manual', signal: AbortSignal.timeout(timeoutMs), headers });
   if (res.status !== 200) {
     await res.body?.cancel();
     throw new Error(`the JWKS answered HTTP ${res.status}`);

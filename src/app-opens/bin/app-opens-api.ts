@@ -203,7 +203,10 @@ const app = await buildApp({
 
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
-  if (shuttingDown) return;
+  if (shuttingDown) {
+    logger.warn({ signal }, 'already stopping: the signal is ignored; the shutdown ends within SHUTDOWN_TIMEOUT_MS');
+    return;
+  }
   shuttingDown = true;
   logger.info({ signal, buffered: producer.buffered, timeoutMs: config.shutdownTimeoutMs }, 'stopping: no new requests; sending buffered events');
   // One budget for both steps. The producer keeps sending while requests in flight finish; idle
@@ -230,8 +233,10 @@ async function shutdown(signal: string): Promise<void> {
   logger.flush();
   process.exit(result.remaining > 0 || totals.dropped > 0 ? 1 : 0);
 }
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
+// `on`, not `once`: a repeated signal (Ctrl-C twice, a supervisor that sends it again) would
+// otherwise meet Node's default action and end the process with events still buffered, unlogged.
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
 
 producer.start();
 try {
