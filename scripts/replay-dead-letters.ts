@@ -73,7 +73,9 @@ function toEntry(id: string, fields: string[]): DeadLetterEntry {
     reason: f.reason ?? '',
     data: f.data ?? '',
   };
-  if (f.truncated !== undefined) {
+  // Any of the three fields marks a cut letter: one that lost `truncated` (edited by hand, or
+  // copied by a tool that kept only some fields) must be read again, never replayed as its prefix.
+  if (f.truncated !== undefined || f.dataBytes !== undefined || f.dataSha256 !== undefined) {
     entry.truncated = true;
     entry.dataBytes = Number(f.dataBytes);
     entry.dataSha256 = f.dataSha256 ?? '';

@@ -6,7 +6,7 @@
  * asynchronous (one in flight at a time; what comes meanwhile is buffered, bounded once the
  * destination has stopped answering), and the synchronous flush at exit is skipped when it has.
  */
-import { mkdirSync, openSync, statSync, write, writeSync } from 'node:fs';
+import { constants, mkdirSync, openSync, statSync, write, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorMessage } from '../core/errors.js';
 
@@ -77,7 +77,8 @@ export function makeDirs(dir: string): void {
 
 /**
  * Opens (creating it and its folders) a file for appending, synchronously, so that a path that
- * cannot be opened is known at start-up. Throws the system error (`EACCES: permission denied,
+ * cannot be opened is known at start-up. A FIFO is opened read-write and non-blocking, so that
+ * no reader is waited for, neither at the start nor at exit. Throws the system error (`EACCES: permission denied,
  * open '/var/log/x.log'`).
  *
  * @example
@@ -85,7 +86,19 @@ export function makeDirs(dir: string): void {
  */
 export function openLogFile(path: string): number {
   makeDirs(dirname(path));
-  return openSync(path, 'a');
+  // A FIFO (a log shipper's named pipe) opened for writing only blocks until a reader opens it:
+  // a shipper that is down would hold the worker before it answers `initialize`. Opened
+  // read-write it never waits. Non-blocking too: a write to a full pipe would block a libuv
+  // thread, and Node's exit waits for those threads, so a reader that stops reading would hold
+  // the worker's exit for ever; instead a full pipe answers EAGAIN and the destination waits
+  // (bounded, as for any destination that stops answering).
+  let fifo = false;
+  try {
+    fifo = statSync(path).isFIFO();
+  } catch {
+    // missing: created as a file below
+  }
+  return fifo ? openSync(path, constants.O_RDWR | constants.O_NONBLOCK) : openSync(path, 'a');
 }
 
 /** Destinations still open, flushed when the process exits (held weakly: a dropped logger is collected). */
@@ -112,6 +125,8 @@ export class LogDestination {
   private bufferedBytes = 0;
   /** Lines in the write in flight, and when it started (ms); null when none. */
   private inFlight: { lines: number; since: number } | null = null;
+  /** The in-flight write's bytes not yet written, while it waits to be tried again after EAGAIN (a full pipe). */
+  private again: { bytes: Buffer; offset: number } | null = null;
   private failingSince: number | null = null;
   private retryAt = 0;
   /** When the last stderr line was written (null: never). */
@@ -188,6 +203,17 @@ export class LogDestination {
 
   private writeBytes(bytes: Buffer, offset: number, lines: number): void {
     write(this.fd, bytes, offset, bytes.length - offset, null, (err, n) => {
+      if (err && (err as NodeJS.ErrnoException).code === 'EAGAIN' && !this.closed) {
+        // A full pipe (a FIFO opened non-blocking): try again shortly; the write stays in flight,
+        // so a reader that has stopped is bounded like any destination that stops answering.
+        this.again = { bytes, offset };
+        setTimeout(() => {
+          if (this.again === null) return;
+          this.again = null;
+          this.writeBytes(bytes, offset, lines);
+        }, 20).unref();
+        return;
+      }
       if (err) {
         this.inFlight = null;
         this.failed(err, lines + this.buffered.length);
@@ -262,7 +288,20 @@ export class LogDestination {
   flushSync(): void {
     if (this.closed) return;
     const now = this.o.now();
-    if (this.inFlight !== null && now - this.inFlight.since > this.o.hungAfterMs) {
+    if (this.again !== null && this.inFlight !== null) {
+      // Non-blocking: what waits for the pipe, then the rest, tried once (EAGAIN drops them).
+      const waiting = this.again;
+      this.again = null;
+      const lines = this.inFlight.lines + this.buffered.length;
+      try {
+        for (let off = waiting.offset; off < waiting.bytes.length; ) off += writeSync(this.fd, waiting.bytes, off);
+        this.inFlight = null;
+        if (this.buffered.length > 0) this.writeNowSync(this.buffered, now);
+      } catch (err) {
+        this.inFlight = null;
+        this.failed(err, lines, now);
+      }
+    } else if (this.inFlight !== null && now - this.inFlight.since > this.o.hungAfterMs) {
       this.drop(this.buffered.length, `a write has been in flight for ${now - this.inFlight.since} ms`, now);
     } else if (this.buffered.length > 0) {
       if (this.failingSince !== null && now < this.retryAt) this.drop(this.buffered.length, null, now);

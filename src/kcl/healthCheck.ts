@@ -7,7 +7,7 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HealthFile } from './watchdog.js';
+import { processStartTicks, type HealthFile } from './watchdog.js';
 
 /** One shard's verdict. */
 export interface ShardHealth {
@@ -22,17 +22,23 @@ export interface ShardHealth {
 export interface HealthCheckOptions {
   /** The clock, ms since the epoch. Default Date.now. */
   now?: () => number;
-  /** Whether a process runs. Default: `process.kill(pid, 0)` (EPERM counts as running). */
-  isAlive?: (pid: number) => boolean;
+  /**
+   * Whether the process that wrote a file still runs. Default: `process.kill(pid, 0)` (EPERM
+   * counts as running) and, when the file has `pidStartTicks`, the same start time in
+   * `/proc/<pid>/stat` (a pid reused by another process is not the worker).
+   */
+  isAlive?: (pid: number, startTicks: number | null) => boolean;
 }
 
-const alive = (pid: number): boolean => {
+const alive = (pid: number, startTicks: number | null): boolean => {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  if (startTicks === null) return true;
+  const now = processStartTicks(pid);
+  return now === null || now === startTicks;
 };
 
 /**
@@ -42,7 +48,8 @@ const alive = (pid: number): boolean => {
 export const silentAfterMs = (heartbeatMs: number): number => 3 * heartbeatMs + 5_000;
 
 /**
- * Judges every `*.json` health file in `dir`. A file whose process is gone is `gone` (a clean
+ * Judges every `*.json` health file in `dir`. A file whose process is gone (or whose pid now
+ * runs another process: a different start time) is `gone` (a clean
  * exit removes its file; a crashed worker's file stays, and its daemon is restarted by its
  * supervisor). A running worker is `stuck` when its file says so or its batch has been in hand
  * for `stuckBatchMs` by now, `silent` when its file is older than {@link silentAfterMs}.
@@ -66,7 +73,7 @@ export function checkHealthDir(dir: string, options: HealthCheckOptions = {}): S
       continue;
     }
     const base = { file, shardId: h.shardId };
-    if (!isAlive(h.pid)) {
+    if (!isAlive(h.pid, typeof h.pidStartTicks === 'number' ? h.pidStartTicks : null)) {
       out.push({ ...base, state: 'gone', detail: `gone: pid ${h.pid} is not running${h.exitCode === undefined ? '' : ` (it exited ${h.exitCode})`}` });
       continue;
     }

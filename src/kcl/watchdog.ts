@@ -14,7 +14,7 @@
  * Health files are written asynchronously (write to a temporary name, then rename; one write in
  * flight, the next one carries the latest state), so a slow disk never holds the protocol.
  */
-import { writeFileSync, unlinkSync } from 'node:fs';
+import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../core/errors.js';
@@ -70,6 +70,26 @@ export interface WatchdogOptions {
 }
 
 /**
+ * A process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), or null when
+ * it cannot be read (not Linux, the process gone).
+ *
+ * @example
+ * processStartTicks(process.pid); // 123456
+ */
+export function processStartTicks(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: field 3 first.
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3]);
+    return Number.isSafeInteger(ticks) ? ticks : null;
+  } catch {
+    return null;
+  }
+}
+
+const OWN_START_TICKS = processStartTicks(process.pid);
+
+/**
  * The health file's content, one JSON object (see docs/guarantees.md, "Is a shard stuck?").
  *
  * @example
@@ -78,6 +98,11 @@ export interface WatchdogOptions {
 export interface HealthFile {
   shardId: string;
   pid: number;
+  /**
+   * The process's start time as the kernel counts it (`/proc/<pid>/stat` field 22, clock ticks
+   * since boot), so that a reader can tell the pid reused by another process; null off Linux.
+   */
+  pidStartTicks?: number | null;
   /** When this file was written, ms since the epoch; a live worker rewrites it every `heartbeatMs`. */
   updatedAtMs: number;
   heartbeatMs: number;
@@ -217,6 +242,7 @@ export class BatchWatchdog {
     return {
       shardId: this.shardId!,
       pid: process.pid,
+      pidStartTicks: OWN_START_TICKS,
       updatedAtMs: Date.now(),
       heartbeatMs: this.o.healthIntervalMs,
       action: h?.action ?? null,

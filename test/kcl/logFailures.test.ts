@@ -123,6 +123,34 @@ describe('a full log disk (LOG_PATH=/dev/full)', () => {
   });
 });
 
+describe('LOG_PATH on a FIFO nobody reads (a log shipper that is down)', () => {
+  test('bin/lastopens answers initialize and processRecords, applies and checkpoints, and exits 0 on end of input: neither opening the log nor a full pipe waits for a reader', async () => {
+    // Prepare: opening a FIFO for writing only blocks until a reader opens it; nobody ever will.
+    // 300 dead letters log more than the pipe holds (64 KiB): a blocking write would then hold a
+    // libuv thread, and Node's exit waits for it.
+    const dir = tempDir();
+    const fifo = join(dir, 'lastopens.log');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const d = TestDaemon.spawn(BIN, {
+      cwd: dir,
+      actionTimeoutMs: 10_000,
+      env: { PATH: process.env.PATH, RESULTS_REDIS_URL: redis.url, STREAM_NAME: 'app-opens', LOG_PATH: fifo, LOG_LEVEL: 'debug' },
+    });
+    daemons.push(d);
+    const batch = makeRecords([toAvro(open(7, now - 1)), ...Array.from({ length: 300 }, (_, i) => Buffer.from(`not an AppOpen ${i}`))]);
+    // Act
+    await d.initialize(SHARD);
+    const r = await d.processRecords(batch);
+    await d.shutdownRequested();
+    const exit = await (d.closeInput(), exitWithin(d, EXIT_BOUND_MS));
+    // Assess
+    assert.equal(exit.code, 0, d.stderr);
+    assert.deepEqual(r.checkpoints.map((c) => c.sequenceNumber), [batch.at(-1)!.sequenceNumber]);
+    assert.deepEqual(await client.hgetall('user:7:checkpoint'), { ios_app_open: String(now - 1) });
+    assert.deepEqual(d.strayLines, []);
+  });
+});
+
 describe('a log path that cannot be opened', () => {
   const asNobody = process.getuid?.() === 0 ? { uid: NOBODY, gid: NOBODY } : {};
 

@@ -5,7 +5,7 @@
  * built bin/kcl-health, as a Kubernetes exec probe or a systemd timer would run it.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,6 +138,32 @@ describe('a batch that stops moving (Redis frozen with SIGSTOP)', () => {
     });
     assert.equal(r.status, 78, r.stderr);
     assert.match(r.stderr, /^kcl worker: fatal: cannot start: TypeError: Expected KCL_STUCK_BATCH_MS to be a non-negative number of ms, got "soon"\.\n$/);
+  });
+});
+
+describe('the health file of a crashed worker whose pid was reused', () => {
+  test('kcl-health says gone, not silent: the pid now runs another process (in a container, pids are small and reused after a restart)', async () => {
+    // Prepare: a real worker writes its file, then crashes (SIGKILL leaves the file). Its pid
+    // reused by an unrelated process cannot be caused on demand: the file's pid is set to a live
+    // `sleep` we start, and its time put an hour back (the crash was long ago).
+    const healthDir = mkdtempSync(join(tmpdir(), 'health-'));
+    cleanups.push(() => rmSync(healthDir, { recursive: true, force: true }));
+    const w = spawnLastopens(redis.url, { KCL_HEALTH_DIR: healthDir, KCL_HEALTH_INTERVAL_MS: '100' });
+    cleanups.push(() => w.daemon.stop());
+    await w.daemon.initialize(SHARD);
+    const path = join(healthDir, `${SHARD}.json`);
+    await until(() => readdirSync(healthDir).includes(`${SHARD}.json`), 'the health file');
+    w.daemon.kill('SIGKILL');
+    await w.daemon.exited;
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+    cleanups.push(() => void other.kill('SIGKILL'));
+    const file = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    writeFileSync(path, JSON.stringify({ ...file, pid: other.pid, updatedAtMs: Date.now() - 3_600_000 }));
+    // Act
+    const probe = kclHealth(healthDir);
+    // Assess
+    assert.equal(probe.status, 0, probe.stdout);
+    assert.match(probe.stdout, new RegExp(`^${SHARD}: gone: pid ${other.pid} `));
   });
 });
 

@@ -212,4 +212,27 @@ describe('replaying truncated dead letters from kinesis-local', () => {
     assert.deepEqual(replayed.map((r) => sha256(Buffer.from(r.data, 'base64'))), [sha256(big)]);
     assert.ok(good);
   });
+  test('letters whose fields were tampered with: a malformed sequence number or an empty shard id is named as not recovered (the replay goes on); a cut letter that lost its `truncated` field is still recovered whole, never replayed as its prefix', async () => {
+    // Prepare
+    const big = garbage(100_000);
+    const [placed] = await putAll(kinesis, SOURCE, [{ Data: big, PartitionKey: 'big' }]);
+    const key = `deadletter:${SOURCE}`;
+    const prefix = big.subarray(0, 16).toString('base64');
+    const common = ['subSequenceNumber', '0', 'partitionKey', 'big', 'reason', 'DecodeError: x', 'data', prefix];
+    const addLetter = async (...fields: string[]): Promise<string> => (await admin.xadd(key, '*', ...fields))!;
+    const badSeq = await addLetter('sequenceNumber', 'not-a-number', 'shardId', shardId, ...common, 'truncated', '1', 'dataBytes', '100000', 'dataSha256', sha256(big));
+    const noShard = await addLetter('sequenceNumber', placed!.sequenceNumber, 'shardId', '', ...common, 'truncated', '1', 'dataBytes', '100000', 'dataSha256', sha256(big));
+    const lostFlag = await addLetter('sequenceNumber', placed!.sequenceNumber, 'shardId', shardId, ...common, 'dataBytes', '100000', 'dataSha256', sha256(big));
+    const target = await newTarget();
+    const unrecovered: string[] = [];
+    // Act
+    const totals = await replayToKinesis(redis, SOURCE, { targetStream: target.name, kinesis, delete: true, onUnrecovered: (u) => unrecovered.push(u.id) });
+    // Assess
+    assert.deepEqual(unrecovered.sort(), [badSeq, noShard].sort());
+    assert.equal(totals.recovered, 1);
+    const replayed = await readStream(target.name, target.shard);
+    assert.deepEqual(replayed.map((r) => sha256(Buffer.from(r.data, 'base64'))), [sha256(big)], 'the full record, not its 16-byte prefix');
+    assert.deepEqual((await admin.xrange(key, '-', '+')).map(([id]) => id).sort(), [badSeq, noShard].sort());
+    assert.ok(lostFlag);
+  });
 });
