@@ -174,7 +174,7 @@ function flush(redis: RedisClient): void {
   queued.delete(redis);
   if (q === undefined || q.length === 0) return;
   const client = withScript(redis);
-  const calls = toCalls(redis instanceof Cluster ? groupBySlot(q) : [q], EACH_MAX_KEYS) as Queued[][];
+  const calls = toCalls(redis instanceof Cluster ? groupBySlot(q, prefixOf(redis)) : [q], EACH_MAX_KEYS) as Queued[][];
   const what = `recordLastOpen (${q.length} events in ${calls.length} script calls)`;
   runBounded(redis, what, () => send(client, calls, EACH_SCRIPT, eachArgs)).then(
     (replies) => {
@@ -207,11 +207,19 @@ function eachArgs(call: Entry[]): Array<string | number> {
   return args;
 }
 
+/**
+ * The `keyPrefix` ioredis puts before every key a command sends (a client of the user's own may
+ * have one): the slot of a key is the slot of the prefixed key, the one Redis sees.
+ */
+function prefixOf(client: RedisClient): string {
+  return client.options.keyPrefix ?? '';
+}
+
 /** Entries grouped by cluster hash slot (a script call may only touch keys of one slot), in first-seen order. */
-function groupBySlot<E extends Entry>(entries: Iterable<E>): E[][] {
+function groupBySlot<E extends Entry>(entries: Iterable<E>, prefix: string): E[][] {
   const bySlot = new Map<number, E[]>();
   for (const e of entries) {
-    const slot = keySlot(e.key);
+    const slot = keySlot(prefix + e.key);
     const group = bySlot.get(slot);
     if (group) group.push(e);
     else bySlot.set(slot, [e]);
@@ -261,7 +269,7 @@ export async function recordLastOpens(
   if (newest.size === 0) return result;
 
   const client = withScript(redis);
-  const groups = redis instanceof Cluster ? groupBySlotAndField(newest.values()) : groupByField(newest.values());
+  const groups = redis instanceof Cluster ? groupBySlotAndField(newest.values(), prefixOf(redis)) : groupByField(newest.values());
   const calls = toCalls(groups, maxKeys);
   const what = `recordLastOpens (${newest.size} fields in ${calls.length} script calls)`;
   const replies = await runBounded(redis, what, () => send(client, calls));
@@ -329,10 +337,10 @@ function groupByField(entries: Iterable<Entry>): Entry[][] {
  * Entries grouped by cluster hash slot (a script call may only touch keys of one slot), then by
  * field.
  */
-function groupBySlotAndField(entries: Iterable<Entry>): Entry[][] {
+function groupBySlotAndField(entries: Iterable<Entry>, prefix: string): Entry[][] {
   const bySlot = new Map<number, Entry[]>();
   for (const e of entries) {
-    const slot = keySlot(e.key);
+    const slot = keySlot(prefix + e.key);
     const group = bySlot.get(slot);
     if (group) group.push(e);
     else bySlot.set(slot, [e]);
@@ -384,11 +392,12 @@ async function send(
     return ((await pipeline.exec()) ?? []) as Replies;
   }
   const replies: Replies = new Array(calls.length);
+  const prefix = prefixOf(client);
   const byNode = new Map<string, number[]>();
   const loose: Array<Promise<void>> = [];
   for (let c = 0; c < calls.length; c++) {
     const first = (calls[c] as Entry[])[0] as Entry;
-    const nodes = client.slots[keySlot(first.key)];
+    const nodes = client.slots[keySlot(prefix + first.key)];
     if (!nodes || nodes.length === 0) {
       loose.push(
         invoke<Promise<unknown>>(client, argsOf(calls[c] as Entry[]), name).then(
