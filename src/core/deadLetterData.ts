@@ -53,7 +53,14 @@ export function capDeadLetterData(record: KinesisRecord, maxDataBytes: number): 
   // n base64 characters decode to at most 3n/4 bytes: below that, no need to look.
   if (Math.floor((data.length * 3) / 4) <= maxDataBytes) return { truncated: false, data };
   const bytes = Buffer.from(data, 'base64');
-  if (bytes.length <= maxDataBytes) return { truncated: false, data };
+  if (bytes.length <= maxDataBytes) {
+    // Decodes (leniently) to few bytes but is long: not base64 (the daemon and Lambda always send
+    // base64; a hand-made or corrupted line need not). Its characters are then the record, and
+    // they are bounded like any record's bytes, or garbage would slip past the cap.
+    if (data.length <= Math.ceil(maxDataBytes / 3) * 4 + 4) return { truncated: false, data };
+    const raw = Buffer.from(data, 'utf8');
+    return { truncated: true, data: raw.subarray(0, maxDataBytes).toString('base64'), dataBytes: raw.length, dataSha256: createHash('sha256').update(raw).digest('hex') };
+  }
   return {
     truncated: true,
     data: bytes.subarray(0, maxDataBytes).toString('base64'),

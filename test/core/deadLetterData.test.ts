@@ -26,6 +26,15 @@ function capture(): { logger: Logger; lines: Array<{ level: string; obj: Record<
 }
 
 describe('capDeadLetterData', () => {
+  test('data that is not base64 cannot slip past the cap: 2 MiB of "!" decodes to 0 bytes but is stored as at most the cap, with the size and SHA-256 of what was received', () => {
+    const data = '!'.repeat(2 * 1024 * 1024);
+    const kept = capDeadLetterData(record(data), 1024);
+    assert.equal(kept.truncated, true);
+    assert.ok(kept.truncated && kept.data.length <= Math.ceil(1024 / 3) * 4, `stored ${kept.data.length} characters`);
+    assert.ok(kept.truncated && kept.dataBytes === data.length && kept.dataSha256 === sha256(Buffer.from(data, 'utf8')));
+    assert.deepEqual(Buffer.from(kept.data, 'base64'), Buffer.from(data.slice(0, 1024), 'utf8'));
+  });
+
   test('up to the cap the base64 comes back as it is (not re-encoded); past it, a prefix, the full size and SHA-256', () => {
     for (const n of [0, 1, 2, 3, 1023, 1024]) {
       const data = randomBytes(n).toString('base64');
