@@ -20,7 +20,7 @@ test('the strict parser fails on a duplicate key, at any depth, and accepts the 
   assert.deepEqual(parseStrictJson('{"a":{"a":1},"b":[1,"\\"a\\"",null,true,-1.5e3]}'), { a: { a: 1 }, b: [1, '"a"', null, true, -1500] });
 });
 
-test('no duplicate keys: a line repeating a bound key, a child rebinding a key, a line setting level or time', () => {
+test('no duplicate keys: a line repeating a bound key, a child rebinding a key, a line setting level or time', async () => {
   // Prepare
   const dir = mkdtempSync(join(tmpdir(), 'logging-'));
   try {
@@ -34,8 +34,11 @@ test('no duplicate keys: a line repeating a bound key, a child rebinding a key, 
     shard.info({ level: 'custom', time: 5, pid: process.pid }, 'reserved keys');
     logger.info({ plain: true }, 'no clash');
     flushSync();
-    // Assess
-    const lines = parseStrictJsonLines(readFileSync(path, 'utf8'), path);
+    // Assess: flushSync writes what is buffered; an asynchronous write already in flight completes
+    // on its own (the process's exit waits for it), so wait for it here, bounded.
+    const read = () => parseStrictJsonLines(readFileSync(path, 'utf8'), path);
+    for (const until = Date.now() + 5_000; read().length < 5 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 10));
+    const lines = read();
     assert.equal(lines.length, 5);
     // By message: flushSync may write the buffered lines before an asynchronous write still in flight.
     const byMsg = (msg: string): Record<string, unknown> => lines.find((l) => l.msg === msg) ?? {};
