@@ -459,14 +459,15 @@ export interface RedisSentinelSetup {
 /**
  * Starts a primary, `replicas` replicas of it (default 2) and `sentinels` sentinels (default 3,
  * quorum 2, down-after 1000 ms), all on free ports, and resolves when every replica is in sync
- * and every sentinel knows the primary and the other sentinels.
+ * and every sentinel knows the primary and the other sentinels. With `sentinelPassword` the
+ * sentinels require it (`requirepass` in sentinel.conf); the data nodes stay without a password.
  *
  * @example
  * const s = await startRedisSentinel();
  * const client = new Redis({ sentinels: s.sentinels.map((x) => ({ host: '127.0.0.1', port: x.port })), name: s.name });
  * await s.stop();
  */
-export async function startRedisSentinel(opts: { replicas?: number; sentinels?: number; name?: string } = {}): Promise<RedisSentinelSetup> {
+export async function startRedisSentinel(opts: { replicas?: number; sentinels?: number; name?: string; sentinelPassword?: string } = {}): Promise<RedisSentinelSetup> {
   const name = opts.name ?? 'mymaster';
   const servers: RedisServer[] = [];
   const sentinels: Array<{ port: number; child: ChildProcess | undefined; dir: string; readonly running: boolean; kill(): Promise<void> }> = [];
@@ -480,7 +481,7 @@ export async function startRedisSentinel(opts: { replicas?: number; sentinels?: 
   const masterPort = async (i = 0): Promise<number | undefined> => {
     const s = sentinels[i];
     if (!s) return undefined;
-    const raw = await rawCommand(s.port, ['SENTINEL', 'get-master-addr-by-name', name]);
+    const raw = await rawCommand(s.port, ['SENTINEL', 'get-master-addr-by-name', name], opts.sentinelPassword);
     const m = /127\.0\.0\.1\r\n\$\d+\r\n(\d+)/.exec(raw);
     return m ? Number(m[1]) : undefined;
   };
@@ -507,6 +508,9 @@ export async function startRedisSentinel(opts: { replicas?: number; sentinels?: 
           `sentinel down-after-milliseconds ${name} 1000`,
           `sentinel failover-timeout ${name} 5000`,
           `sentinel parallel-syncs ${name} 1`,
+          // The sentinels' own password: clients must send it (REDIS_SENTINEL_PASSWORD), and so
+          // must the sentinels among themselves.
+          ...(opts.sentinelPassword === undefined ? [] : [`requirepass ${opts.sentinelPassword}`, `sentinel sentinel-pass ${opts.sentinelPassword}`]),
           '',
         ].join('\n'),
       );
@@ -533,7 +537,7 @@ export async function startRedisSentinel(opts: { replicas?: number; sentinels?: 
     for (const s of sentinels) {
       await waitFor(
         async () => {
-          const info = await rawCommand(s.port, ['INFO', 'sentinel']);
+          const info = await rawCommand(s.port, ['INFO', 'sentinel'], opts.sentinelPassword);
           return info.includes(`name=${name},status=ok`) && info.includes(`sentinels=${others + 1}`) && info.includes(`slaves=${servers.length - 1}`);
         },
         `sentinel ${s.port} ready`,
