@@ -30,5 +30,5 @@ export {
   DEFAULT_RECORD_LAST_OPENS_OPTIONS,
 } from './tasks/recordLastOpen.js';
 export type { RecordLastOpensOptions, RecordLastOpensResult } from './tasks/recordLastOpen.js';
-export { lastOpensProcessor, readLastOpensEnv } from './lastopens.js';
-export type { LastOpensEnv } from './lastopens.js';
+export { lastOpensProcessor, readLastOpensEnv } from './lastopens/app.js';
+export type { LastOpensEnv } from './lastopens/app.js';

@@ -3,6 +3,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { LogDrops } from '../config/logDestination.js';
+import { envVar } from '../config/variables.js';
 import type { Instrumentation } from '../core/instrumentation.js';
 import { resolveRetryOptions, type RetryOptions } from '../core/retry.js';
 import type { DeadLetterSink, Decoder, Logger } from '../core/types.js';
@@ -106,6 +107,46 @@ export const DEFAULT_WORKER_OPTIONS = Object.freeze({
   checkpointRetry: Object.freeze({ initialDelayMs: 200, maxDelayMs: 5_000, factor: 2, maxAttempts: 10 }) as Readonly<Required<RetryOptions>>,
 });
 
+/**
+ * The environment variables a worker falls back on when the option is not given (names and
+ * defaults used by {@link resolveWorkerSettings}); the docs' tables are generated from it.
+ */
+export const KCL_WORKER_VARIABLES = Object.freeze({
+  KCL_STUCK_BATCH_MS: envVar<number>({
+    name: 'KCL_STUCK_BATCH_MS',
+    presence: 'optional',
+    fallback: DEFAULT_WORKER_OPTIONS.stuckBatchMs,
+    defaultText: `\`${DEFAULT_WORKER_OPTIONS.stuckBatchMs}\` (5 min; \`0\`: off)`,
+    meaning:
+      'a batch in hand this long is logged at error level (shard, sequence number, time, last error), counted as `StuckBatches`, flagged in the health file; [docs/guarantees.md](docs/guarantees.md#is-a-shard-stuck)',
+  }),
+  KCL_STUCK_BATCH_EXIT_MS: envVar<number>({
+    name: 'KCL_STUCK_BATCH_EXIT_MS',
+    presence: 'optional',
+    fallback: DEFAULT_WORKER_OPTIONS.stuckBatchExitMs,
+    defaultText: '`0` (off)',
+    meaning: 'a batch in hand this long ends the worker with exit 4, so the supervisor restarts from the last checkpoint',
+  }),
+  KCL_HEALTH_DIR: envVar<string | undefined>({
+    name: 'KCL_HEALTH_DIR',
+    presence: 'optional',
+    defaultText: 'unset (off)',
+    meaning: 'a folder where each worker keeps `<shardId>.json`; `bin/kcl-health <dir>` exits 1 when a shard is stuck (for a Kubernetes exec probe or a systemd timer)',
+  }),
+  KCL_HEALTH_INTERVAL_MS: envVar<number>({
+    name: 'KCL_HEALTH_INTERVAL_MS',
+    presence: 'optional',
+    fallback: DEFAULT_WORKER_OPTIONS.healthIntervalMs,
+    meaning: 'how often the health file is rewritten besides on each action',
+  }),
+  KCL_DRAIN_TIMEOUT_MS: envVar<number>({
+    name: 'KCL_DRAIN_TIMEOUT_MS',
+    presence: 'optional',
+    fallback: DEFAULT_WORKER_OPTIONS.drainTimeoutMs,
+    meaning: 'bound of the drain after a SIGTERM with a daemon attached (scripts/kcl-daemon.sh sets it a little under the properties\' `shutdownGraceMillis`)',
+  }),
+});
+
 /** The settings a worker runs with, every default filled in and every value checked. */
 export interface ResolvedWorkerSettings {
   statsIntervalMs: number;
@@ -150,12 +191,13 @@ export function resolveWorkerSettings<T>(config: WorkerConfig<T>, env: NodeJS.Pr
   if (!nonNegative(statsIntervalMs)) throw new TypeError('Expected `statsIntervalMs` to be a non-negative number.');
   const shutdownTimeoutMs = config.shutdownTimeoutMs ?? d.shutdownTimeoutMs;
   if (!nonNegative(shutdownTimeoutMs)) throw new TypeError('Expected `shutdownTimeoutMs` to be a non-negative number.');
-  const drainTimeoutMs = msSetting('drainTimeoutMs', config.drainTimeoutMs, 'KCL_DRAIN_TIMEOUT_MS', env, d.drainTimeoutMs);
-  const stuckBatchMs = msSetting('stuckBatchMs', config.stuckBatchMs, 'KCL_STUCK_BATCH_MS', env, d.stuckBatchMs);
-  const stuckBatchExitMs = msSetting('stuckBatchExitMs', config.stuckBatchExitMs, 'KCL_STUCK_BATCH_EXIT_MS', env, d.stuckBatchExitMs);
-  const healthIntervalMs = msSetting('healthIntervalMs', config.healthIntervalMs, 'KCL_HEALTH_INTERVAL_MS', env, d.healthIntervalMs);
+  const V = KCL_WORKER_VARIABLES;
+  const drainTimeoutMs = msSetting('drainTimeoutMs', config.drainTimeoutMs, V.KCL_DRAIN_TIMEOUT_MS.name, env, d.drainTimeoutMs);
+  const stuckBatchMs = msSetting('stuckBatchMs', config.stuckBatchMs, V.KCL_STUCK_BATCH_MS.name, env, d.stuckBatchMs);
+  const stuckBatchExitMs = msSetting('stuckBatchExitMs', config.stuckBatchExitMs, V.KCL_STUCK_BATCH_EXIT_MS.name, env, d.stuckBatchExitMs);
+  const healthIntervalMs = msSetting('healthIntervalMs', config.healthIntervalMs, V.KCL_HEALTH_INTERVAL_MS.name, env, d.healthIntervalMs);
   if (healthIntervalMs < 10) throw new TypeError('Expected `healthIntervalMs` (KCL_HEALTH_INTERVAL_MS) to be at least 10 ms.');
-  const healthDir = config.healthDir ?? (env.KCL_HEALTH_DIR ? env.KCL_HEALTH_DIR : undefined);
+  const healthDir = config.healthDir ?? (env[V.KCL_HEALTH_DIR.name] ? env[V.KCL_HEALTH_DIR.name] : undefined);
   if (healthDir !== undefined && (typeof healthDir !== 'string' || healthDir === '')) throw new TypeError('Expected `healthDir` to be a folder path.');
   if (typeof config.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
   return {

@@ -1,29 +1,47 @@
 /**
- * The start-up every Redis-backed worker of the app shares (bin/lastopens, bin/dailyactives):
- * configuration from the environment and `.env`, the log file, the Redis client and the
- * dead-letter sink, with the exits the README promises (78 and one stderr line for a
- * configuration error, nothing on stdout). A user's own worker can copy this file as it is.
+ * The process start-up every Redis-backed KCL worker shares (bin/lastopens, bin/dailyactives):
+ * configuration from the environment and `.env` (the settings of ./workerSettings.ts, plus
+ * LOG_PATH and STATS_INTERVAL_MS), the log file, the Redis client and the dead-letter sink, with
+ * the exits the README promises (78 and one stderr line for a configuration error, nothing on
+ * stdout). It knows no app: a worker passes its name and its own settings. A Lambda function
+ * builds the same client and sink from the same settings (connectRedisWorker) without the log
+ * file and the exit.
  */
-import { readLastOpensEnv, type LastOpensEnv } from './lastopens.js';
-import { ConfigError, importantVar, optionalVar, parseInteger } from '../config/env.js';
+import { ConfigError, parseInteger } from '../config/env.js';
 import { createWorkerLogger, type WorkerLogger } from '../config/logging.js';
-import { redactUrl } from '../config/redact.js';
+import { envVar, readEnvVar } from '../config/variables.js';
 import { ExitCode } from '../core/exitCodes.js';
-import { createRedisClient, type RedisClient, type RedisClientOptions } from '../redis/connection.js';
-import { RedisDeadLetterSink } from '../redis/deadLetterSink.js';
+import type { RedisClient, RedisClientOptions } from './connection.js';
+import type { RedisDeadLetterSink } from './deadLetterSink.js';
+import { connectRedisWorker, readRedisWorkerSettings, redisWorkerStartFields, type RedisWorkerSettings } from './workerSettings.js';
+
+/** The variables {@link startRedisWorker} reads besides the settings of every Redis worker (REDIS_WORKER_VARIABLES). */
+export const REDIS_WORKER_PROCESS_VARIABLES = Object.freeze({
+  LOG_PATH: envVar<string>({
+    name: 'LOG_PATH',
+    presence: 'important',
+    defaultText: '`./<worker>.log`, with a warning',
+    meaning: 'log file, or `stderr`; one that cannot be opened is a configuration error (exit 78)',
+  }),
+  STATS_INTERVAL_MS: envVar<number>({
+    name: 'STATS_INTERVAL_MS',
+    presence: 'optional',
+    fallback: 60_000,
+    parse: parseInteger({ min: 0 }),
+    meaning: 'interval of the stats line in the log (`0`: off); a log that cannot be written is reported on stderr at most this often',
+  }),
+});
 
 /**
- * The settings every Redis worker reads: the shared lastopens ones, LOG_PATH, STATS_INTERVAL_MS.
+ * The settings of a Redis worker under the KCL daemon: those of every Redis worker, LOG_PATH,
+ * STATS_INTERVAL_MS.
  *
  * @example
  * const { logPath, statsIntervalMs }: RedisWorkerEnv = startRedisWorker('dailyactives').config;
  */
-export type RedisWorkerEnv = LastOpensEnv & {
+export type RedisWorkerEnv = RedisWorkerSettings & {
   logPath: string;
   statsIntervalMs: number;
-  /** REDIS_SENTINEL_USERNAME / REDIS_SENTINEL_PASSWORD: the sentinels' own credentials (redis+sentinel:// URLs). */
-  sentinelUsername: string | undefined;
-  sentinelPassword: string | undefined;
 };
 
 /**
@@ -65,10 +83,8 @@ export interface RedisWorker<Extra extends object = Record<never, never>> {
 }
 
 /**
- * Reads RESULTS_REDIS_URL, STREAM_NAME (mandatory), LOG_PATH (important: default
- * `./<name>.log` with a warning), LOG_LEVEL, DEADLETTER_MAXLEN, DEADLETTER_MAX_DATA_BYTES,
- * DEADLETTER_MAX_BYTES, REDIS_WAIT_REPLICAS,
- * REDIS_WAIT_TIMEOUT_MS, STATS_INTERVAL_MS and REDIS_SENTINEL_USERNAME / _PASSWORD, then the worker's own settings
+ * Reads REDIS_WORKER_VARIABLES (./workerSettings.ts) and {@link REDIS_WORKER_PROCESS_VARIABLES}
+ * (LOG_PATH: default `./<name>.log` with a warning), then the worker's own settings
  * (`options.readConfig`); opens the log, logs `<name> starting`, connects to Redis
  * (`connectionName` `<name>:<pid>`). On a configuration error (a malformed variable, a LOG_PATH
  * that cannot be opened, a RESULTS_REDIS_URL the client refuses) it writes one line
@@ -89,11 +105,9 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
   let config: RedisWorker<Extra>['config'] | undefined;
   try {
     const shared: RedisWorkerEnv = {
-      ...readLastOpensEnv(),
-      logPath: importantVar('LOG_PATH', `./${name}.log`, (m) => warnings.push(m)),
-      statsIntervalMs: optionalVar('STATS_INTERVAL_MS', 60_000, parseInteger({ min: 0 })),
-      sentinelUsername: optionalVar<string | undefined>('REDIS_SENTINEL_USERNAME', undefined),
-      sentinelPassword: optionalVar<string | undefined>('REDIS_SENTINEL_PASSWORD', undefined),
+      ...readRedisWorkerSettings(),
+      logPath: readEnvVar(REDIS_WORKER_PROCESS_VARIABLES.LOG_PATH, process.env, { fallback: `./${name}.log`, onDefault: (m) => warnings.push(m) }),
+      statsIntervalMs: readEnvVar(REDIS_WORKER_PROCESS_VARIABLES.STATS_INTERVAL_MS),
     };
     config = { ...shared, ...(options.readConfig?.() ?? ({} as Extra)) };
   } catch (err) {
@@ -116,27 +130,14 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
   }
   const { logger, flushSync, drops: logDrops } = log!;
   for (const warning of warnings) logger.warn({}, warning);
-  logger.info(
-    {
-      redis: redactUrl(cfg.redisUrl),
-      deadLetterMaxLen: cfg.deadLetterMaxLen,
-      deadLetterMaxDataBytes: cfg.deadLetterMaxDataBytes,
-      deadLetterMaxBytes: cfg.deadLetterMaxBytes,
-      waitReplicas: cfg.waitReplicas ?? null,
-      ...options.startFields?.(cfg),
-    },
-    `${name} starting`,
-  );
-  let redis: RedisClient | undefined;
+  logger.info({ ...redisWorkerStartFields(cfg), ...options.startFields?.(cfg) }, `${name} starting`);
+  let parts: ReturnType<typeof connectRedisWorker> | undefined;
   try {
-    redis = createRedisClient(cfg.redisUrl, {
+    parts = connectRedisWorker(cfg, {
       logger,
       connectionName: `${name}:${process.pid}`,
-      sentinelUsername: cfg.sentinelUsername,
-      sentinelPassword: cfg.sentinelPassword,
-      // WAIT blocks up to its timeout: the command bound must leave room for it.
-      ...(cfg.waitReplicas ? { commandTimeoutMs: Math.max(5_000, cfg.waitReplicas.timeoutMs + 2_000) } : {}),
-      ...options.redisOptions?.(cfg),
+      logIntervalMs: cfg.statsIntervalMs > 0 ? cfg.statsIntervalMs : 60_000,
+      ...(options.redisOptions ? { redisOptions: options.redisOptions(cfg) } : {}),
     });
   } catch (err) {
     // A URL that parses as a URL but not as a Redis URL (a db that is not a number, a query
@@ -146,13 +147,5 @@ export function startRedisWorker<Extra extends object = Record<never, never>>(na
     flushSync();
     fail(`RESULTS_REDIS_URL is malformed: ${err.message}`);
   }
-  const deadLetters = new RedisDeadLetterSink(redis!, {
-    streamName: cfg.streamName,
-    maxLen: cfg.deadLetterMaxLen,
-    maxDataBytes: cfg.deadLetterMaxDataBytes,
-    maxBytes: cfg.deadLetterMaxBytes,
-    logger,
-    logIntervalMs: cfg.statsIntervalMs > 0 ? cfg.statsIntervalMs : 60_000,
-  });
-  return { config: cfg, logger, flushSync, logDrops, redis: redis!, deadLetters };
+  return { config: cfg, logger, flushSync, logDrops, redis: parts!.redis, deadLetters: parts!.deadLetters };
 }
