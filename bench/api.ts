@@ -67,7 +67,8 @@ function buildBase(commit: string): string {
   if (args['base-dir'] !== undefined) return resolve(args['base-dir']);
   const sha = execFileSync('git', ['rev-parse', '--short=12', commit], { cwd: ROOT, encoding: 'utf8' }).trim();
   const dir = join(tmpdir(), `kinesis-streams-api-base-${sha}`);
-  if (existsSync(join(dir, 'dist/bin/app-opens-api.js'))) return dir;
+  // bin/app-opens-api imports the build: dist/app-opens/bin/ now, dist/bin/ before the app moved.
+  if (['dist/app-opens/bin/app-opens-api.js', 'dist/bin/app-opens-api.js'].some((p) => existsSync(join(dir, p)))) return dir;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   process.stderr.write(`building the API of ${sha} in ${dir}\n`);

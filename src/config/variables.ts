@@ -70,7 +70,10 @@ export function envVarDefault(v: EnvVar<unknown>): string {
  */
 export function envVarTable(vars: readonly EnvVar<unknown>[], dir = '.'): string {
   const relink = (text: string): string =>
-    text.replace(/\]\(([^)#:]+)(#[^)]*)?\)/g, (_, target: string, anchor: string | undefined) => `](${posix.relative(dir, target)}${anchor ?? ''})`);
+    text.replace(/\[([^\]]*)\]\(([^)#:]+)(#[^)]*)?\)/g, (_, label: string, target: string, anchor: string | undefined) => {
+      const to = posix.relative(dir, target);
+      return `[${label === target ? to : label}](${to}${anchor ?? ''})`;
+    });
   const rows = vars.map((v) => `| \`${v.name}\` | ${v.presence} | ${envVarDefault(v)} | ${relink(v.meaning)} |`);
   return ['| variable | | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

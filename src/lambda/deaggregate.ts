@@ -3,8 +3,8 @@
  * in the stream. This module turns one such record into its user records, the way the KCL does
  * (software.amazon.kinesis.retrieval.AggregatorUtil).
  *
- * The format (amazon-kinesis-producer, aggregation-format.md): the magic bytes F3 89 9A C2, a
- * protobuf `AggregatedRecord`, and the 16-byte MD5 of that protobuf.
+ * The format (https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md):
+ * the magic bytes F3 89 9A C2, a protobuf `AggregatedRecord`, and the 16-byte MD5 of that protobuf.
  *
  *     message AggregatedRecord { repeated string partition_key_table = 1;
  *                                repeated string explicit_hash_key_table = 2;

@@ -1,7 +1,7 @@
 /**
  * A tiny KPL aggregate encoder for tests: magic F3 89 9A C2, a protobuf AggregatedRecord, and the
- * MD5 of the protobuf (amazon-kinesis-producer, aggregation-format.md). Written from the format,
- * independently of src/lambda/deaggregate.ts, so a test of one checks the other.
+ * MD5 of the protobuf (https://github.com/awslabs/amazon-kinesis-producer/blob/master/aggregation-format.md).
+ * Written from the format, independently of src/lambda/deaggregate.ts, so a test of one checks the other.
  *
  * @example
  * const bytes = kplAggregate([{ partitionKey: 'user-1', data: toAvro(event) }]);
