@@ -19,7 +19,7 @@ export {
   DEFAULT_REDIS_CLIENT_OPTIONS,
 } from './connection.js';
 export type { RedisClient, RedisClientOptions, ParsedRedisUrl } from './connection.js';
-export { REDIS_REPLY_ERRORS } from './errors.js';
+export { classifyRedisError } from './errors.js';
 /** The one URL redaction (src/config/redact.ts), re-exported for Redis users. */
 export { redactUrl } from '../config/redact.js';
 export {
