@@ -35,3 +35,5 @@ export {
 } from './deadLetterSink.js';
 export type { RedisDeadLetterSinkOptions } from './deadLetterSink.js';
 export { keySlot, SLOT_COUNT } from './keySlot.js';
+export { defineScript, RedisScript, digitCount, writeDigits, writeBulkHeader, writeBulkDigits, writeBulkBytes, writeCrlf } from './scripts.js';
+export type { Replies, ScriptArg, ScriptDefinition } from './scripts.js';
