@@ -17,7 +17,7 @@ import { NonRetriableError, StreamError } from '../../core/errors.js';
 import { runBounded, translateRedisError } from '../../redis/connection.js';
 import { recoverAfterFailure } from '../../redis/failover.js';
 import type { RedisClient } from '../../redis/connection.js';
-import { keySlot } from '../../redis/keySlot.js';
+import { groupByKeySlot } from '../../redis/keySlot.js';
 import { defineScript } from '../../redis/scripts.js';
 import { validationError, type AppOpen } from '../model/index.js';
 import { RECORD_LAST_OPEN_EACH_LUA, RECORD_LAST_OPEN_MAX_LUA } from './recordLastOpenMax.js';
@@ -185,7 +185,7 @@ function flush(redis: RedisClient): void {
   const q = queued.get(redis);
   queued.delete(redis);
   if (q === undefined || q.length === 0) return;
-  const calls = toCalls(redis instanceof Cluster ? groupBySlot(q, prefixOf(redis)) : [q], EACH_MAX_KEYS) as Queued[][];
+  const calls = toCalls(redis instanceof Cluster ? groupByKeySlot(q, keyOfEntry, redis) : [q], EACH_MAX_KEYS) as Queued[][];
   const what = `recordLastOpen (${q.length} events in ${calls.length} script calls)`;
   runBounded(redis, what, () => RECORD_LAST_OPEN_EACH.callMany(redis, calls.map(eachArgs))).then(
     (replies) => {
@@ -218,25 +218,7 @@ function eachArgs(call: Entry[]): Array<string | number> {
   return args;
 }
 
-/**
- * The `keyPrefix` ioredis puts before every key a command sends (a client of the user's own may
- * have one): the slot of a key is the slot of the prefixed key, the one Redis sees.
- */
-function prefixOf(client: RedisClient): string {
-  return client.options.keyPrefix ?? '';
-}
-
-/** Entries grouped by cluster hash slot (a script call may only touch keys of one slot), in first-seen order. */
-function groupBySlot<E extends Entry>(entries: Iterable<E>, prefix: string): E[][] {
-  const bySlot = new Map<number, E[]>();
-  for (const e of entries) {
-    const slot = keySlot(prefix + e.key);
-    const group = bySlot.get(slot);
-    if (group) group.push(e);
-    else bySlot.set(slot, [e]);
-  }
-  return [...bySlot.values()];
-}
+const keyOfEntry = (e: Entry): string => e.key;
 
 /** The newest event of one (user, platform) field of a batch. */
 interface Entry {
@@ -284,7 +266,7 @@ export async function recordLastOpens(
   const result: RecordLastOpensResult = { events: events.length, fields: newest.size, updated: 0, unchanged: 0, rejected };
   if (newest.size === 0) return result;
 
-  const groups = redis instanceof Cluster ? groupBySlotAndField(newest.values(), prefixOf(redis)) : groupByField(newest.values());
+  const groups = redis instanceof Cluster ? groupBySlotAndField(newest.values(), redis) : groupByField(newest.values());
   const calls = toCalls(groups, maxKeys);
   const what = `recordLastOpens (${newest.size} fields in ${calls.length} script calls)`;
   const replies = await runBounded(redis, what, () => RECORD_LAST_OPEN_MAX.callMany(redis, calls.map(scriptArgs)));
@@ -352,16 +334,9 @@ function groupByField(entries: Iterable<Entry>): Entry[][] {
  * Entries grouped by cluster hash slot (a script call may only touch keys of one slot), then by
  * field.
  */
-function groupBySlotAndField(entries: Iterable<Entry>, prefix: string): Entry[][] {
-  const bySlot = new Map<number, Entry[]>();
-  for (const e of entries) {
-    const slot = keySlot(prefix + e.key);
-    const group = bySlot.get(slot);
-    if (group) group.push(e);
-    else bySlot.set(slot, [e]);
-  }
+function groupBySlotAndField(entries: Iterable<Entry>, client: RedisClient): Entry[][] {
   const groups: Entry[][] = [];
-  for (const g of bySlot.values()) {
+  for (const g of groupByKeySlot(entries, keyOfEntry, client)) {
     if (g.length === 1 || g.every((e) => e.field === (g[0] as Entry).field)) groups.push(g);
     else groups.push(...groupByField(g));
   }
