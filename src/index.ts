@@ -19,21 +19,9 @@ export {
   errorMessage,
 } from './core/errors.js';
 export type { RecordLocation } from './core/errors.js';
-export {
-  classifyError,
-  registerErrorDomain,
-  registerErrorRules,
-  errorDomains,
-  tableRule,
-  verdicts,
-  fieldOf,
-  stringFieldOf,
-  GENERIC_ERRORS,
-  RETRIABLE,
-  NON_RETRIABLE,
-} from './core/errors.js';
-export type { ErrorClassification, ErrorDomain, ErrorRule, ErrorVerdict, RuleVerdict } from './core/errors.js';
-export { CHECKPOINT_ERRORS, checkpointAttemptsFor, classifyCheckpointError } from './kcl/checkpointErrors.js';
+export { classifyError, fieldOf, stringFieldOf } from './core/errors.js';
+export type { ErrorClassification } from './core/errors.js';
+export { checkpointAttemptsFor, classifyCheckpointError } from './kcl/checkpointErrors.js';
 export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
 export type { RetryHooks, RetryOptions } from './core/retry.js';
 export { RecordPipeline, newCounters, DEFAULT_CONCURRENCY } from './core/pipeline.js';

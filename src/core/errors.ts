@@ -4,35 +4,27 @@
  * One root, {@link StreamError}, with a `retriable` flag and a `cause`. A processor signals the
  * framework by throwing one of these; they are matched by `name` as well as `instanceof`, so an
  * error from another copy of this package (or a plain object with the same name) is understood.
- * Whether an error is retriable is decided by the registry (src/core/errorRegistry.ts,
- * re-exported here), where each domain registers its own table.
+ * Whether an error is retriable is a plain function of the module that knows the error:
+ * {@link classifyError} here for the generic rules, `classifyRedisError` (src/redis/errors.ts),
+ * `classifyRequestError` (src/producer/requestErrors.ts), `classifyCheckpointError`
+ * (src/kcl/checkpointErrors.ts). Each is passed where it is used (`withRetry`'s and the pipeline's
+ * `classify`); there is no registry, so importing a module changes nobody's answer.
  */
-import {
-  GENERIC_ERRORS,
-  NON_RETRIABLE,
-  RETRIABLE,
-  classifyError,
-  fieldOf,
-  registerErrorDomain,
-  stringFieldOf,
-  tableRule,
-  verdicts,
-} from './errorRegistry.js';
 
-export {
-  GENERIC_ERRORS,
-  NON_RETRIABLE,
-  RETRIABLE,
-  classifyError,
-  errorDomains,
-  fieldOf,
-  registerErrorDomain,
-  registerErrorRules,
-  stringFieldOf,
-  tableRule,
-  verdicts,
-} from './errorRegistry.js';
-export type { ErrorClassification, ErrorDomain, ErrorRule, ErrorVerdict, RuleVerdict } from './errorRegistry.js';
+/**
+ * What a classify function says about an error, and which entry of its table decided.
+ *
+ * @example
+ * const { retriable, rule } = classifyRedisError(err); // rule undefined: the table's default
+ */
+export interface ErrorClassification {
+  /** True when trying the same work again later may succeed. */
+  readonly retriable: boolean;
+  /** At most this many attempts in all (the first included); absent: the caller's own limit. */
+  readonly maxAttempts?: number;
+  /** The entry that decided, as `<table> <key>` (e.g. `'reply code OOM'`); undefined: the default. */
+  readonly rule: string | undefined;
+}
 
 /** Where a record came from, attached to errors and logs. */
 export interface RecordLocation {
@@ -141,13 +133,10 @@ export class AbortedError extends StreamError {
   }
 }
 
-/**
- * The generic rules (domain {@link GENERIC_ERRORS}), in order: an explicit boolean `retriable`
- * property wins; then the error's `name`; then Node's system error codes for lost connections;
- * anything else is retriable.
- */
-const RETRIABLE_NAMES = ['RetriableError', 'TimeoutError', 'MaxRetriesPerRequestError', 'ClusterAllFailedError'];
-const NON_RETRIABLE_NAMES = [
+/** Error names a retry may cure. */
+const RETRIABLE_NAMES: ReadonlySet<string> = new Set(['RetriableError', 'TimeoutError', 'MaxRetriesPerRequestError', 'ClusterAllFailedError']);
+/** Error names no retry can cure. */
+const NON_RETRIABLE_NAMES: ReadonlySet<string> = new Set([
   'NonRetriableError',
   'DecodeError',
   'ValidationError',
@@ -158,40 +147,68 @@ const NON_RETRIABLE_NAMES = [
   'RangeError',
   'SyntaxError',
   'ReferenceError',
-];
-const RETRIABLE_CODES = ['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTCONN'];
-
-registerErrorDomain(GENERIC_ERRORS, {
-  // Unknown failures stall the shard loudly rather than send good records to the dead-letter sink.
-  fallback: RETRIABLE,
-  rules: [
-    {
-      name: 'retriable flag',
-      classify: (err) => {
-        const flag = fieldOf(err, 'retriable');
-        return typeof flag === 'boolean' ? (flag ? RETRIABLE : NON_RETRIABLE) : undefined;
-      },
-    },
-    tableRule('name', (err) => stringFieldOf(err, 'name'), verdicts({ retriable: RETRIABLE_NAMES, nonRetriable: NON_RETRIABLE_NAMES })),
-    tableRule('code', (err) => stringFieldOf(err, 'code'), verdicts({ retriable: RETRIABLE_CODES })),
-  ],
-});
+]);
+/** Node's system error codes of a lost or refused connection. */
+const RETRIABLE_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTCONN']);
 
 /**
- * Decides whether an error is worth retrying: {@link classifyError} in the generic domain.
+ * The generic rules, for errors thrown by processors, sinks and retried operations. In order: an
+ * explicit boolean `retriable` property wins (`rule: 'retriable flag'`); then the error's `name`
+ * (our classes, `TimeoutError`; programmer errors such as `TypeError` are never retried); then
+ * Node's system error codes for lost connections. Anything else is retriable (`rule: undefined`):
+ * an unknown failure stalls the shard loudly rather than sending good records to the dead-letter
+ * sink. An app with other needs passes its own function as the pipeline's `classify`, falling
+ * back to this one.
  *
- * In order: an explicit boolean `retriable` property wins; then the error's `name` (our classes,
- * `TimeoutError`; programmer errors such as `TypeError` are never retried); then Node's system
- * error codes for lost connections. Anything else is treated as retriable: an unknown failure
- * stalls the shard loudly rather than sending good records to the dead-letter sink. Rules
- * registered with `registerErrorRules('generic', ...)` come before these.
+ * @example
+ * classifyError(new TypeError('x')); // { retriable: false, rule: 'name TypeError' }
+ * classifyError(Object.assign(new Error('x'), { code: 'EPIPE' })); // { retriable: true, rule: 'code EPIPE' }
+ */
+export function classifyError(err: unknown): ErrorClassification {
+  const flag = fieldOf(err, 'retriable');
+  if (typeof flag === 'boolean') return { retriable: flag, rule: 'retriable flag' };
+  const name = stringFieldOf(err, 'name');
+  if (name !== undefined) {
+    if (RETRIABLE_NAMES.has(name)) return { retriable: true, rule: `name ${name}` };
+    if (NON_RETRIABLE_NAMES.has(name)) return { retriable: false, rule: `name ${name}` };
+  }
+  const code = stringFieldOf(err, 'code');
+  if (code !== undefined && RETRIABLE_CODES.has(code)) return { retriable: true, rule: `code ${code}` };
+  return { retriable: true, rule: undefined };
+}
+
+/**
+ * Decides whether an error is worth retrying by the generic rules ({@link classifyError}): the
+ * default `classify` of `withRetry` and of the record pipeline.
  *
  * @example
  * isRetriable(new NonRetriableError('bad')); // false
  * isRetriable(Object.assign(new Error('x'), { code: 'ECONNRESET' })); // true
  */
 export function isRetriable(err: unknown): boolean {
-  return classifyError(err, GENERIC_ERRORS).retriable;
+  return classifyError(err).retriable;
+}
+
+/**
+ * A property of a thrown value when it is an object, else `undefined`; for classify functions.
+ *
+ * @example
+ * fieldOf(Object.assign(new Error('x'), { code: 'EPIPE' }), 'code'); // 'EPIPE'
+ * fieldOf('boom', 'code'); // undefined
+ */
+export function fieldOf(err: unknown, key: string): unknown {
+  return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * A string property of a thrown value, else `undefined`.
+ *
+ * @example
+ * stringFieldOf({ name: 'TimeoutError' }, 'name'); // 'TimeoutError'
+ */
+export function stringFieldOf(err: unknown, key: string): string | undefined {
+  const v = fieldOf(err, key);
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** The message of anything thrown, for logs and dead-letter reasons. */

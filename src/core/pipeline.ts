@@ -126,6 +126,11 @@ export interface PipelineOptions<T> {
   counters?: PipelineCounters;
   /** Where the pipeline tells what it did (batchDone, retry, deadLetter, timing). Default: nowhere. */
   instrumentation?: Instrumentation;
+  /**
+   * Whether a processor's failure is worth another attempt (true: retried, and the batch stops
+   * there once retries run out; false: the record is dead-lettered). Default {@link isRetriable}.
+   */
+  classify?: (err: unknown) => boolean;
 }
 
 /** One batch to run through the pipeline. */
@@ -157,10 +162,13 @@ export class RecordPipeline<T> {
   /** Timings of the last batch run (see {@link BatchTimings}). */
   readonly lastTimings: BatchTimings = { decodeMs: 0, processMs: 0, deadLetterMs: 0, totalMs: 0 };
   private readonly retry: Required<RetryOptions>;
+  private readonly classify: (err: unknown) => boolean;
   private logger: Logger;
 
   constructor(private readonly options: PipelineOptions<T>) {
     this.logger = options.logger;
+    this.classify = options.classify ?? isRetriable;
+    if (typeof this.classify !== 'function') throw new TypeError('Expected `classify` to be a function.');
     this.retry = resolveRetryOptions(options.retry);
     this.counters = options.counters ?? newCounters();
     if (options.spec.kind === 'single') resolveSingleOptions(options.spec);
@@ -286,7 +294,7 @@ export class RecordPipeline<T> {
         this.lastTimings.processMs += performance.now() - t1;
       } catch (error) {
         this.lastTimings.processMs += performance.now() - t1;
-        if (stopsBatch(error)) {
+        if (stopsBatch(error, this.classify)) {
           state.firstUnhandled = i;
           state.error = error;
           return;
@@ -352,7 +360,7 @@ export class RecordPipeline<T> {
         this.counters.processed++;
         return true;
       } catch (error) {
-        if (stopsBatch(error)) {
+        if (stopsBatch(error, this.classify)) {
           if (i < stoppedAt) {
             stoppedAt = i;
             state.error = error;
@@ -430,7 +438,7 @@ export class RecordPipeline<T> {
     try {
       result = await this.attempt(() => processor(good, ctx), batch, good[0]!.record);
     } catch (error) {
-      if (stopsBatch(error)) {
+      if (stopsBatch(error, this.classify)) {
         if (start < state.firstUnhandled) {
           state.firstUnhandled = start;
           state.error = error;
@@ -481,6 +489,7 @@ export class RecordPipeline<T> {
   private retryAfter<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord): Promise<R> {
     return withRetry(async () => fn(), this.retry, {
       signal: batch.signal,
+      classify: this.classify,
       onRetry: ({ attempt, delayMs, error }) => {
         this.counters.failures++;
         this.options.instrumentation?.emit('retry', { shardId: batch.shardId, what: 'processor', attempt, delayMs, error: errorMessage(error) });
@@ -497,7 +506,7 @@ export class RecordPipeline<T> {
         );
       },
     }).catch((error: unknown) => {
-      if (!stopsBatch(error)) this.counters.failures++;
+      if (!stopsBatch(error, this.classify)) this.counters.failures++;
       throw error;
     });
   }
@@ -599,10 +608,10 @@ interface BatchState {
  * unhandled, nothing past them is checkpointed) instead of dead-lettering the record: an abort, a
  * retriable error whose retries ran out, or any retriable error that reached here.
  */
-function stopsBatch(error: unknown): boolean {
+function stopsBatch(error: unknown, classify: (err: unknown) => boolean): boolean {
   if (error instanceof AbortedError || (error as { name?: unknown } | null)?.name === 'AbortedError') return true;
   if ((error as { name?: unknown } | null)?.name === 'RetriesExhaustedError') return true;
-  return isRetriable(error);
+  return classify(error);
 }
 
 function reasonOf(error: unknown): string {

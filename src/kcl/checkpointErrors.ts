@@ -1,43 +1,35 @@
 /**
- * Which checkpoint failures the KCL daemon reports are worth another try, and how many: the error
- * domain `'kcl-checkpoint'` of the registry in src/core/errorRegistry.ts, whose table lives here.
+ * Which checkpoint failures the KCL daemon reports are worth another try, and how many: the
+ * checkpointer's table, and {@link classifyCheckpointError} over it.
  *
  * The daemon answers a checkpoint with the simple name of the Java exception
  * (`{"action":"checkpoint","error":"ThrottlingException"}`). `ShutdownException` is not retried
  * (the checkpointer stops checkpointing the lease), and nor is any name not in the table.
  */
-import { NON_RETRIABLE, classifyError, registerErrorDomain, stringFieldOf, tableRule, type ErrorClassification } from '../core/errors.js';
+import { stringFieldOf, type ErrorClassification } from '../core/errors.js';
+
+/** The daemon's retriable checkpoint errors, with their own limit where they have one. */
+const CHECKPOINT_ERROR_TABLE: ReadonlyMap<string, { retriable: boolean; maxAttempts?: number }> = new Map([
+  // Retried up to the checkpointer's own limit (checkpointRetry.maxAttempts).
+  ['ThrottlingException', { retriable: true }],
+  ['KinesisClientLibDependencyException', { retriable: true }],
+  // The lease table is in a state a short wait may clear, or not: three tries, then give up.
+  ['InvalidStateException', { retriable: true, maxAttempts: 3 }],
+]);
 
 /**
- * The error domain of the daemon's checkpoint replies.
- *
- * @example
- * classifyError({ name: 'InvalidStateException' }, CHECKPOINT_ERRORS); // { retriable: true, maxAttempts: 3, rule: 'checkpoint error InvalidStateException' }
- */
-export const CHECKPOINT_ERRORS = 'kcl-checkpoint';
-
-registerErrorDomain(CHECKPOINT_ERRORS, {
-  fallback: NON_RETRIABLE,
-  rules: [
-    tableRule('checkpoint error', (err) => (typeof err === 'string' ? err : stringFieldOf(err, 'name')), {
-      // Retried up to the checkpointer's own limit (checkpointRetry.maxAttempts).
-      ThrottlingException: { retriable: true },
-      KinesisClientLibDependencyException: { retriable: true },
-      // The lease table is in a state a short wait may clear, or not: three tries, then give up.
-      InvalidStateException: { retriable: true, maxAttempts: 3 },
-    }),
-  ],
-});
-
-/**
- * Classifies the `error` of a checkpoint reply (the Java exception's simple name).
+ * Classifies the `error` of a checkpoint reply (the Java exception's simple name, or an error
+ * whose `name` is it): `rule: 'checkpoint error <name>'` for the names of the table, otherwise
+ * not retriable with `rule: undefined`.
  *
  * @example
  * classifyCheckpointError('ThrottlingException'); // { retriable: true, rule: 'checkpoint error ThrottlingException' }
  * classifyCheckpointError('ShutdownException').retriable; // false
  */
-export function classifyCheckpointError(error: string): ErrorClassification {
-  return classifyError(error, CHECKPOINT_ERRORS);
+export function classifyCheckpointError(error: unknown): ErrorClassification {
+  const name = typeof error === 'string' ? error : stringFieldOf(error, 'name');
+  const verdict = name === undefined ? undefined : CHECKPOINT_ERROR_TABLE.get(name);
+  return verdict === undefined ? { retriable: false, rule: undefined } : { ...verdict, rule: `checkpoint error ${name}` };
 }
 
 /**
@@ -45,14 +37,19 @@ export function classifyCheckpointError(error: string): ErrorClassification {
  * `defaultMaxAttempts` (the checkpointer's `checkpointRetry.maxAttempts`) for throttling and
  * dependency failures, 3 for `InvalidStateException`, 1 (no retry) for anything else. The
  * checkpointer retries while `attempt < checkpointAttemptsFor(reply.error, maxAttempts)`.
+ * `classify` decides (default {@link classifyCheckpointError}).
  *
  * @example
  * checkpointAttemptsFor('ThrottlingException', 10); // 10
  * checkpointAttemptsFor('InvalidStateException', 10); // 3
  * checkpointAttemptsFor('SomethingElse', 10); // 1
  */
-export function checkpointAttemptsFor(error: string, defaultMaxAttempts: number): number {
-  const verdict = classifyCheckpointError(error);
+export function checkpointAttemptsFor(
+  error: string,
+  defaultMaxAttempts: number,
+  classify: (error: unknown) => ErrorClassification = classifyCheckpointError,
+): number {
+  const verdict = classify(error);
   if (!verdict.retriable) return 1;
   return verdict.maxAttempts ?? defaultMaxAttempts;
 }

@@ -3,18 +3,17 @@
  */
 import { ProtocolError } from '../core/errors.js';
 import type { KinesisRecord } from '../core/types.js';
-import { scanProcessRecords } from './scanProcessRecords.js';
+import { scanProcessRecords, type ProcessRecordsMessage } from './scanProcessRecords.js';
+
+// Declared beside its fast scanner (which must not import this module back), re-exported here
+// with the other messages.
+export type { ProcessRecordsMessage };
 
 export interface InitializeMessage {
   action: 'initialize';
   shardId: string;
   sequenceNumber: string | null;
   subSequenceNumber: number | null;
-}
-export interface ProcessRecordsMessage {
-  action: 'processRecords';
-  millisBehindLatest: number | null;
-  records: KinesisRecord[];
 }
 /** The daemon's reply to a checkpoint request; `error` is the Java exception's simple name. */
 export interface CheckpointReply {

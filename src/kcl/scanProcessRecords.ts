@@ -19,7 +19,13 @@
  */
 import { isAscii } from 'node:buffer';
 import type { KinesisRecord } from '../core/types.js';
-import type { ProcessRecordsMessage } from './messages.js';
+
+/** The daemon's `processRecords` message (one of the messages of messages.ts). */
+export interface ProcessRecordsMessage {
+  action: 'processRecords';
+  millisBehindLatest: number | null;
+  records: KinesisRecord[];
+}
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

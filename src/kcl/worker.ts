@@ -113,6 +113,7 @@ class KclWorker<T> {
       retry: config.retry ?? {},
       logger: this.logger,
       instrumentation: this.instrumentation,
+      classify: config.classify,
     });
     this.checkpointer = new Checkpointer({
       send: (request) => this.writer.send(request),

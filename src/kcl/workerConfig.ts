@@ -36,6 +36,11 @@ export interface WorkerConfig<T> {
   logDrops?: () => LogDrops;
   /** Retries of retriable processor failures. Default: 100 ms doubling to 10 s, forever. */
   retry?: RetryOptions;
+  /**
+   * Whether a processor's failure is worth another attempt (false: the record is dead-lettered).
+   * Default `isRetriable`; see the pipeline's `classify`.
+   */
+  classify?: (err: unknown) => boolean;
   /** Retries of throttled checkpoints. Default: 200 ms doubling to 5 s, 10 attempts. */
   checkpointRetry?: RetryOptions;
   /** Interval of the stats line in the log, ms. Default 60,000; 0 turns it off. */

@@ -64,6 +64,11 @@ export interface KinesisHandlerOptions<T> {
    */
   retry?: RetryOptions;
   /**
+   * Whether a processor's failure is worth another attempt (false: the record is dead-lettered).
+   * Default `isRetriable`; see the pipeline's `classify`.
+   */
+  classify?: (err: unknown) => boolean;
+  /**
    * Time kept back from `context.getRemainingTimeInMillis()`, in ms: when only this much is left,
    * waiting for a retry stops and the record in hand is reported. Default 1,000. A call already
    * running is not interrupted (its `signal` is aborted; its own timeouts bound it), so keep the
@@ -258,6 +263,7 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
       logger,
       counters: o.counters,
       instrumentation,
+      classify: options.classify,
     });
     const abort = new AbortController();
     const remaining = remainingMs(context);

@@ -13,5 +13,5 @@ export type { BatchProducerOptions, ProducerRecord, ProducerStats, PutRecordsSen
 export { AbandonedAtStopError, BufferFullError, ProducerClosedError, PutRecordFailedError, RecordLimitError } from './errors.js';
 export type { RecordLimit } from './errors.js';
 export { createKinesisClient } from './client.js';
-export { KINESIS_REQUEST_ERRORS } from './requestErrors.js';
+export { classifyRequestError } from './requestErrors.js';
 export type { KinesisClientOptions } from './client.js';

@@ -1,21 +1,21 @@
 /**
- * How the producer classifies a PutRecords call that failed as a whole: the error domain
- * `'kinesis-request'` of the registry in src/core/errorRegistry.ts, whose tables live here.
+ * How the producer classifies a PutRecords call that failed as a whole: its own tables and
+ * {@link classifyRequestError}, used by the batch producer.
  */
-import { NON_RETRIABLE, RETRIABLE, classifyError, fieldOf, registerErrorDomain, stringFieldOf, tableRule, verdicts } from '../core/errors.js';
+import { fieldOf, stringFieldOf, type ErrorClassification } from '../core/errors.js';
 
 /** Errors Kinesis (or the SDK) raises for throttling: always worth another try. */
-const THROTTLING = [
+const THROTTLING: ReadonlySet<string> = new Set([
   'ProvisionedThroughputExceededException',
   'LimitExceededException',
   'ThrottlingException',
   'KMSThrottlingException',
   'TooManyRequestsException',
   'RequestLimitExceeded',
-];
+]);
 
 /** Refusals that no retry fixes: the stream is missing, the request is malformed, access is denied. */
-const PERMANENT = [
+const PERMANENT: ReadonlySet<string> = new Set([
   'ResourceNotFoundException',
   'ValidationException',
   'InvalidArgumentException',
@@ -27,36 +27,27 @@ const PERMANENT = [
   'KMSAccessDeniedException',
   'TypeError',
   'RangeError',
-];
+]);
 
 /**
- * The error domain of whole Kinesis requests (the producer's PutRecords calls), in order:
- * throttling names and errors the SDK marked `$retryable` are retriable; the permanent names
- * are not, nor other HTTP 4xx answers (but 408 and 429); anything else (5xx, timeouts, lost
- * connections) is retriable.
+ * Classifies a whole Kinesis request's failure (the producer's PutRecords calls), in order:
+ * throttling names (`rule: 'throttling <name>'`) and errors the SDK marked `$retryable`
+ * (`'sdk $retryable'`) are retriable; the permanent names (`'permanent <name>'`) are not, nor other
+ * HTTP 4xx answers but 408 and 429 (`'http status'`); anything else (5xx, timeouts, lost
+ * connections) is retriable (`rule: undefined`).
  *
  * @example
- * classifyError({ name: 'ResourceNotFoundException' }, KINESIS_REQUEST_ERRORS).retriable; // false
+ * classifyRequestError({ name: 'ResourceNotFoundException' }); // { retriable: false, rule: 'permanent ResourceNotFoundException' }
  */
-export const KINESIS_REQUEST_ERRORS = 'kinesis-request';
-
-const byName = (err: unknown): string | undefined => stringFieldOf(err, 'name');
-
-registerErrorDomain(KINESIS_REQUEST_ERRORS, {
-  fallback: RETRIABLE,
-  rules: [
-    tableRule('throttling', byName, verdicts({ retriable: THROTTLING })),
-    { name: 'sdk $retryable', classify: (err) => (fieldOf(err, '$retryable') !== undefined ? RETRIABLE : undefined) },
-    tableRule('permanent', byName, verdicts({ nonRetriable: PERMANENT })),
-    {
-      name: 'http status',
-      classify: (err) => {
-        const status = fieldOf(fieldOf(err, '$metadata'), 'httpStatusCode');
-        return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429 ? NON_RETRIABLE : undefined;
-      },
-    },
-  ],
-});
+export function classifyRequestError(err: unknown): ErrorClassification {
+  const name = stringFieldOf(err, 'name');
+  if (name !== undefined && THROTTLING.has(name)) return { retriable: true, rule: `throttling ${name}` };
+  if (fieldOf(err, '$retryable') !== undefined) return { retriable: true, rule: 'sdk $retryable' };
+  if (name !== undefined && PERMANENT.has(name)) return { retriable: false, rule: `permanent ${name}` };
+  const status = fieldOf(fieldOf(err, '$metadata'), 'httpStatusCode');
+  if (typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429) return { retriable: false, rule: 'http status' };
+  return { retriable: true, rule: undefined };
+}
 
 /**
  * The short code of a failed call: the SDK error's name (e.g. ThrottlingException), Node's system
@@ -82,5 +73,5 @@ export function requestErrorCode(error: unknown): string {
  * isRetriableRequestError({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } }); // false
  */
 export function isRetriableRequestError(error: unknown): boolean {
-  return classifyError(error, KINESIS_REQUEST_ERRORS).retriable;
+  return classifyRequestError(error).retriable;
 }

@@ -11,7 +11,7 @@
  * data: 0.55-0.97 of the estimate; the 1.3 covers jemalloc's size classes, up to 25% above the
  * request), so the stream's memory stays below the budget.
  */
-import { createHash } from 'node:crypto';
+import { defineScript } from './scripts.js';
 
 /**
  * ADD. KEYS: the stream, the side key. ARGV: maxBytes, maxLen, evictReadLimit, then per letter
@@ -118,15 +118,13 @@ end
 return deleted
 `;
 
-const sha = (lua: string): string => createHash('sha1').update(lua).digest('hex');
-
 /**
- * The two scripts, each with the name its ioredis command is defined under (the name carries the
- * script's hash, so two versions sharing a client do not replace each other's script).
+ * The two scripts (KEYS: the stream, its bytes counter), run through the script loader of
+ * src/redis/scripts.ts.
  */
 export const DEAD_LETTER_SCRIPTS = Object.freeze({
-  add: { name: `deadLetterAdd_${sha(ADD_LUA).slice(0, 12)}`, lua: ADD_LUA },
-  delete: { name: `deadLetterDelete_${sha(DELETE_LUA).slice(0, 12)}`, lua: DELETE_LUA },
+  add: defineScript({ name: 'deadLetterAdd', lua: ADD_LUA, numberOfKeys: 2 }),
+  delete: defineScript({ name: 'deadLetterDelete', lua: DELETE_LUA, numberOfKeys: 2 }),
 });
 
 /**

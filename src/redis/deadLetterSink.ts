@@ -128,22 +128,6 @@ export function deadLetterBytesKey(streamName: string): string {
   return `deadletter:{${deadLetterKey(streamName)}}:bytes`;
 }
 
-const defined = new WeakSet<object>();
-
-/** Defines the dead-letter scripts as ioredis commands on `client` (once per client). */
-function withScripts(client: RedisClient): RedisClient {
-  if (!defined.has(client)) {
-    for (const s of Object.values(DEAD_LETTER_SCRIPTS)) client.defineCommand(s.name, { numberOfKeys: 2, lua: s.lua });
-    defined.add(client);
-  }
-  return client;
-}
-
-function call<R>(client: RedisClient, name: string, args: string[]): Promise<R> {
-  const fn = (client as unknown as Record<string, (...a: string[]) => Promise<R>>)[name]!;
-  return fn.apply(client, args);
-}
-
 /**
  * The fields and values of one letter's entry: {@link DEAD_LETTER_FIELDS}, the data as received
  * when it fits in `maxDataBytes`, else its prefix and {@link TRUNCATED_DEAD_LETTER_FIELDS}.
@@ -228,7 +212,6 @@ export class RedisDeadLetterSink implements DeadLetterSink {
 
   async write(letters: readonly DeadLetter[]): Promise<DeadLetterWriteResult> {
     if (letters.length === 0) return { dropped: 0 };
-    const client = withScripts(this.redis);
     const head = [this.key, this.bytesKey, String(this.maxBytes), String(this.maxLen), String(EVICT_LIMIT_PER_CALL)];
     let dropped = 0;
     try {
@@ -243,7 +226,7 @@ export class RedisDeadLetterSink implements DeadLetterSink {
           count++;
         }
         const what = `XADD ${this.key} (${count} dead letters)`;
-        const reply = await runBounded(this.redis, what, () => call<[number, number, number, number]>(client, DEAD_LETTER_SCRIPTS.add.name, args));
+        const reply = await runBounded(this.redis, what, () => DEAD_LETTER_SCRIPTS.add.call<[number, number, number, number]>(this.redis, args));
         dropped += Number(reply[1]);
       }
     } catch (err) {
@@ -264,12 +247,11 @@ export class RedisDeadLetterSink implements DeadLetterSink {
  */
 export async function deleteDeadLetters(redis: RedisClient, streamName: string, ids: readonly string[]): Promise<number> {
   if (ids.length === 0) return 0;
-  const client = withScripts(redis);
   let deleted = 0;
   for (let start = 0; start < ids.length; start += 500) {
     const chunk = ids.slice(start, start + 500);
     const what = `XDEL ${deadLetterKey(streamName)} (${chunk.length} dead letters)`;
-    deleted += Number(await runBounded(redis, what, () => call<number>(client, DEAD_LETTER_SCRIPTS.delete.name, [deadLetterKey(streamName), deadLetterBytesKey(streamName), ...chunk])));
+    deleted += Number(await runBounded(redis, what, () => DEAD_LETTER_SCRIPTS.delete.call<number>(redis, [deadLetterKey(streamName), deadLetterBytesKey(streamName), ...chunk])));
   }
   return deleted;
 }

@@ -3,7 +3,7 @@
  * non-retriable StreamErrors (the password scrubbed), and operations run under a hard deadline.
  */
 import { Cluster } from 'ioredis';
-import { NonRetriableError, RetriableError, StreamError, classifyError, errorMessage, registerErrorDomain, tableRule, verdicts } from '../core/errors.js';
+import { NonRetriableError, RetriableError, StreamError, errorMessage, type ErrorClassification } from '../core/errors.js';
 import { recoverAfterFailure } from './failover.js';
 import { DEFAULT_REDIS_CLIENT_OPTIONS, clientSettings, describeClient, type RedisClient } from './settings.js';
 
@@ -36,21 +36,27 @@ const TRANSIENT_REPLY_CODES = [
  */
 const PERMANENT_REPLY_CODES = ['WRONGTYPE'];
 
+/** The verdict of each known reply code: true for the transient ones, false for the permanent. */
+const REPLY_CODES: ReadonlyMap<string, boolean> = new Map([
+  ...TRANSIENT_REPLY_CODES.map((code): [string, boolean] => [code, true]),
+  ...PERMANENT_REPLY_CODES.map((code): [string, boolean] => [code, false]),
+]);
+
 /**
- * The error domain of Redis replies, classified by {@link replyCode}: the transient codes are
- * retriable, the permanent ones are not, and any other reply (or an error that is no reply) gets
- * the default, retriable, with no rule named (`rule: undefined`), which
- * {@link translateRedisError} says in its message.
+ * Classifies an error from ioredis by its {@link replyCode}: the transient codes are retriable,
+ * the permanent ones are not (`rule: 'reply code <CODE>'`), and any other reply (or an error that
+ * is no reply) is retriable with no rule named (`rule: undefined`), which
+ * {@link translateRedisError} says in its message. An app that wants another answer for a reply
+ * passes its own function to `translateRedisError`, falling back to this one.
  *
  * @example
- * classifyError(replyErr, REDIS_REPLY_ERRORS); // { retriable: false, rule: 'reply code WRONGTYPE' }
+ * classifyRedisError(replyErr); // { retriable: false, rule: 'reply code WRONGTYPE' }
  */
-export const REDIS_REPLY_ERRORS = 'redis-reply';
-
-registerErrorDomain(REDIS_REPLY_ERRORS, {
-  fallback: { retriable: true },
-  rules: [tableRule('reply code', replyCode, verdicts({ retriable: TRANSIENT_REPLY_CODES, nonRetriable: PERMANENT_REPLY_CODES }))],
-});
+export function classifyRedisError(err: unknown): ErrorClassification {
+  const code = replyCode(err);
+  const retriable = code === undefined ? undefined : REPLY_CODES.get(code);
+  return retriable === undefined ? { retriable: true, rule: undefined } : { retriable, rule: `reply code ${code}` };
+}
 
 /**
  * The first word of a Redis error reply ("OOM", "WRONGTYPE", ...), or undefined when `err` is not
@@ -78,18 +84,24 @@ export function replyCode(err: unknown): string | undefined {
  *   {@link RetriableError}. WRONGTYPE: {@link NonRetriableError}.
  *
  * The message starts with `what` and the redacted server; it never contains a password.
+ * `classify` decides (default {@link classifyRedisError}).
  *
  * @example
  * try { await redis.hset(key, field, value); }
  * catch (err) { throw translateRedisError(err, 'HSET user:1:checkpoint', redis); }
  */
-export function translateRedisError(err: unknown, what: string, client?: RedisClient): StreamError {
+export function translateRedisError(
+  err: unknown,
+  what: string,
+  client?: RedisClient,
+  classify: (err: unknown) => ErrorClassification = classifyRedisError,
+): StreamError {
   if (err instanceof StreamError) return err;
   const where = client ? clientSettings.get(client)?.where ?? describeClient(client) : undefined;
   const prefix = `redis ${what}${where ? ` on ${where}` : ''}`;
   const cause = scrub(err);
   const message = `${prefix} failed: ${errorMessage(err)}`;
-  const verdict = classifyError(err, REDIS_REPLY_ERRORS);
+  const verdict = classify(err);
   if (!verdict.retriable) return new NonRetriableError(message, { cause });
   if (verdict.rule === undefined && replyCode(err) !== undefined) {
     return new RetriableError(`${message} (not a known transient reply; retrying anyway so no good record is dead-lettered)`, { cause });

@@ -19,7 +19,7 @@ export {
   DEFAULT_REDIS_CLIENT_OPTIONS,
 } from './connection.js';
 export type { RedisClient, RedisClientOptions, ParsedRedisUrl } from './connection.js';
-export { REDIS_REPLY_ERRORS } from './errors.js';
+export { classifyRedisError } from './errors.js';
 /** The one URL redaction (src/config/redact.ts), re-exported for Redis users. */
 export { redactUrl } from '../config/redact.js';
 export {
@@ -35,3 +35,5 @@ export {
 } from './deadLetterSink.js';
 export type { RedisDeadLetterSinkOptions } from './deadLetterSink.js';
 export { keySlot, SLOT_COUNT } from './keySlot.js';
+export { defineScript, RedisScript, digitCount, writeDigits, writeBulkHeader, writeBulkDigits, writeBulkBytes, writeCrlf } from './scripts.js';
+export type { Replies, ScriptArg, ScriptDefinition } from './scripts.js';

@@ -53,3 +53,23 @@ export function keySlot(key: string): number {
   }
   return crc % SLOT_COUNT;
 }
+
+/**
+ * Items grouped by the cluster hash slot of their key as `client` sends it (after its
+ * `keyPrefix`, the key Redis sees), in first-seen order: a script call may only touch keys of one
+ * slot.
+ *
+ * @example
+ * for (const group of groupByKeySlot(entries, (e) => e.key, cluster)) await script.call(cluster, argsOf(group));
+ */
+export function groupByKeySlot<E>(items: Iterable<E>, keyOf: (item: E) => string, client: { options: { keyPrefix?: string } }): E[][] {
+  const prefix = client.options.keyPrefix ?? '';
+  const bySlot = new Map<number, E[]>();
+  for (const item of items) {
+    const slot = keySlot(prefix + keyOf(item));
+    const group = bySlot.get(slot);
+    if (group) group.push(item);
+    else bySlot.set(slot, [item]);
+  }
+  return [...bySlot.values()];
+}

@@ -3,8 +3,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { CHECKPOINT_ERRORS, checkpointAttemptsFor, classifyCheckpointError } from '../../src/kcl/checkpointErrors.js';
-import { RETRIABLE, classifyError, registerErrorRules, tableRule } from '../../src/core/errors.js';
+import { checkpointAttemptsFor, classifyCheckpointError } from '../../src/kcl/checkpointErrors.js';
+import { classifyError, type ErrorClassification } from '../../src/core/errors.js';
 
 describe('checkpoint errors', () => {
   test('throttling and dependency failures get the checkpointer limit; InvalidStateException 3; anything else 1', () => {
@@ -18,20 +18,18 @@ describe('checkpoint errors', () => {
     }
   });
 
-  test('classifications name the rule, and the domain is the checkpoint one only', () => {
+  test('classifications name the rule, and the table is the checkpoint one only', () => {
     assert.deepEqual(classifyCheckpointError('InvalidStateException'), { retriable: true, maxAttempts: 3, rule: 'checkpoint error InvalidStateException' });
     assert.deepEqual(classifyCheckpointError('ShutdownException'), { retriable: false, rule: undefined });
-    assert.deepEqual(classifyError({ name: 'ThrottlingException' }, CHECKPOINT_ERRORS), { retriable: true, rule: 'checkpoint error ThrottlingException' });
-    assert.equal(classifyError({ name: 'IllegalArgumentException' }).retriable, true, 'the generic domain is not the checkpoint one');
+    assert.deepEqual(classifyCheckpointError({ name: 'ThrottlingException' }), { retriable: true, rule: 'checkpoint error ThrottlingException' });
+    assert.equal(classifyError({ name: 'IllegalArgumentException' }).retriable, true, 'the generic rules are not the checkpoint ones');
   });
 
-  test('a rule registered in the checkpoint domain changes the attempts', () => {
-    const remove = registerErrorRules(CHECKPOINT_ERRORS, [tableRule('app', (e) => (typeof e === 'string' ? e : undefined), { IllegalArgumentException: { ...RETRIABLE, maxAttempts: 2 } })]);
-    try {
-      assert.equal(checkpointAttemptsFor('IllegalArgumentException', 10), 2);
-    } finally {
-      remove();
-    }
+  test('a classify function passed to checkpointAttemptsFor changes the attempts there only', () => {
+    const app = (e: unknown): ErrorClassification =>
+      e === 'IllegalArgumentException' ? { retriable: true, maxAttempts: 2, rule: 'app IllegalArgumentException' } : classifyCheckpointError(e);
+    assert.equal(checkpointAttemptsFor('IllegalArgumentException', 10, app), 2);
+    assert.equal(checkpointAttemptsFor('ThrottlingException', 10, app), 10);
     assert.equal(checkpointAttemptsFor('IllegalArgumentException', 10), 1);
   });
 });

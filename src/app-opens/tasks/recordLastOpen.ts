@@ -7,26 +7,20 @@
  * (recordLastOpenMax.lua; EVALSHA, EVAL on a connection that has not seen it yet or after
  * NOSCRIPT), never as read-then-write from here.
  *
- * Beside it: lastOpenKey.ts (key and field names), recordLastOpenMax.ts (the script),
- * recordLastOpenResp.ts (the standalone batch path, written as RESP bytes), wrongTypeRejections.ts
- * (keys holding another type, back to their events).
+ * Beside it: lastOpenKey.ts (key and field names), the two .lua scripts and recordLastOpenMax.ts
+ * (which reads them), recordLastOpenResp.ts (the standalone batch path, written as RESP bytes).
+ * Loading the scripts, NOSCRIPT and sending prepared bytes are the script loader's
+ * (src/redis/scripts.ts).
  */
 import { Cluster } from 'ioredis';
-import { StreamError } from '../../core/errors.js';
+import { NonRetriableError, StreamError } from '../../core/errors.js';
 import { runBounded, translateRedisError } from '../../redis/connection.js';
 import { recoverAfterFailure } from '../../redis/failover.js';
 import type { RedisClient } from '../../redis/connection.js';
-import { keySlot } from '../../redis/keySlot.js';
+import { groupByKeySlot } from '../../redis/keySlot.js';
+import { defineScript } from '../../redis/scripts.js';
 import { validationError, type AppOpen } from '../model/index.js';
-import {
-  RECORD_LAST_OPEN_EACH_LUA,
-  RECORD_LAST_OPEN_EACH_SHA,
-  RECORD_LAST_OPEN_MAX_LUA,
-  RECORD_LAST_OPEN_MAX_SHA,
-  type RecordLastOpenMaxReply,
-  type Replies,
-} from './recordLastOpenMax.js';
-import { rejectWrongTypeEvents, wrongType } from './wrongTypeRejections.js';
+import { RECORD_LAST_OPEN_EACH_LUA, RECORD_LAST_OPEN_MAX_LUA } from './recordLastOpenMax.js';
 import { lastOpenField, lastOpenKey, lastOpenKeyOfDigits } from './lastOpenKey.js';
 import { recordStandalone } from './recordLastOpenResp.js';
 
@@ -80,29 +74,47 @@ export interface RecordLastOpensResult {
 }
 
 /**
- * The command name carries the script's hash: two copies (versions) of this module sharing one
- * client then define two commands instead of silently replacing each other's script.
+ * The batch compare-and-set (recordLastOpenMax.lua): `numkeys, key1..keyN, field, ts1..tsN`;
+ * replies `[updated, [1-based indexes of keys holding another type]]`.
  */
-const SCRIPT = `recordLastOpenMax_${RECORD_LAST_OPEN_MAX_SHA.slice(0, 12)}`;
-/** The per-event script (recordLastOpenEach.lua), named the same way. */
-const EACH_SCRIPT = `recordLastOpenEach_${RECORD_LAST_OPEN_EACH_SHA.slice(0, 12)}`;
+const RECORD_LAST_OPEN_MAX = defineScript({ name: 'recordLastOpenMax', lua: RECORD_LAST_OPEN_MAX_LUA });
+/**
+ * The per-event compare-and-set of events sent together (recordLastOpenEach.lua):
+ * `numkeys, key1..keyN, field1, ts1, .., fieldN, tsN`; replies one character per event.
+ */
+const RECORD_LAST_OPEN_EACH = defineScript({ name: 'recordLastOpenEach', lua: RECORD_LAST_OPEN_EACH_LUA });
 
-type ScriptReply = RecordLastOpenMaxReply;
-/** Calls the script command ioredis defined on `target` (a client or a pipeline). */
-function invoke<R>(target: object, args: Array<string | number>, name: string = SCRIPT): R {
-  const fn = (target as Record<string, unknown>)[name] as (...a: Array<string | number>) => R;
-  return fn.apply(target, args);
+/** recordLastOpenMax's reply: fields updated, and the 1-based indexes (into KEYS) of keys that hold something other than a hash. */
+type ScriptReply = [number, number[]];
+
+/**
+ * The error of an event whose key holds something other than a hash (the script's bad keys).
+ *
+ * @example
+ * wrongType('user:7:checkpoint', 'recordLastOpen user:7:checkpoint'); // NonRetriableError, WRONGTYPE
+ */
+function wrongType(key: string, what: string): NonRetriableError {
+  return new NonRetriableError(`redis ${what} failed: WRONGTYPE ${key} holds a value that is not a hash`);
 }
 
-const defined = new WeakSet<object>();
-
-function withScript(client: RedisClient): RedisClient {
-  if (!defined.has(client)) {
-    client.defineCommand(SCRIPT, { lua: RECORD_LAST_OPEN_MAX_LUA });
-    client.defineCommand(EACH_SCRIPT, { lua: RECORD_LAST_OPEN_EACH_LUA });
-    defined.add(client);
+/**
+ * Rare: a key held something other than a hash (WRONGTYPE). Every valid event that wrote such a
+ * key is rejected, by index, and `rejected` is left sorted by index. `nowSeconds` is the clock
+ * reading the batch was validated with, so an event is never rejected twice.
+ */
+function rejectWrongTypeEvents(
+  events: readonly AppOpen[],
+  badKeys: ReadonlySet<string>,
+  rejected: RecordLastOpensResult['rejected'],
+  nowSeconds: number,
+): void {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as AppOpen;
+    if (typeof e.userId !== 'bigint') continue;
+    const key = lastOpenKey(e.userId);
+    if (badKeys.has(key) && validationError(e, nowSeconds) === undefined) rejected.push({ index: i, error: wrongType(key, 'recordLastOpens') });
   }
-  return client;
+  rejected.sort((a, b) => a.index - b.index);
 }
 
 /**
@@ -173,10 +185,9 @@ function flush(redis: RedisClient): void {
   const q = queued.get(redis);
   queued.delete(redis);
   if (q === undefined || q.length === 0) return;
-  const client = withScript(redis);
-  const calls = toCalls(redis instanceof Cluster ? groupBySlot(q, prefixOf(redis)) : [q], EACH_MAX_KEYS) as Queued[][];
+  const calls = toCalls(redis instanceof Cluster ? groupByKeySlot(q, keyOfEntry, redis) : [q], EACH_MAX_KEYS) as Queued[][];
   const what = `recordLastOpen (${q.length} events in ${calls.length} script calls)`;
-  runBounded(redis, what, () => send(client, calls, EACH_SCRIPT, eachArgs)).then(
+  runBounded(redis, what, () => RECORD_LAST_OPEN_EACH.callMany(redis, calls.map(eachArgs))).then(
     (replies) => {
       for (let c = 0; c < calls.length; c++) {
         const call = calls[c]!;
@@ -207,25 +218,7 @@ function eachArgs(call: Entry[]): Array<string | number> {
   return args;
 }
 
-/**
- * The `keyPrefix` ioredis puts before every key a command sends (a client of the user's own may
- * have one): the slot of a key is the slot of the prefixed key, the one Redis sees.
- */
-function prefixOf(client: RedisClient): string {
-  return client.options.keyPrefix ?? '';
-}
-
-/** Entries grouped by cluster hash slot (a script call may only touch keys of one slot), in first-seen order. */
-function groupBySlot<E extends Entry>(entries: Iterable<E>, prefix: string): E[][] {
-  const bySlot = new Map<number, E[]>();
-  for (const e of entries) {
-    const slot = keySlot(prefix + e.key);
-    const group = bySlot.get(slot);
-    if (group) group.push(e);
-    else bySlot.set(slot, [e]);
-  }
-  return [...bySlot.values()];
-}
+const keyOfEntry = (e: Entry): string => e.key;
 
 /** The newest event of one (user, platform) field of a batch. */
 interface Entry {
@@ -263,16 +256,20 @@ export async function recordLastOpens(
   }
   const rejected: RecordLastOpensResult['rejected'] = [];
   const nowSeconds = Date.now() / 1000;
-  if (!(redis instanceof Cluster) && !redis.options.keyPrefix) return recordStandalone(redis, events, maxKeys, rejected, nowSeconds);
+  if (!(redis instanceof Cluster) && !redis.options.keyPrefix) {
+    const done = await recordStandalone(redis, RECORD_LAST_OPEN_MAX, events, maxKeys, rejected, nowSeconds);
+    const standalone: RecordLastOpensResult = { events: events.length, fields: done.fields, updated: done.updated, unchanged: done.fields - done.updated - done.badFields, rejected };
+    if (done.badKeys.size > 0) rejectWrongTypeEvents(events, done.badKeys, rejected, nowSeconds);
+    return standalone;
+  }
   const newest = collapse(events, rejected, nowSeconds);
   const result: RecordLastOpensResult = { events: events.length, fields: newest.size, updated: 0, unchanged: 0, rejected };
   if (newest.size === 0) return result;
 
-  const client = withScript(redis);
-  const groups = redis instanceof Cluster ? groupBySlotAndField(newest.values(), prefixOf(redis)) : groupByField(newest.values());
+  const groups = redis instanceof Cluster ? groupBySlotAndField(newest.values(), redis) : groupByField(newest.values());
   const calls = toCalls(groups, maxKeys);
   const what = `recordLastOpens (${newest.size} fields in ${calls.length} script calls)`;
-  const replies = await runBounded(redis, what, () => send(client, calls));
+  const replies = await runBounded(redis, what, () => RECORD_LAST_OPEN_MAX.callMany(redis, calls.map(scriptArgs)));
 
   const badKeys = new Set<string>();
   for (let c = 0; c < calls.length; c++) {
@@ -337,16 +334,9 @@ function groupByField(entries: Iterable<Entry>): Entry[][] {
  * Entries grouped by cluster hash slot (a script call may only touch keys of one slot), then by
  * field.
  */
-function groupBySlotAndField(entries: Iterable<Entry>, prefix: string): Entry[][] {
-  const bySlot = new Map<number, Entry[]>();
-  for (const e of entries) {
-    const slot = keySlot(prefix + e.key);
-    const group = bySlot.get(slot);
-    if (group) group.push(e);
-    else bySlot.set(slot, [e]);
-  }
+function groupBySlotAndField(entries: Iterable<Entry>, client: RedisClient): Entry[][] {
   const groups: Entry[][] = [];
-  for (const g of bySlot.values()) {
+  for (const g of groupByKeySlot(entries, keyOfEntry, client)) {
     if (g.length === 1 || g.every((e) => e.field === (g[0] as Entry).field)) groups.push(g);
     else groups.push(...groupByField(g));
   }
@@ -372,56 +362,4 @@ function scriptArgs(call: Entry[]): Array<string | number> {
   args.push((call[0] as Entry).field);
   for (let i = 0; i < n; i++) args.push(String((call[i] as Entry).ts));
   return args;
-}
-
-/**
- * Sends every call and resolves with one [error, reply] per call, in order. Standalone: one
- * pipeline. Cluster: one pipeline per node (ioredis refuses pipelines spanning nodes); a call
- * whose slot has no known node yet (topology still loading) is sent on its own and routed by
- * ioredis.
- */
-async function send(
-  client: RedisClient,
-  calls: Entry[][],
-  name: string = SCRIPT,
-  argsOf: (call: Entry[]) => Array<string | number> = scriptArgs,
-): Promise<Replies> {
-  if (!(client instanceof Cluster)) {
-    const pipeline = client.pipeline();
-    for (const call of calls) invoke<unknown>(pipeline, argsOf(call), name);
-    return ((await pipeline.exec()) ?? []) as Replies;
-  }
-  const replies: Replies = new Array(calls.length);
-  const prefix = prefixOf(client);
-  const byNode = new Map<string, number[]>();
-  const loose: Array<Promise<void>> = [];
-  for (let c = 0; c < calls.length; c++) {
-    const first = (calls[c] as Entry[])[0] as Entry;
-    const nodes = client.slots[keySlot(prefix + first.key)];
-    if (!nodes || nodes.length === 0) {
-      loose.push(
-        invoke<Promise<unknown>>(client, argsOf(calls[c] as Entry[]), name).then(
-          (r) => void (replies[c] = [null, r]),
-          (err: Error) => void (replies[c] = [err, undefined]),
-        ),
-      );
-      continue;
-    }
-    const node = nodes.join(',');
-    const list = byNode.get(node);
-    if (list) list.push(c);
-    else byNode.set(node, [c]);
-  }
-  const piped = [...byNode.values()].map(async (indexes) => {
-    const pipeline = client.pipeline();
-    for (const c of indexes) invoke<unknown>(pipeline, argsOf(calls[c] as Entry[]), name);
-    try {
-      const out = ((await pipeline.exec()) ?? []) as Replies;
-      indexes.forEach((c, i) => (replies[c] = out[i] ?? [new Error('no reply'), undefined]));
-    } catch (err) {
-      for (const c of indexes) replies[c] = [err as Error, undefined];
-    }
-  });
-  await Promise.all([...piped, ...loose]);
-  return replies;
 }

@@ -1,9 +1,10 @@
 /**
- * The recordLastOpenMax Lua script (recordLastOpenMax.lua beside this module, its comment with
- * it): the monotonic compare-and-set both write paths of recordLastOpen(s) run in Redis. Read once
- * when the module loads, as BullMQ keeps its scripts; the build copies the .lua into dist/ beside
- * the compiled module (`npm run build`, `make build`), and tsx reads it from src/. It imports
- * nothing but Node's own modules, so a test can load the built file alone.
+ * The texts of recordLastOpen's Lua scripts (recordLastOpenMax.lua and recordLastOpenEach.lua
+ * beside this module, their comments with them), read once when the module loads, as BullMQ keeps
+ * its scripts; recordLastOpen.ts hands them to the script loader of src/redis/scripts.ts. The
+ * build copies the .lua files into dist/ beside the compiled module (`npm run build`, `make
+ * build`), and tsx reads them from src/. It imports nothing but Node's own modules, so a test can
+ * load the built file alone.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -37,28 +38,8 @@ export const RECORD_LAST_OPEN_MAX_LUA: string = load('recordLastOpenMax');
 export const RECORD_LAST_OPEN_MAX_SHA: string = createHash('sha1').update(RECORD_LAST_OPEN_MAX_LUA).digest('hex');
 
 /**
- * The script's reply: fields updated, and the 1-based indexes (into KEYS) of keys that hold
- * something other than a hash.
- *
- * @example
- * const [updated, badKeys] = (await redis.evalsha(RECORD_LAST_OPEN_MAX_SHA, 1, key, field, ts)) as RecordLastOpenMaxReply;
- */
-export type RecordLastOpenMaxReply = [number, number[]];
-
-/**
- * One [error, reply] per script call, in order, as a pipeline's `exec()` gives them.
- *
- * @example
- * const replies = ((await pipeline.exec()) ?? []) as Replies;
- */
-export type Replies = Array<[Error | null, unknown]>;
-
-/**
  * The recordLastOpenEach script's text (recordLastOpenEach.lua beside this module): the
  * compare-and-set of events sent together by recordLastOpen, one reply character per event
  * ('1' set, '0' unchanged, 'W' not a hash).
  */
 export const RECORD_LAST_OPEN_EACH_LUA: string = load('recordLastOpenEach');
-
-/** The recordLastOpenEach script's SHA1 (hex), as EVALSHA names it. */
-export const RECORD_LAST_OPEN_EACH_SHA: string = createHash('sha1').update(RECORD_LAST_OPEN_EACH_LUA).digest('hex');
