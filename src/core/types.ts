@@ -122,15 +122,6 @@ export type ReportTiming = (name: string, durationMs: number) => void;
  */
 export type SingleProcessor<T> = (value: T, ctx: RecordContext) => unknown;
 
-/**
- * The former name of {@link SingleProcessor}.
- *
- * @deprecated Use `SingleProcessor`: one name for the single-record mode.
- * @example
- * const processor: RecordProcessor<AppOpen> = async (event) => undefined; // prefer SingleProcessor
- */
-export type RecordProcessor<T> = SingleProcessor<T>;
-
 /** What a batch processor is told besides the records. */
 export interface BatchContext {
   shardId: string;
