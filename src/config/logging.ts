@@ -34,9 +34,6 @@ export const REDACTED_PATHS = ['password', '*.password', 'secret', '*.secret', '
 
 /**
  * The level names `LOG_LEVEL` accepts, every binary alike (pino's levels, and `silent`).
- *
- * @example
- * LOG_LEVELS.includes('debug'); // true
  */
 export const LOG_LEVELS: readonly string[] = Object.freeze(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -54,9 +51,6 @@ export function parseLogLevel(value: string): string {
 
 /**
  * What differs between the project's loggers; everything else is {@link pinoOptions}'s.
- *
- * @example
- * const settings: PinoSettings = { level: 'info', base: { pid: process.pid, app: 'lastopens' }, dedupeKeys: true };
  */
 export interface PinoSettings {
   /** pino level name. Default `info`. */
@@ -74,9 +68,6 @@ export interface PinoSettings {
  * `level` as a word, `msg`, the `base` fields, and {@link REDACTED_PATHS} (plus
  * `extraRedactPaths`) censored as `***`; with `dedupeKeys`, the duplicate-key guard.
  * Used by {@link createWorkerLogger}, the Lambda logger and the HTTP API's logger.
- *
- * @example
- * const logger = pino(pinoOptions({ level: 'debug', base: { pid: process.pid, app: 'app-opens-api' }, extraRedactPaths: ['req.headers["x-api-key"]'] }));
  */
 export function pinoOptions(settings: PinoSettings): LoggerOptions {
   return {

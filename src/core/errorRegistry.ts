@@ -17,17 +17,11 @@ export type ErrorDomain = string;
 
 /**
  * The domain of `isRetriable`: errors thrown by processors, sinks and retried operations.
- *
- * @example
- * classifyError(new TypeError('x'), GENERIC_ERRORS); // { retriable: false, rule: 'name TypeError' }
  */
 export const GENERIC_ERRORS: ErrorDomain = 'generic';
 
 /**
  * What a rule (or a domain's default) says about an error.
- *
- * @example
- * const verdict: ErrorVerdict = { retriable: true, maxAttempts: 3 };
  */
 export interface ErrorVerdict {
   /** True when trying the same work again later may succeed. */
@@ -52,9 +46,6 @@ export interface ErrorRule {
 
 /**
  * A rule's verdict, with the key it matched on when it has one (reported as `rule`).
- *
- * @example
- * const v: RuleVerdict = { retriable: false, key: 'WRONGTYPE' };
  */
 export interface RuleVerdict extends ErrorVerdict {
   /** The key that matched (a name, a code), appended to the rule's name in the classification. */
@@ -63,9 +54,6 @@ export interface RuleVerdict extends ErrorVerdict {
 
 /**
  * The answer of {@link classifyError}: the verdict, and which rule gave it.
- *
- * @example
- * const { retriable, rule } = classifyError(err, 'redis-reply'); // rule undefined: the domain's default
  */
 export interface ErrorClassification extends ErrorVerdict {
   /** The rule that decided, as `<rule name> <key>` (e.g. `'reply code OOM'`); undefined: the domain's default. */
@@ -85,7 +73,7 @@ const domains = new Map<ErrorDomain, Domain>();
  * Declaring a domain twice is a programmer error (two modules would fight over its default).
  *
  * @example
- * registerErrorDomain('kcl-checkpoint', { fallback: { retriable: false }, rules: [tableRule('name', (e) => fieldOf(e, 'name'), { ThrottlingException: { retriable: true } })] });
+ * registerErrorDomain('kcl-checkpoint', { fallback: { retriable: false }, rules: [tableRule('name', (e) => stringFieldOf(e, 'name'), { ThrottlingException: { retriable: true } })] });
  */
 export function registerErrorDomain(domain: ErrorDomain, definition: { fallback: ErrorVerdict; rules?: readonly ErrorRule[] }): void {
   if (typeof domain !== 'string' || domain === '') throw new TypeError('Expected `domain` to be a non-empty string.');
@@ -101,7 +89,7 @@ export function registerErrorDomain(domain: ErrorDomain, definition: { fallback:
  * or a plugin being unloaded).
  *
  * @example
- * const unregister = registerErrorRules('generic', [tableRule('name', (e) => fieldOf(e, 'name'), { QuotaExceeded: { retriable: false } })]);
+ * const unregister = registerErrorRules('generic', [tableRule('name', (e) => stringFieldOf(e, 'name'), { QuotaExceeded: { retriable: false } })]);
  * isRetriable({ name: 'QuotaExceeded' }); // false
  * unregister();
  */
@@ -141,9 +129,6 @@ export function classifyError(err: unknown, domain: ErrorDomain = GENERIC_ERRORS
 
 /**
  * The domains declared so far, for diagnostics.
- *
- * @example
- * errorDomains(); // ['generic', 'redis-reply', ...]
  */
 export function errorDomains(): ErrorDomain[] {
   return [...domains.keys()];
@@ -155,7 +140,7 @@ export function errorDomains(): ErrorDomain[] {
  * next rule. Only the table's own keys match (not `toString` and the like).
  *
  * @example
- * const byCode = tableRule('code', (e) => fieldOf(e, 'code'), { ECONNRESET: { retriable: true } });
+ * const byCode = tableRule('code', (e) => stringFieldOf(e, 'code'), { ECONNRESET: { retriable: true } });
  * byCode.classify({ code: 'ECONNRESET' }); // { retriable: true, key: 'ECONNRESET' }
  */
 export function tableRule(name: string, keyOf: (err: unknown) => string | undefined, table: Readonly<Record<string, ErrorVerdict>>): ErrorRule {
@@ -188,25 +173,15 @@ export function verdicts(lists: { retriable?: Iterable<string>; nonRetriable?: I
 
 /**
  * The verdict "retry it".
- *
- * @example
- * tableRule('name', (e) => stringFieldOf(e, 'name'), { Busy: RETRIABLE });
  */
 export const RETRIABLE: ErrorVerdict = Object.freeze({ retriable: true });
 /**
  * The verdict "no retry can fix it".
- *
- * @example
- * tableRule('name', (e) => stringFieldOf(e, 'name'), { QuotaExceeded: NON_RETRIABLE });
  */
 export const NON_RETRIABLE: ErrorVerdict = Object.freeze({ retriable: false });
 
 /**
  * A property of a thrown value when it is an object, else `undefined`; for rules' `keyOf`.
- *
- * @example
- * fieldOf(Object.assign(new Error('x'), { code: 'EPIPE' }), 'code'); // 'EPIPE'
- * fieldOf('boom', 'code'); // undefined
  */
 export function fieldOf(err: unknown, key: string): unknown {
   return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined;
@@ -214,9 +189,6 @@ export function fieldOf(err: unknown, key: string): unknown {
 
 /**
  * A string property of a thrown value, else `undefined`.
- *
- * @example
- * stringFieldOf({ name: 'TimeoutError' }, 'name'); // 'TimeoutError'
  */
 export function stringFieldOf(err: unknown, key: string): string | undefined {
   const v = fieldOf(err, key);

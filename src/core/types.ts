@@ -43,9 +43,6 @@ export interface DeadLetter {
 
 /**
  * What a {@link DeadLetterSink} may report about a write that succeeded.
- *
- * @example
- * const result: DeadLetterWriteResult = { dropped: 3 }; // 3 older letters removed to make room
  */
 export interface DeadLetterWriteResult {
   /**
@@ -104,9 +101,11 @@ export interface RecordContext {
  * as `<name>Ms` (the sum), `<name>P99` and `<name>Count`. Costs nothing when nobody listens.
  *
  * @example
- * const t0 = performance.now();
- * await store.write(values);
- * ctx.reportTiming('StoreWrite', performance.now() - t0);
+ * const processor: BatchProcessor<AppOpen> = async (records, ctx) => {
+ *   const t0 = performance.now();
+ *   await recordLastOpens(redis, records.map((r) => r.value));
+ *   ctx.reportTiming('RedisWrite', performance.now() - t0);
+ * };
  */
 export type ReportTiming = (name: string, durationMs: number) => void;
 

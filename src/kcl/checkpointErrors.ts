@@ -10,9 +10,6 @@ import { NON_RETRIABLE, classifyError, registerErrorDomain, stringFieldOf, table
 
 /**
  * The error domain of the daemon's checkpoint replies.
- *
- * @example
- * classifyError({ name: 'InvalidStateException' }, CHECKPOINT_ERRORS); // { retriable: true, maxAttempts: 3, rule: 'checkpoint error InvalidStateException' }
  */
 export const CHECKPOINT_ERRORS = 'kcl-checkpoint';
 
@@ -31,10 +28,6 @@ registerErrorDomain(CHECKPOINT_ERRORS, {
 
 /**
  * Classifies the `error` of a checkpoint reply (the Java exception's simple name).
- *
- * @example
- * classifyCheckpointError('ThrottlingException'); // { retriable: true, rule: 'checkpoint error ThrottlingException' }
- * classifyCheckpointError('ShutdownException').retriable; // false
  */
 export function classifyCheckpointError(error: string): ErrorClassification {
   return classifyError(error, CHECKPOINT_ERRORS);
@@ -45,11 +38,6 @@ export function classifyCheckpointError(error: string): ErrorClassification {
  * `defaultMaxAttempts` (the checkpointer's `checkpointRetry.maxAttempts`) for throttling and
  * dependency failures, 3 for `InvalidStateException`, 1 (no retry) for anything else. The
  * checkpointer retries while `attempt < checkpointAttemptsFor(reply.error, maxAttempts)`.
- *
- * @example
- * checkpointAttemptsFor('ThrottlingException', 10); // 10
- * checkpointAttemptsFor('InvalidStateException', 10); // 3
- * checkpointAttemptsFor('SomethingElse', 10); // 1
  */
 export function checkpointAttemptsFor(error: string, defaultMaxAttempts: number): number {
   const verdict = classifyCheckpointError(error);

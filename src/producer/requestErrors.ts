@@ -34,9 +34,6 @@ const PERMANENT = [
  * throttling names and errors the SDK marked `$retryable` are retriable; the permanent names
  * are not, nor other HTTP 4xx answers (but 408 and 429); anything else (5xx, timeouts, lost
  * connections) is retriable.
- *
- * @example
- * classifyError({ name: 'ResourceNotFoundException' }, KINESIS_REQUEST_ERRORS).retriable; // false
  */
 export const KINESIS_REQUEST_ERRORS = 'kinesis-request';
 
@@ -61,9 +58,6 @@ registerErrorDomain(KINESIS_REQUEST_ERRORS, {
 /**
  * The short code of a failed call: the SDK error's name (e.g. ThrottlingException), Node's system
  * error code (ECONNRESET), or the HTTP status.
- *
- * @example
- * requestErrorCode(Object.assign(new Error('reset'), { code: 'ECONNRESET' })); // 'ECONNRESET'
  */
 export function requestErrorCode(error: unknown): string {
   const e = (error ?? {}) as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: unknown } };
@@ -77,9 +71,6 @@ export function requestErrorCode(error: unknown): string {
  * True when a whole-request failure may succeed later: server errors (5xx), throttling,
  * timeouts and lost connections. False for client errors such as a missing stream or denied access
  * (their records are dropped at once, with the error).
- *
- * @example
- * isRetriableRequestError({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } }); // false
  */
 export function isRetriableRequestError(error: unknown): boolean {
   return classifyError(error, KINESIS_REQUEST_ERRORS).retriable;

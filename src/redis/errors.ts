@@ -41,9 +41,6 @@ const PERMANENT_REPLY_CODES = ['WRONGTYPE'];
  * retriable, the permanent ones are not, and any other reply (or an error that is no reply) gets
  * the default, retriable, with no rule named (`rule: undefined`), which
  * {@link translateRedisError} says in its message.
- *
- * @example
- * classifyError(replyErr, REDIS_REPLY_ERRORS); // { retriable: false, rule: 'reply code WRONGTYPE' }
  */
 export const REDIS_REPLY_ERRORS = 'redis-reply';
 
@@ -55,9 +52,6 @@ registerErrorDomain(REDIS_REPLY_ERRORS, {
 /**
  * The first word of a Redis error reply ("OOM", "WRONGTYPE", ...), or undefined when `err` is not
  * a Redis reply error.
- *
- * @example
- * replyCode(new Error('OOM command not allowed')); // 'OOM' (when err.name === 'ReplyError')
  */
 export function replyCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
@@ -80,7 +74,7 @@ export function replyCode(err: unknown): string | undefined {
  * The message starts with `what` and the redacted server; it never contains a password.
  *
  * @example
- * try { await redis.hset(key, field, value); }
+ * try { await redis.hset('user:1:checkpoint', 'ios_app_open', '1764000000'); }
  * catch (err) { throw translateRedisError(err, 'HSET user:1:checkpoint', redis); }
  */
 export function translateRedisError(err: unknown, what: string, client?: RedisClient): StreamError {
@@ -161,9 +155,6 @@ export function runBounded<T>(client: RedisClient, what: string, op: () => Promi
  * After a failure on a Cluster client, re-reads the slot map at once (deduplicated by ioredis), so
  * the caller's retry is routed by the current topology: a node that restarted or a slot that
  * moved. No-op for a standalone client.
- *
- * @example
- * if (replies.some(([err]) => err)) refreshTopology(redis);
  */
 export function refreshTopology(client: RedisClient): void {
   if (client instanceof Cluster && client.status !== 'end' && client.status !== 'close') client.refreshSlotsCache();

@@ -203,9 +203,6 @@ async function sendRaw(redis: Redis, calls: RawCall[]): Promise<Replies> {
 /**
  * recordLastOpens on a standalone Redis without a key prefix: same script, same arguments, same
  * result as the generic path.
- *
- * @example
- * if (!(redis instanceof Cluster) && !redis.options.keyPrefix) return recordStandalone(redis, events, maxKeys, rejected, nowSeconds);
  */
 export async function recordStandalone(
   redis: Redis,

@@ -10,9 +10,6 @@ import type { RecordLastOpensResult } from './recordLastOpen.js';
 
 /**
  * The error of an event whose key holds something other than a hash (the script's bad keys).
- *
- * @example
- * wrongType('user:7:checkpoint', 'recordLastOpen user:7:checkpoint'); // NonRetriableError, WRONGTYPE
  */
 export function wrongType(key: string, what: string): NonRetriableError {
   return new NonRetriableError(`redis ${what} failed: WRONGTYPE ${key} holds a value that is not a hash`);
@@ -22,9 +19,6 @@ export function wrongType(key: string, what: string): NonRetriableError {
  * Rare: a key held something other than a hash (WRONGTYPE). Every valid event that wrote such a
  * key is rejected, by index, and `rejected` is left sorted by index. `nowSeconds` is the clock
  * reading the batch was validated with, so an event is never rejected twice.
- *
- * @example
- * if (badKeys.size > 0) rejectWrongTypeEvents(events, badKeys, result.rejected, nowSeconds);
  */
 export function rejectWrongTypeEvents(
   events: readonly AppOpen[],
