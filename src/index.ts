@@ -12,20 +12,14 @@ export {
   NonRetriableError,
   DecodeError,
   ValidationError,
-  ProtocolError,
-  RetriesExhaustedError,
-  AbortedError,
   isRetriable,
-  errorMessage,
 } from './core/errors.js';
 export type { RecordLocation } from './core/errors.js';
-export { classifyError, fieldOf, stringFieldOf } from './core/errors.js';
+export { classifyError } from './core/errors.js';
 export type { ErrorClassification } from './core/errors.js';
-export { checkpointAttemptsFor, classifyCheckpointError } from './kcl/checkpointErrors.js';
-export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
-export type { RetryHooks, RetryOptions } from './core/retry.js';
-export { RecordPipeline, newCounters, DEFAULT_CONCURRENCY } from './core/pipeline.js';
-export type { BatchTimings, KeyOf, PipelineBatch, PipelineCounters, PipelineOptions, PipelineOutcome, ProcessorSpec, SingleProcessorOptions } from './core/pipeline.js';
+export { classifyCheckpointError } from './kcl/checkpointErrors.js';
+export type { RetryOptions } from './core/retry.js';
+export type { BatchTimings, KeyOf, PipelineCounters, SingleProcessorOptions } from './core/pipeline.js';
 export type {
   BatchContext,
   BatchProcessor,
@@ -38,33 +32,27 @@ export type {
   KinesisRecord,
   Logger,
   RecordContext,
-  RecordProcessor,
   ReportTiming,
   SingleProcessor,
 } from './core/types.js';
 export { LogDeadLetterSink } from './core/logDeadLetterSink.js';
 export type { LogDeadLetterSinkOptions } from './core/logDeadLetterSink.js';
-export { capDeadLetterData, DEFAULT_DEAD_LETTER_MAX_DATA_BYTES } from './core/deadLetterData.js';
-export type { DeadLetterData } from './core/deadLetterData.js';
+// Observability (being redesigned): exported as it was.
 export { Instrumentation } from './core/instrumentation.js';
 export type { InstrumentationEvent, InstrumentationEvents, InstrumentationListener } from './core/instrumentation.js';
-export { MetricsCollector, emfDocument, percentile, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/metrics.js';
+export { MetricsCollector, emfDocument, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/metrics.js';
 export type { EmfOptions, MetricFigure, MetricFigures, MetricUnit } from './core/metrics.js';
+export { WorkerMetrics, openMetricsDestination } from './kcl/metrics.js';
+export type { WorkerMetricsOptions } from './kcl/metrics.js';
 export { ExitCode } from './core/exitCodes.js';
 export { runWithSingleProcessor, runWithBatchProcessor } from './kcl/worker.js';
 export type { WorkerConfig } from './kcl/workerConfig.js';
-export { DEFAULT_WORKER_OPTIONS } from './kcl/workerConfig.js';
-export { WorkerMetrics, openMetricsDestination } from './kcl/metrics.js';
-export type { WorkerMetricsOptions } from './kcl/metrics.js';
-export { checkHealthDir, runHealthCommand } from './kcl/healthCheck.js';
+export { checkHealthDir } from './kcl/healthCheck.js';
 export type { HealthCheckOptions, ShardHealth } from './kcl/healthCheck.js';
 export type { HealthFile, StuckReport } from './kcl/watchdog.js';
-export { parseDaemonLine } from './kcl/messages.js';
-export type { CheckpointReply, CheckpointRequest, DaemonMessage, StatusMessage } from './kcl/messages.js';
-export { createWorkerLogger, LOG_LEVELS, parseLogLevel } from './config/logging.js';
+export { createWorkerLogger, parseLogLevel } from './config/logging.js';
 export type { LogDrops, LogOptions, WorkerLogger } from './config/logging.js';
 export { ConfigError, loadEnvFile, mandatoryVar, importantVar, optionalVar, parseUrl, parseInteger, parseStreamName } from './config/env.js';
 export { redactUrl } from './config/redact.js';
 export type { AvroSchema } from './avro/schemaFingerprint.js';
-export { canonicalFormOf, fingerprintOf, formatFingerprint } from './avro/schemaFingerprint.js';
-export { crc64Avro } from './avro/crc64Avro.js';
+export { fingerprintOf, formatFingerprint } from './avro/schemaFingerprint.js';

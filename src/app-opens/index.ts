@@ -16,7 +16,6 @@ export {
   APP_OPEN_V1_FINGERPRINT,
   appOpenDecoder,
   fromAvro,
-  knownAppOpenFingerprints,
   registerAppOpenSchema,
   toAvro,
   validate,
@@ -27,7 +26,6 @@ export {
   recordLastOpens,
   lastOpenKey,
   lastOpenField,
-  DEFAULT_RECORD_LAST_OPENS_OPTIONS,
 } from './tasks/recordLastOpen.js';
 export type { RecordLastOpensOptions, RecordLastOpensResult } from './tasks/recordLastOpen.js';
 export { lastOpensProcessor, readLastOpensEnv } from './lastopens/app.js';

@@ -13,25 +13,16 @@ import type { Type } from 'avsc';
 
 /**
  * The smallest Avro long (Java's `Long.MIN_VALUE`), -2^63.
- *
- * @example
- * value >= INT64_MIN && value <= INT64_MAX; // an int64
  */
 export const INT64_MIN = -(2n ** 63n);
 
 /**
  * The largest Avro long (Java's `Long.MAX_VALUE`), 2^63 - 1.
- *
- * @example
- * 9223372036854775807n === INT64_MAX; // true
  */
 export const INT64_MAX = 2n ** 63n - 1n;
 
 /**
  * `Number.MAX_SAFE_INTEGER` (2^53 - 1) as a bigint: the largest long a JS number holds exactly.
- *
- * @example
- * const asNumber = id <= SAFE_MAX && id >= -SAFE_MAX ? Number(id) : undefined;
  */
 export const SAFE_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -86,10 +77,6 @@ function fromJson(value: unknown): bigint {
 /**
  * The shared exact-long type. Types are immutable in avsc, so one instance serves every schema;
  * pass it as `registry: { long: exactLongType }` to `Type.forSchema`.
- *
- * @example
- * const type = avro.Type.forSchema('long', { registry: { long: exactLongType } });
- * type.fromBuffer(type.toBuffer(2n ** 53n + 1n)); // 9007199254740993n
  */
 export const exactLongType: Type = avro.types.LongType.__with(
   {

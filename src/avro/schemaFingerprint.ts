@@ -12,9 +12,6 @@ import { strictStringType } from './strictString.js';
 
 /**
  * An Avro schema as JSON text or as its parsed JSON value.
- *
- * @example
- * const schema: AvroSchema = '{"type":"array","items":"long"}';
  */
 export type AvroSchema = object | string;
 
@@ -22,9 +19,6 @@ export type AvroSchema = object | string;
  * Parses a schema into an avsc type whose longs are exact `bigint`s and whose strings are strict
  * UTF-8.
  * Unions are left unwrapped (`["null","string"]` reads as `null` or a string).
- *
- * @example
- * parseSchema(APP_OPEN_SCHEMA_V1).createResolver(parseSchema(v2Schema));
  */
 export function parseSchema(schema: AvroSchema): Type {
   const value: unknown = typeof schema === 'string' ? JSON.parse(schema) : schema;
@@ -36,10 +30,6 @@ export function parseSchema(schema: AvroSchema): Type {
  * The schema's Parsing Canonical Form (Avro specification): full names, only the attributes that
  * matter for parsing, a fixed key order, no whitespace. avsc's `schema()` produces exactly this;
  * the tests check it against the specification's own vectors.
- *
- * @example
- * canonicalFormOf({ type: 'record', name: 'foo', namespace: 'x.y', doc: 'd', fields: [] });
- * // '{"name":"x.y.foo","type":"record","fields":[]}'
  */
 export function canonicalFormOf(schema: AvroSchema | Type): string {
   const type = schema instanceof avro.Type ? schema : parseSchema(schema);
@@ -63,9 +53,6 @@ export function fingerprintOf(schema: AvroSchema | Type): bigint {
 /**
  * A fingerprint as it appears in messages: `0x` and 16 hex digits (the number, most significant
  * byte first; on the wire the bytes are little-endian, i.e. reversed).
- *
- * @example
- * formatFingerprint(0x7275d51a3f395c8fn); // '0x7275d51a3f395c8f'
  */
 export function formatFingerprint(fingerprint: bigint): string {
   return `0x${fingerprint.toString(16).padStart(16, '0')}`;

@@ -42,10 +42,6 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * Whether `text` holds a UTF-16 surrogate without its partner. Such a string has no UTF-8
  * encoding (Node writes U+FFFD in its place), so it cannot be an Avro string: check before
  * encoding text that came from JSON or from a caller.
- *
- * @example
- * hasLoneSurrogate('\u{1F600}'); // false: a pair
- * hasLoneSurrogate('\uD83D'); // true
  */
 export function hasLoneSurrogate(text: string): boolean {
   return LONE_SURROGATE.test(text);
@@ -54,10 +50,6 @@ export function hasLoneSurrogate(text: string): boolean {
 /**
  * The shared strict string type; pass it as `registry: { string: strictStringType }` to
  * `Type.forSchema`. Behaves as avsc's string in every other respect.
- *
- * @example
- * const type = avro.Type.forSchema('string', { registry: { string: strictStringType } });
- * type.fromBuffer(Buffer.from([0x02, 0xff])); // throws RangeError: invalid UTF-8 in a string
  */
 export const strictStringType: Type = Object.freeze(
   Object.create(avro.Type.forSchema('string'), { _read: { value: readStrictString } }) as Type,

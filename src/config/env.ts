@@ -18,9 +18,6 @@ export class ConfigError extends Error {
 /**
  * Loads `.env` from `dir` (default: the working directory) into `process.env` without
  * overriding variables that are already set. Silent: dotenv's own banner would land on stdout.
- *
- * @example
- * loadEnvFile();
  */
 export function loadEnvFile(dir: string = process.cwd()): void {
   loadDotenv({ path: `${dir}/.env`, quiet: true, override: false });
@@ -86,9 +83,6 @@ function parseWith<T>(name: string, raw: string, parse?: (value: string) => T): 
 
 /**
  * A parser for URLs with one of the given protocols (e.g. `['redis:', 'rediss:']`).
- *
- * @example
- * parseUrl(['redis:', 'rediss:'])('redis://localhost:6379'); // 'redis://localhost:6379'
  */
 export function parseUrl(protocols: readonly string[]): (value: string) => string {
   return (value) => {
@@ -107,9 +101,6 @@ export function parseUrl(protocols: readonly string[]): (value: string) => strin
 
 /**
  * A parser for integers within bounds.
- *
- * @example
- * parseInteger({ min: 1 })('100'); // 100
  */
 export function parseInteger(bounds: { min?: number; max?: number } = {}): (value: string) => number {
   return (value) => {
@@ -123,9 +114,6 @@ export function parseInteger(bounds: { min?: number; max?: number } = {}): (valu
 
 /**
  * A parser for stream names as Kinesis allows them (1-128 of `[a-zA-Z0-9_.-]`).
- *
- * @example
- * parseStreamName('app-opens'); // 'app-opens'
  */
 export function parseStreamName(value: string): string {
   if (!/^[a-zA-Z0-9_.-]{1,128}$/.test(value)) throw new Error('expected 1-128 characters of [a-zA-Z0-9_.-]');

@@ -47,9 +47,6 @@ const writeStderr = (line: string): void => {
 /**
  * Creates the folders of `dir` one by one (`mkdir -p`). Not Node's `recursive: true`: on Node 20
  * that loops forever under /proc (`/proc/nope/x.log` hung the worker at start-up).
- *
- * @example
- * makeDirs('/var/log/lastopens');
  */
 export function makeDirs(dir: string): void {
   const missing: string[] = [];
@@ -80,9 +77,6 @@ export function makeDirs(dir: string): void {
  * cannot be opened is known at start-up. A FIFO is opened read-write and non-blocking, so that
  * no reader is waited for, neither at the start nor at exit. Throws the system error (`EACCES: permission denied,
  * open '/var/log/x.log'`).
- *
- * @example
- * const fd = openLogFile('/var/log/lastopens/worker.log');
  */
 export function openLogFile(path: string): number {
   makeDirs(dirname(path));
@@ -113,11 +107,6 @@ function flushAllAtExit(): void {
 /**
  * A pino destination (anything with `write(line)`) that never throws and never blocks: see the
  * module comment. `fd` 2 (stderr) is written synchronously, a file asynchronously.
- *
- * @example
- * const dest = new LogDestination(openLogFile('/var/log/w.log'), { label: `lastopens (pid ${process.pid})` }, '/var/log/w.log');
- * const logger = pino(options, dest);
- * process.on('exit', () => dest.flushSync());
  */
 export class LogDestination {
   private readonly o: Required<Omit<LogDestinationOptions, 'label'>> & { label: string };

@@ -1,7 +1,7 @@
 /**
  * Worker logging: pino, to a file (or stderr when asked), never to stdout.
  */
-import pino, { type Logger as PinoLogger, type LoggerOptions } from 'pino';
+import pino, { type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger as PinoLogger, type LoggerOptions } from 'pino';
 import { LogDestination, openLogFile, type LogDrops } from './logDestination.js';
 
 export type { LogDrops };
@@ -34,9 +34,6 @@ export const REDACTED_PATHS = ['password', '*.password', 'secret', '*.secret', '
 
 /**
  * The level names `LOG_LEVEL` accepts, every binary alike (pino's levels, and `silent`).
- *
- * @example
- * LOG_LEVELS.includes('debug'); // true
  */
 export const LOG_LEVELS: readonly string[] = Object.freeze(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
@@ -54,9 +51,6 @@ export function parseLogLevel(value: string): string {
 
 /**
  * What differs between the project's loggers; everything else is {@link pinoOptions}'s.
- *
- * @example
- * const settings: PinoSettings = { level: 'info', base: { pid: process.pid, app: 'lastopens' }, dedupeKeys: true };
  */
 export interface PinoSettings {
   /** pino level name. Default `info`. */
@@ -65,7 +59,7 @@ export interface PinoSettings {
   base: Record<string, unknown>;
   /** Paths redacted besides {@link REDACTED_PATHS} (e.g. a request's API key header). */
   extraRedactPaths?: readonly string[];
-  /** Applies the duplicate-key guard (no key twice in a line, see createWorkerLogger). Default false. */
+  /** Applies the duplicate-key guard (no key twice in a line; child bindings too with createPinoLogger). Default false. */
   dedupeKeys?: boolean;
 }
 
@@ -74,9 +68,6 @@ export interface PinoSettings {
  * `level` as a word, `msg`, the `base` fields, and {@link REDACTED_PATHS} (plus
  * `extraRedactPaths`) censored as `***`; with `dedupeKeys`, the duplicate-key guard.
  * Used by {@link createWorkerLogger}, the Lambda logger and the HTTP API's logger.
- *
- * @example
- * const logger = pino(pinoOptions({ level: 'debug', base: { pid: process.pid, app: 'app-opens-api' }, extraRedactPaths: ['req.headers["x-api-key"]'] }));
  */
 export function pinoOptions(settings: PinoSettings): LoggerOptions {
   return {
@@ -87,29 +78,79 @@ export function pinoOptions(settings: PinoSettings): LoggerOptions {
     formatters: { level: (label) => ({ level: label }) },
     ...(settings.dedupeKeys === true
       ? {
-          // No line ever carries a key twice (see dedupeMixin, dedupeChild).
-          mixin: dedupeMixin,
+          // No line repeats a bound key (see dedupeMixin); createPinoLogger guards child bindings too.
+          mixin: dedupeMixin(reservedBindings(settings.base)),
           mixinMergeStrategy: (line: object, fromMixin: object) => (fromMixin === UNCHANGED ? line : fromMixin),
-          onChild: dedupeChild,
         }
       : {}),
   };
 }
 
-const { chindingsSym } = pino.symbols;
+/**
+ * A pino logger with {@link pinoOptions}. With `dedupeKeys`, no line carries a key twice: a line's
+ * field repeating a bound key (see dedupeMixin), and a child logger binding a key its parent
+ * already binds (the child's value is kept, once). pino writes bindings as text and has no call
+ * that replaces them, so the bindings live in a child of a root that has none: a child rebinding
+ * a key is made from that root with the merged bindings (and the parent's level). Only pino's
+ * public API is used (`child`, `bindings`, `setBindings`, `level`).
+ */
+export function createPinoLogger(settings: PinoSettings, destination: DestinationStream): PinoLogger {
+  if (settings.dedupeKeys !== true) return pino(pinoOptions(settings), destination);
+  const root = pino({ ...pinoOptions(settings), base: null }, destination);
+  const pinoChild = root.child as unknown as (this: PinoLogger, bindings: Bindings, options?: ChildLoggerOptions) => PinoLogger;
+  const pinoSetBindings = root.setBindings;
+  const reserved = reservedBindings(settings.base);
+  const reservedHere = (logger: PinoLogger): ReadonlyMap<string, string> => reservedOf.get(logger) ?? reserved;
+  /** What `bindings()` will not show of a logger made with `bindings`: its `pid` and `hostname`. */
+  const reservedAfter = (from: ReadonlyMap<string, string>, bindings: Bindings): ReadonlyMap<string, string> => {
+    const own = HIDDEN_KEYS.filter((k) => bindings[k] !== undefined);
+    return own.length === 0 ? from : new Map([...from, ...own.map((k): [string, string] => [k, JSON.stringify(bindings[k])])]);
+  };
+  function child(this: PinoLogger, bindings: Bindings, options?: ChildLoggerOptions): PinoLogger {
+    const bound = this.bindings();
+    const hidden = reservedHere(this);
+    const clash = Object.keys(bindings).some((key) => Object.hasOwn(bound, key) || hidden.has(key));
+    const made = clash
+      ? pinoChild.call(root, { ...Object.fromEntries([...hidden].map(([k, v]) => [k, JSON.parse(v) as unknown])), ...bound, ...bindings }, { level: this.level, ...options })
+      : pinoChild.call(this, bindings, options);
+    const next = reservedAfter(hidden, bindings);
+    if (next !== reserved) reservedOf.set(made, next);
+    return made;
+  }
+  function setBindings(this: PinoLogger, bindings: Bindings): void {
+    pinoSetBindings.call(this, bindings);
+    const next = reservedAfter(reservedHere(this), bindings);
+    if (next !== reserved) reservedOf.set(this, next);
+    boundKeyCache.delete(this); // the next line reads the bindings again
+  }
+  root.child = child as unknown as typeof root.child;
+  root.setBindings = setBindings;
+  return pinoChild.call(root, settings.base);
+}
+
 /** Keys pino writes itself on every line, before the bindings. */
 const LINE_KEYS = ['level', 'time'];
-/** Bound keys per logger, with the bindings text they were read from (setBindings may change it). */
-const boundKeyCache = new WeakMap<object, { chindings: string; keys: ReadonlyMap<string, string> }>();
+/** The keys pino's `bindings()` leaves out of what it returns, though they are bound. */
+const HIDDEN_KEYS = ['pid', 'hostname'];
+/** The hidden keys `base` binds, each with its value as JSON text. */
+function reservedBindings(base: Record<string, unknown>): ReadonlyMap<string, string> {
+  return new Map(HIDDEN_KEYS.filter((k) => base[k] !== undefined).map((k): [string, string] => [k, JSON.stringify(base[k])]));
+}
+/** The hidden keys of loggers that bound their own (a child or setBindings with `pid` or `hostname`). */
+const reservedOf = new WeakMap<object, ReadonlyMap<string, string>>();
+/** Bound keys per logger (pino's bindings change only through setBindings, which createPinoLogger's loggers report). */
+const boundKeyCache = new WeakMap<object, ReadonlyMap<string, string>>();
 
 /** A logger's bound keys (and `level`, `time`), each with its value as JSON text. */
-function boundKeys(logger: PinoLogger): ReadonlyMap<string, string> {
-  const chindings = (logger as unknown as Record<symbol, string>)[chindingsSym] ?? '';
+function boundKeys(logger: PinoLogger, reserved: ReadonlyMap<string, string>): ReadonlyMap<string, string> {
   const cached = boundKeyCache.get(logger);
-  if (cached !== undefined && cached.chindings === chindings) return cached.keys;
-  const bound = JSON.parse(`{${chindings.slice(1)}}`) as Record<string, unknown>;
-  const keys = new Map([...LINE_KEYS.map((k): [string, string] => [k, '']), ...Object.entries(bound).map(([k, v]): [string, string] => [k, JSON.stringify(v)])]);
-  boundKeyCache.set(logger, { chindings, keys });
+  if (cached !== undefined) return cached;
+  const keys = new Map([
+    ...LINE_KEYS.map((k): [string, string] => [k, '']),
+    ...reserved,
+    ...Object.entries(logger.bindings()).map(([k, v]): [string, string] => [k, JSON.stringify(v)]),
+  ]);
+  boundKeyCache.set(logger, keys);
   return keys;
 }
 
@@ -121,31 +162,19 @@ const UNCHANGED: Record<string, unknown> = Object.freeze({}) as Record<string, u
  * dropped from the line; a different value is kept as `<key>_line`. Lines without a clash (all of
  * the framework's own) are passed through untouched.
  */
-function dedupeMixin(line: object, _level: number, logger: PinoLogger): Record<string, unknown> {
-  const bound = boundKeys(logger);
-  let out: Record<string, unknown> | undefined;
-  for (const key of Object.keys(line)) {
-    if (!bound.has(key)) continue;
-    out ??= { ...line };
-    const value = out[key];
-    delete out[key];
-    if (LINE_KEYS.includes(key) || JSON.stringify(value) !== bound.get(key)) out[`${key}_line`] = value;
-  }
-  return out ?? UNCHANGED;
-}
-
-/**
- * A child logger binding a key its parent already binds would repeat it in every line: keep the
- * child's value only (pino writes bindings as text, so they are rebuilt once, at creation).
- */
-function dedupeChild(child: PinoLogger): void {
-  const holder = child as unknown as Record<symbol, string>;
-  const chindings = holder[chindingsSym] ?? '';
-  const text = `{${chindings.slice(1)}}`;
-  const parsed = JSON.parse(text) as Record<string, unknown>;
-  const rebuilt = JSON.stringify(parsed);
-  if (rebuilt.length === text.length) return; // no key repeated (values are already serialized JSON)
-  holder[chindingsSym] = `,${rebuilt.slice(1, -1)}`;
+function dedupeMixin(reserved: ReadonlyMap<string, string>) {
+  return (line: object, _level: number, logger: PinoLogger): Record<string, unknown> => {
+    const bound = boundKeys(logger, reservedOf.get(logger) ?? reserved);
+    let out: Record<string, unknown> | undefined;
+    for (const key of Object.keys(line)) {
+      if (!bound.has(key)) continue;
+      out ??= { ...line };
+      const value = out[key];
+      delete out[key];
+      if (LINE_KEYS.includes(key) || JSON.stringify(value) !== bound.get(key)) out[`${key}_line`] = value;
+    }
+    return out ?? UNCHANGED;
+  };
 }
 
 /**
@@ -170,6 +199,6 @@ export function createWorkerLogger(options: LogOptions): WorkerLogger {
   };
   // Opened here, synchronously: a path that cannot be opened throws now, at start-up.
   const dest = toStderr ? new LogDestination(2, settings) : new LogDestination(openLogFile(options.destination), settings, options.destination);
-  const logger = pino(pinoOptions({ level: options.level, base: { pid: process.pid, ...options.base }, dedupeKeys: true }), dest);
+  const logger = createPinoLogger({ level: options.level, base: { pid: process.pid, ...options.base }, dedupeKeys: true }, dest);
   return { logger, flushSync: () => dest.flushSync(), drops: () => dest.drops() };
 }

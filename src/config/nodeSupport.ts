@@ -20,11 +20,6 @@ const SDK_WARNING_SWITCH = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
  * Call before the first AWS SDK client is created. On Node < 22 it turns the SDK's stderr warning
  * off (unless the environment already sets the SDK's own switch) and returns the notice to log;
  * on Node 22+ it changes nothing and returns undefined.
- *
- * @example
- * const notice = sdkNodeNotice();
- * if (notice) logger.warn({ node: process.version }, notice);
- * const client = createKinesisClient();
  */
 export function sdkNodeNotice(version: string = process.version): string | undefined {
   const major = Number.parseInt(version.replace(/^v/, ''), 10);

@@ -9,9 +9,6 @@ import type { KinesisRecord } from './types.js';
 /**
  * The default cap on the data a dead letter keeps, in bytes of the record (64 KiB): a record up
  * to this size is stored whole.
- *
- * @example
- * new LogDeadLetterSink(logger).maxDataBytes === DEFAULT_DEAD_LETTER_MAX_DATA_BYTES; // true
  */
 export const DEFAULT_DEAD_LETTER_MAX_DATA_BYTES = 64 * 1024;
 
@@ -19,18 +16,11 @@ export const DEFAULT_DEAD_LETTER_MAX_DATA_BYTES = 64 * 1024;
  * A record's data as a dead letter keeps it. `truncated: false`: `data` is the record's base64 as
  * received, untouched. `truncated: true`: `data` is the base64 of the first `maxDataBytes` bytes,
  * `dataBytes` the record's full size and `dataSha256` the SHA-256 (hex) of its full bytes.
- *
- * @example
- * const kept: DeadLetterData = capDeadLetterData(record, 65_536);
- * if (kept.truncated) console.error(`${kept.dataBytes} bytes, sha256 ${kept.dataSha256}`);
  */
 export type DeadLetterData = { truncated: false; data: string } | { truncated: true; data: string; dataBytes: number; dataSha256: string };
 
 /**
  * Checks a `maxDataBytes` option: a non-negative safe integer. Throws a TypeError naming `option`.
- *
- * @example
- * checkMaxDataBytes(options.maxDataBytes ?? DEFAULT_DEAD_LETTER_MAX_DATA_BYTES, 'maxDataBytes');
  */
 export function checkMaxDataBytes(value: unknown, option: string): number {
   if (!(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)) {
@@ -43,10 +33,6 @@ export function checkMaxDataBytes(value: unknown, option: string): number {
  * The data a dead letter of `record` keeps under a cap of `maxDataBytes` bytes. A record of at most
  * that many bytes comes back as it is (its base64 string, not re-encoded); a larger one is cut,
  * with its full size and SHA-256. Costs nothing for a small record (decided on the base64 length).
- *
- * @example
- * capDeadLetterData({ ...record, data: big.toString('base64') }, 16);
- * // { truncated: true, data: <base64 of big[0..16)>, dataBytes: big.length, dataSha256: 'e3b0...' }
  */
 export function capDeadLetterData(record: KinesisRecord, maxDataBytes: number): DeadLetterData {
   const data = record.data;

@@ -59,7 +59,7 @@ export class StreamError extends Error {
  * retries it with capped exponential backoff and never checkpoints past the record.
  *
  * @example
- * if (!redis.isReady) throw new RetriableError('redis not connected');
+ * if (redis.status !== 'ready') throw new RetriableError('redis not connected');
  */
 export class RetriableError extends StreamError {
   override name = 'RetriableError';

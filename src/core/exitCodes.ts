@@ -5,9 +5,6 @@
 
 /**
  * Exit codes of a worker process (and of the binaries: 78 for a configuration error).
- *
- * @example
- * if (!process.env.STREAM_NAME) process.exit(ExitCode.CONFIG_ERROR); // 78
  */
 export const ExitCode = Object.freeze({
   /** The daemon closed stdin, or SIGTERM: a normal end. */

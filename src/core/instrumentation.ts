@@ -10,9 +10,6 @@
 
 /**
  * The events and what each carries. Times are ms (performance.now() based durations).
- *
- * @example
- * const onDone = (e: InstrumentationEvents['batchDone']) => console.error(e.records, e.durationMs);
  */
 export interface InstrumentationEvents {
   /** A batch was handed over and its run begins. */
@@ -61,17 +58,11 @@ export interface InstrumentationEvents {
 
 /**
  * The name of an instrumentation event.
- *
- * @example
- * const name: InstrumentationEvent = 'checkpoint';
  */
 export type InstrumentationEvent = keyof InstrumentationEvents;
 
 /**
  * A listener of event `K`.
- *
- * @example
- * const listener: InstrumentationListener<'retry'> = (e) => console.error(e.what, e.attempt);
  */
 export type InstrumentationListener<K extends InstrumentationEvent> = (payload: InstrumentationEvents[K]) => void;
 
@@ -84,7 +75,7 @@ type ListenerTable = { [K in InstrumentationEvent]: Array<InstrumentationListene
  * @example
  * const instrumentation = new Instrumentation();
  * instrumentation.on('batchDone', (e) => console.error(`${e.records} records in ${e.durationMs} ms`));
- * await runWithBatchProcessor({ decoder, instrumentation }, processor);
+ * await runWithBatchProcessor({ decoder, instrumentation }, batchProcessor);
  */
 export class Instrumentation {
   private readonly listeners: ListenerTable = {
@@ -104,9 +95,6 @@ export class Instrumentation {
 
   /**
    * Where listener errors go from now on (the worker sets its logger once it has one).
-   *
-   * @example
-   * instrumentation.setListenerErrorHandler((err, event) => logger.warn({ err, event }, 'listener failed'));
    */
   setListenerErrorHandler(handler: (error: unknown, event: InstrumentationEvent) => void): void {
     this.onListenerError = handler;
@@ -116,7 +104,7 @@ export class Instrumentation {
    * Subscribes `listener` to `event`; returns a function that unsubscribes it.
    *
    * @example
-   * const off = instrumentation.on('checkpoint', (e) => { if (e.error) alert(e.error); });
+   * const off = instrumentation.on('checkpoint', (e) => { if (e.error) logger.warn({ error: e.error }, 'checkpoint failed'); });
    * off();
    */
   on<K extends InstrumentationEvent>(event: K, listener: InstrumentationListener<K>): () => void {
@@ -130,9 +118,6 @@ export class Instrumentation {
 
   /**
    * Whether anyone listens to `event` (lets an emitter skip measuring what nobody reads).
-   *
-   * @example
-   * if (instrumentation.has('gcPause')) observeGc();
    */
   has(event: InstrumentationEvent): boolean {
     return this.listeners[event].length > 0;
@@ -140,9 +125,6 @@ export class Instrumentation {
 
   /**
    * Tells every listener of `event`. Never throws.
-   *
-   * @example
-   * instrumentation.emit('deadLetter', { shardId, count: 2 });
    */
   emit<K extends InstrumentationEvent>(event: K, payload: InstrumentationEvents[K]): void {
     const list = this.listeners[event] as Array<InstrumentationListener<K>>;

@@ -30,7 +30,7 @@ export interface LogDeadLetterSinkOptions {
  *
  * @example
  * const sink = new LogDeadLetterSink(logger);
- * await sink.write([{ shardId, record, reason: 'DecodeError: truncated' }]);
+ * await sink.write([{ shardId: 'shardId-000000000000', record, reason: 'DecodeError: truncated' }]);
  * // {"level":50,...,"deadLetter":{"data":"...","sequenceNumber":"...","shardId":"...","reason":"DecodeError: truncated"},"msg":"dead letter"}
  */
 export class LogDeadLetterSink implements DeadLetterSink {

@@ -8,17 +8,11 @@ import type { Instrumentation } from './instrumentation.js';
 
 /**
  * The CloudWatch units this module uses (a subset of the units EMF accepts).
- *
- * @example
- * const unit: MetricUnit = 'Count/Second';
  */
 export type MetricUnit = 'Count' | 'Milliseconds' | 'Count/Second';
 
 /**
  * One figure of an interval.
- *
- * @example
- * const f: MetricFigure = { value: 12, unit: 'Count' };
  */
 export interface MetricFigure {
   value: number;
@@ -27,9 +21,6 @@ export interface MetricFigure {
 
 /**
  * An interval's figures by metric name, in the order they were added.
- *
- * @example
- * const figures: MetricFigures = new Map([['RecordsProcessed', { value: 12, unit: 'Count' }]]);
  */
 export type MetricFigures = Map<string, MetricFigure>;
 
@@ -38,9 +29,6 @@ const MAX_SAMPLES = 10_000;
 
 /**
  * Nearest-rank percentile of an ascending array (0 for an empty one).
- *
- * @example
- * percentile([1, 2, 3, 4], 50); // 2
  */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -123,9 +111,6 @@ export class MetricsCollector {
   /**
    * Listens to `instrumentation`'s batchStarted, batchDone, deadLetter, checkpoint and timing events; returns
    * a function that stops listening.
-   *
-   * @example
-   * const off = collector.subscribe(instrumentation);
    */
   subscribe(instrumentation: Instrumentation): () => void {
     const offs = [
@@ -179,9 +164,6 @@ export class MetricsCollector {
   /**
    * Whether anything was counted since the last {@link MetricsCollector.take} (a batch, a
    * checkpoint, a timing).
-   *
-   * @example
-   * if (collector.hasData()) write(collector.take());
    */
   hasData(): boolean {
     return this.events > 0;
@@ -189,9 +171,6 @@ export class MetricsCollector {
 
   /**
    * The interval's figures; starts the next interval (counts back to zero).
-   *
-   * @example
-   * collector.take().get('RecordsProcessed'); // { value: 1000, unit: 'Count' }
    */
   take(): MetricFigures {
     const now = this.now();
@@ -248,9 +227,6 @@ const round = (v: number): number => Math.round(v * 1000) / 1000;
 
 /**
  * What {@link emfDocument} needs besides the figures.
- *
- * @example
- * const o: EmfOptions = { namespace: 'KinesisStreams', dimensions: { StreamName: 's' }, dimensionSets: [['StreamName']], timestamp: Date.now() };
  */
 export interface EmfOptions {
   /** CloudWatch namespace, e.g. `KinesisStreams`. */
@@ -271,6 +247,8 @@ export interface EmfOptions {
  * CloudWatch Logs turns such a log event into metrics with no API call.
  *
  * @example
+ * const collector = new MetricsCollector();
+ * collector.subscribe(instrumentation);
  * emfDocument(collector.take(), { namespace: 'KinesisStreams', dimensions: { StreamName: 's' }, dimensionSets: [['StreamName']], timestamp: Date.now() });
  * // '{"_aws":{"Timestamp":...,"CloudWatchMetrics":[{"Namespace":"KinesisStreams","Dimensions":[["StreamName"]],"Metrics":[...]}]},"StreamName":"s",...}'
  */
@@ -296,18 +274,12 @@ export function emfDocument(figures: MetricFigures, options: EmfOptions): string
 
 /**
  * The default CloudWatch namespace of the metrics.
- *
- * @example
- * DEFAULT_METRICS_NAMESPACE; // 'KinesisStreams'
  */
 export const DEFAULT_METRICS_NAMESPACE = 'KinesisStreams';
 
 /**
  * Checks a CloudWatch namespace as the metrics options take it (1-255 characters, no leading
  * colon, none of the characters CloudWatch rejects); throws a TypeError naming `option`.
- *
- * @example
- * checkNamespace('KinesisStreams', 'namespace'); // 'KinesisStreams'
  */
 export function checkNamespace(value: unknown, option: string): string {
   if (typeof value !== 'string' || !/^[A-Za-z0-9._\-/#:]{1,255}$/.test(value) || value.startsWith(':')) {

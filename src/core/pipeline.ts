@@ -95,10 +95,6 @@ export interface PipelineCounters {
 /**
  * Where the time of the last batch went, ms. Decoding runs on this thread; processing of a chunk
  * overlaps the decoding of the next, so `decodeMs + processMs` can exceed the batch's wall time.
- *
- * @example
- * await pipeline.run(batch);
- * logger.debug({ ...pipeline.lastTimings }, 'batch timings');
  */
 export interface BatchTimings {
   /** base64 + decoder, summed over the batch. */
@@ -152,10 +148,6 @@ export type PipelineOutcome =
 
 /**
  * Runs batches through decode, process and dead-letter, with retries.
- *
- * @example
- * const pipeline = new RecordPipeline({ decoder, spec: { kind: 'single', processor }, deadLetters, logger });
- * const outcome = await pipeline.run({ shardId, records, millisBehindLatest: null, signal });
  */
 export class RecordPipeline<T> {
   readonly counters: PipelineCounters;

@@ -53,9 +53,6 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
 /**
  * The delay before retry number `attempt` (1 = first retry): a random value in
  * [0, min(maxDelayMs, initialDelayMs * factor^(attempt-1))] ("full jitter"), at least 1 ms.
- *
- * @example
- * backoffDelay(3, resolveRetryOptions()); // somewhere in [1, 400]
  */
 export function backoffDelay(attempt: number, options: Required<RetryOptions>, random: () => number = Math.random): number {
   const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** Math.max(0, attempt - 1));
@@ -64,9 +61,6 @@ export function backoffDelay(attempt: number, options: Required<RetryOptions>, r
 
 /**
  * Resolves after `ms`, or rejects with {@link AbortedError} as soon as `signal` aborts.
- *
- * @example
- * await sleep(100, controller.signal);
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -91,9 +85,6 @@ export type OnRetry = (info: { attempt: number; delayMs: number; error: unknown 
 
 /**
  * What {@link withRetry} is told besides the options.
- *
- * @example
- * const hooks: RetryHooks = { signal: controller.signal, classify: (err) => isRetriable(err) };
  */
 export interface RetryHooks {
   /** Aborting it stops the retrying: the wait in progress ends with {@link AbortedError}. */
@@ -115,9 +106,6 @@ export interface RetryHooks {
  * A non-retriable failure is rethrown at once; running out of attempts throws
  * {@link RetriesExhaustedError} wrapping the last failure; an aborted `signal` throws
  * {@link AbortedError} instead of waiting.
- *
- * @example
- * await withRetry(() => redis.ping(), { maxAttempts: 5 }, { onRetry: ({ error }) => log.warn(error) });
  */
 export async function withRetry<T>(
   fn: (attempt: number) => Promise<T>,

@@ -43,9 +43,6 @@ export interface DeadLetter {
 
 /**
  * What a {@link DeadLetterSink} may report about a write that succeeded.
- *
- * @example
- * const result: DeadLetterWriteResult = { dropped: 3 }; // 3 older letters removed to make room
  */
 export interface DeadLetterWriteResult {
   /**
@@ -104,9 +101,11 @@ export interface RecordContext {
  * as `<name>Ms` (the sum), `<name>P99` and `<name>Count`. Costs nothing when nobody listens.
  *
  * @example
- * const t0 = performance.now();
- * await store.write(values);
- * ctx.reportTiming('StoreWrite', performance.now() - t0);
+ * const processor: BatchProcessor<AppOpen> = async (records, ctx) => {
+ *   const t0 = performance.now();
+ *   await recordLastOpens(redis, records.map((r) => r.value));
+ *   ctx.reportTiming('RedisWrite', performance.now() - t0);
+ * };
  */
 export type ReportTiming = (name: string, durationMs: number) => void;
 
@@ -121,15 +120,6 @@ export type ReportTiming = (name: string, durationMs: number) => void;
  * };
  */
 export type SingleProcessor<T> = (value: T, ctx: RecordContext) => unknown;
-
-/**
- * The former name of {@link SingleProcessor}.
- *
- * @deprecated Use `SingleProcessor`: one name for the single-record mode.
- * @example
- * const processor: RecordProcessor<AppOpen> = async (event) => undefined; // prefer SingleProcessor
- */
-export type RecordProcessor<T> = SingleProcessor<T>;
 
 /** What a batch processor is told besides the records. */
 export interface BatchContext {

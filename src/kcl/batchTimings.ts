@@ -12,11 +12,6 @@ const round = (ms: number): number => Math.round(ms * 100) / 100;
 
 /**
  * Collects one batch's timings and writes them as one info line.
- *
- * @example
- * const timings = new BatchTimingsLog(instrumentation, () => logger);
- * timings.lineParsed({ readMs, parseMs, chars });
- * timings.log(records.length, started, beforeCheckpoint, pipeline.lastTimings);
  */
 export class BatchTimingsLog {
   /** Read and parse time, and length, of the last processRecords line. */
@@ -70,11 +65,6 @@ export class BatchTimingsLog {
 /**
  * Emits a `gcPause` event for each garbage collection of this process, if anyone listens to
  * `gcPause` now (observing costs a little on every GC). Returns the function that stops it.
- *
- * @example
- * const stop = observeGcPauses(instrumentation);
- * // ... at exit:
- * stop();
  */
 export function observeGcPauses(instrumentation: Instrumentation): () => void {
   if (!instrumentation.has('gcPause')) return () => undefined;

@@ -21,10 +21,6 @@ const CHECKPOINT_ERROR_TABLE: ReadonlyMap<string, { retriable: boolean; maxAttem
  * Classifies the `error` of a checkpoint reply (the Java exception's simple name, or an error
  * whose `name` is it): `rule: 'checkpoint error <name>'` for the names of the table, otherwise
  * not retriable with `rule: undefined`.
- *
- * @example
- * classifyCheckpointError('ThrottlingException'); // { retriable: true, rule: 'checkpoint error ThrottlingException' }
- * classifyCheckpointError('ShutdownException').retriable; // false
  */
 export function classifyCheckpointError(error: unknown): ErrorClassification {
   const name = typeof error === 'string' ? error : stringFieldOf(error, 'name');
@@ -38,11 +34,6 @@ export function classifyCheckpointError(error: unknown): ErrorClassification {
  * dependency failures, 3 for `InvalidStateException`, 1 (no retry) for anything else. The
  * checkpointer retries while `attempt < checkpointAttemptsFor(reply.error, maxAttempts)`.
  * `classify` decides (default {@link classifyCheckpointError}).
- *
- * @example
- * checkpointAttemptsFor('ThrottlingException', 10); // 10
- * checkpointAttemptsFor('InvalidStateException', 10); // 3
- * checkpointAttemptsFor('SomethingElse', 10); // 1
  */
 export function checkpointAttemptsFor(
   error: string,

@@ -51,9 +51,6 @@ type Target = Position | typeof SHARD_END;
 
 /**
  * The position of a record.
- *
- * @example
- * positionOf(records[records.length - 1]); // { sequenceNumber: '4959...', subSequenceNumber: 0 }
  */
 export const positionOf = (r: KinesisRecord): Position => ({ sequenceNumber: r.sequenceNumber, subSequenceNumber: r.subSequenceNumber });
 
@@ -87,11 +84,6 @@ export interface CheckpointerOptions {
 
 /**
  * Checkpoints a shard's handled records, see the states above.
- *
- * @example
- * const checkpointer = new Checkpointer({ send: (r) => writer.send(r), retry, signal, instrumentation, logger: () => log, shardId: () => id });
- * checkpointer.handled(positionOf(lastRecord));
- * await checkpointer.checkpointHandled();
  */
 export class Checkpointer {
   /** The last record handled (processed or dead-lettered): the most that may be checkpointed. */

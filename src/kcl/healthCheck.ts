@@ -95,9 +95,6 @@ export function checkHealthDir(dir: string, options: HealthCheckOptions = {}): S
  * The `bin/kcl-health` command: `kcl-health <dir>`. Writes one line per shard to stdout and
  * returns the exit code: 0 all well (or no worker has a shard yet), 1 a shard stuck or silent
  * (or a file unreadable), 2 usage error or a folder that cannot be read.
- *
- * @example
- * process.exitCode = runHealthCommand(['/run/lastopens/health']);
  */
 export function runHealthCommand(args: readonly string[], write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): number {
   const dir = args[0];

@@ -8,9 +8,6 @@ import type { Readable } from 'node:stream';
  * Calls `onLine` for every complete line of `input` (without its `\n`, and without a trailing
  * `\r`), then `onEnd` once the input ends (a final unterminated line is delivered first).
  * `onLine` also gets the `performance.now()` at which the line's first chunk arrived.
- *
- * @example
- * readLines(process.stdin, (line) => handle(line), () => shutdown());
  */
 export function readLines(
   input: Readable,
@@ -24,9 +21,6 @@ export function readLines(
  * Like {@link readLines}, but each line is handed over as its bytes (without `\n` and a trailing
  * `\r`), so a caller can parse it without first decoding it into a string. The Buffer may share
  * memory with the input's chunks: use it before returning, or copy it.
- *
- * @example
- * readLineBytes(process.stdin, (line) => handle(line.toString('utf8')), () => shutdown());
  */
 export function readLineBytes(
   input: Readable,

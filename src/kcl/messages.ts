@@ -95,9 +95,6 @@ function parseRecord(line: string, r: unknown, i: number): KinesisRecord {
 /**
  * Parses one line from the daemon. Returns null for a blank line (the protocol allows them);
  * throws {@link ProtocolError} naming what is wrong for anything else it cannot use.
- *
- * @example
- * parseDaemonLine('{"action":"leaseLost"}'); // { action: 'leaseLost' }
  */
 export function parseDaemonLine(line: string): DaemonMessage | null {
   if (line.trim() === '') return null;
@@ -149,9 +146,6 @@ export function parseDaemonLine(line: string): DaemonMessage | null {
  * {@link parseDaemonLine} for a line given as its UTF-8 bytes: a processRecords line in the
  * daemon's plain shape is read straight from the bytes (`scanProcessRecords`), anything else is
  * decoded and parsed by `parseDaemonLine`, so the result and the errors are the same.
- *
- * @example
- * parseDaemonLineBytes(Buffer.from('{"action":"leaseLost"}')); // { action: 'leaseLost' }
  */
 export function parseDaemonLineBytes(line: Buffer): DaemonMessage | null {
   return scanProcessRecords(line) ?? parseDaemonLine(line.toString('utf8'));

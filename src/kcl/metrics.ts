@@ -17,7 +17,7 @@ import type { LogDrops } from '../config/logDestination.js';
  * Metrics options of a worker (`WorkerConfig.metrics`).
  *
  * @example
- * await runWithBatchProcessor({ decoder, metrics: { destination: '/var/log/lastopens-metrics.log', streamName: 'app-opens' } }, processor);
+ * await runWithBatchProcessor({ decoder, metrics: { destination: '/var/log/lastopens-metrics.log', streamName: 'app-opens' } }, batchProcessor);
  */
 export interface WorkerMetricsOptions {
   /** A file path (appended to, created if missing) or `stderr`. Never stdout. */
@@ -39,9 +39,6 @@ const STDOUT_NAMES = new Set(['stdout', '-', '/dev/stdout', '/dev/fd/1', '/proc/
  * Opens `destination` for metrics lines: `stderr` is fd 2; a path is opened for appending. Refuses
  * stdout under any name (including a path that is the same file as this process's stdout).
  * Throws an Error naming the destination when it cannot be opened.
- *
- * @example
- * const fd = openMetricsDestination('/var/log/metrics.log');
  */
 export function openMetricsDestination(destination: string): { fd: number; close: () => void } {
   if (typeof destination !== 'string' || destination.trim() === '') throw new TypeError('Expected `metrics.destination` to be a file path or `stderr`.');
@@ -113,9 +110,6 @@ export class WorkerMetrics {
 
   /**
    * Starts the interval timer (it does not keep the process alive).
-   *
-   * @example
-   * reporter.start();
    */
   start(): void {
     if (this.timer || this.closed) return;
@@ -126,9 +120,6 @@ export class WorkerMetrics {
   /**
    * Writes the figures counted so far as one line, now. An interval line is written even when
    * nothing happened (a flat line is news too); the other reasons write only what was counted.
-   *
-   * @example
-   * reporter.flush('shutdown');
    */
   flush(reason: FlushReason): void {
     if (this.closed || this.shardId === null) return;
@@ -155,9 +146,6 @@ export class WorkerMetrics {
 
   /**
    * Stops the timer and closes the destination (after the exit flush).
-   *
-   * @example
-   * reporter.close();
    */
   close(): void {
     if (this.closed) return;

@@ -51,10 +51,6 @@ export interface GuardedStdout {
 /**
  * Takes stdout for the protocol. Afterwards `process.stdout.write` and every `console` method
  * that writes to stdout log a warning with the text instead (up to 1,000 characters of it).
- *
- * @example
- * const { writer } = guardStdout(() => logger);
- * await writer.send({ action: 'status', responseFor: 'initialize' });
  */
 export function guardStdout(logger: () => Logger, stdout: NodeJS.WriteStream = process.stdout): GuardedStdout {
   const original = stdout.write;

@@ -19,9 +19,6 @@ export interface ProcessHandlers {
 
 /**
  * Subscribes `handlers` to the process's signals, crashes and the stdout stream's errors.
- *
- * @example
- * listenToProcess(process.stdout, { signal: (s) => stop(s), crash: (e) => die(e), unhandledRejection: log, stdoutError: () => stop('stdout') });
  */
 export function listenToProcess(stdout: Writable, handlers: ProcessHandlers): void {
   process.on('SIGTERM', () => handlers.signal('SIGTERM'));
@@ -35,9 +32,6 @@ export function listenToProcess(stdout: Writable, handlers: ProcessHandlers): vo
  * The daemon reads a worker's stderr line by line (Java's readLine also ends a line at a lone \r)
  * and logs each one: escape control characters and Unicode line separators, which can come from
  * the daemon's own input (a shard id, a malformed line), so a fatal message stays one line.
- *
- * @example
- * oneLine('bad\nline'); // 'bad\\u000aline'
  */
 export const oneLine = (text: string): string =>
   // eslint-disable-next-line no-control-regex
@@ -45,9 +39,6 @@ export const oneLine = (text: string): string =>
 
 /**
  * Writes the one stderr line of a fatal stop: `kcl worker (shard <id>): fatal: <what>: <error>`.
- *
- * @example
- * writeFatalLine('shardId-000000000001', 'protocol error', err);
  */
 export function writeFatalLine(shardId: string, what: string, err: unknown): void {
   process.stderr.write(`${oneLine(`kcl worker (shard ${shardId}): fatal: ${what}: ${errorMessage(err)}`)}\n`);
@@ -56,9 +47,6 @@ export function writeFatalLine(shardId: string, what: string, err: unknown): voi
 /**
  * Writes the one stderr line of a worker that cannot start (a setting, the log file, the health
  * folder): `kcl worker: fatal: cannot start: <error>`.
- *
- * @example
- * writeStartFailureLine(new Error("EACCES: permission denied, open '/var/log/w.log'"));
  */
 export function writeStartFailureLine(err: unknown): void {
   try {
@@ -72,9 +60,6 @@ export function writeStartFailureLine(err: unknown): void {
  * Ends the process with `code`, whatever happens: an `exit` listener that throws (a logger's
  * final flush on a full disk did) makes `process.exit` throw, and a process whose uncaught
  * exceptions are handled then lingers, deaf to SIGTERM. The second call skips the listeners.
- *
- * @example
- * exitProcessNow(ExitCode.OK);
  */
 export function exitProcessNow(code: number): never {
   try {

@@ -257,11 +257,6 @@ function readMessage(): ProcessRecordsMessage {
  * The processRecords message of `line` (one protocol line, without its line feed), or undefined
  * when the line is not a processRecords line in the daemon's plain shape. Undefined says nothing
  * about validity: parse such a line with `parseDaemonLine`.
- *
- * @example
- * const line = Buffer.from('{"action":"processRecords","millisBehindLatest":0,"records":[]}');
- * scanProcessRecords(line); // { action: 'processRecords', millisBehindLatest: 0, records: [] }
- * scanProcessRecords(Buffer.from('{"action":"leaseLost"}')); // undefined
  */
 export function scanProcessRecords(line: Buffer): ProcessRecordsMessage | undefined {
   if (line.length < 32 || line.indexOf(PROCESS_RECORDS) < 0) return undefined;

@@ -16,10 +16,6 @@ const STALLED_AFTER_MS = 60_000;
 /**
  * Collects a worker's figures and logs them every `intervalMs`; with `instrumentation`, it
  * listens to the hook (and writes its last line on the `exit` lifecycle event).
- *
- * @example
- * const stats = new WorkerStats(pipeline.counters, () => logger, 60_000, instrumentation);
- * stats.start();
  */
 export class WorkerStats {
   private latencies: number[] = [];

@@ -35,9 +35,6 @@ interface InHand {
 
 /**
  * A stuck action, as logged, emitted and written to the health file.
- *
- * @example
- * const r: StuckReport = { action: 'processRecords', sequenceNumber: '4959...', lastSequenceNumber: '4959...', records: 500, inHandMs: 300_412, lastError: 'timed out: no reply within 6000 ms', lastCheckpoint: '4958...' };
  */
 export interface StuckReport {
   action: string;
@@ -72,9 +69,6 @@ export interface WatchdogOptions {
 /**
  * A process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), or null when
  * it cannot be read (not Linux, the process gone).
- *
- * @example
- * processStartTicks(process.pid); // 123456
  */
 export function processStartTicks(pid: number): number | null {
   try {
@@ -91,9 +85,6 @@ const OWN_START_TICKS = processStartTicks(process.pid);
 
 /**
  * The health file's content, one JSON object (see docs/guarantees.md, "Is a shard stuck?").
- *
- * @example
- * const h: HealthFile = JSON.parse(readFileSync('/run/lastopens/shardId-000000000000.json', 'utf8'));
  */
 export interface HealthFile {
   shardId: string;
@@ -124,12 +115,6 @@ export interface HealthFile {
 
 /**
  * Watches the action in hand; see the module comment.
- *
- * @example
- * const watchdog = new BatchWatchdog({ stuckBatchMs: 300_000, stuckBatchExitMs: 0, healthDir: undefined, healthIntervalMs: 10_000, instrumentation, logger: () => logger, onExit: (r) => die(r) });
- * watchdog.start();
- * watchdog.actionStarted('processRecords', records);
- * watchdog.actionDone();
  */
 export class BatchWatchdog {
   private shardId: string | null = null;

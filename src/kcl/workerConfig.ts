@@ -186,9 +186,6 @@ function msSetting(option: string, given: number | undefined, variable: string, 
  * `drainTimeoutMs`, `stuckBatchMs`, `stuckBatchExitMs`, `healthDir` and `healthIntervalMs` fall
  * back on `KCL_DRAIN_TIMEOUT_MS`, `KCL_STUCK_BATCH_MS`, `KCL_STUCK_BATCH_EXIT_MS`, `KCL_HEALTH_DIR`
  * and `KCL_HEALTH_INTERVAL_MS`.
- *
- * @example
- * resolveWorkerSettings({ decoder, statsIntervalMs: -1 }); // TypeError: Expected `statsIntervalMs` to be a non-negative number.
  */
 export function resolveWorkerSettings<T>(config: WorkerConfig<T>, env: NodeJS.ProcessEnv = process.env): ResolvedWorkerSettings {
   const d = DEFAULT_WORKER_OPTIONS;

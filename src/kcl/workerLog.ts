@@ -10,9 +10,6 @@ import { DEFAULT_WORKER_OPTIONS, type WorkerConfig } from './workerConfig.js';
  * Opens the worker's log. `flush` writes out buffered lines synchronously (called once, at exit);
  * `drops` counts the lines a failing log destination dropped (from `config.logDrops` when the
  * logger is the caller's). Throws when the log file cannot be opened.
- *
- * @example
- * const { logger, flush } = openWorkerLog({ logPath: '/var/log/worker.log', streamName: 'app-opens' });
  */
 export function openWorkerLog(
   config: Pick<WorkerConfig<unknown>, 'logger' | 'flushLogs' | 'logDrops' | 'logPath' | 'logLevel' | 'streamName' | 'workerName' | 'statsIntervalMs'>,

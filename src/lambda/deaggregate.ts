@@ -33,10 +33,6 @@ export interface AggregatedUserRecord {
  * partition key index outside the table. Such a record is then to be used as it is, as the KCL
  * does (on a bad index the KCL logs and drops the rest of the aggregate; here the record is kept
  * whole so that it reaches the decoder and, most likely, the dead-letter sink).
- *
- * @example
- * const users = parseAggregate(Buffer.from(record.data, 'base64'));
- * if (users) for (const u of users) logger.info({ partitionKey: u.partitionKey, bytes: u.data.length }, 'user record');
  */
 export function parseAggregate(bytes: Buffer): AggregatedUserRecord[] | undefined {
   if (bytes.length <= KPL_MAGIC.length + DIGEST_SIZE) return undefined;
@@ -57,9 +53,6 @@ export function parseAggregate(bytes: Buffer): AggregatedUserRecord[] | undefine
  * time, `subSequenceNumber` = position in the aggregate, partition key from the aggregate's table.
  * Any other record (including one with the magic but a bad MD5 or protobuf) comes back alone and
  * unchanged.
- *
- * @example
- * const users = deaggregate({ data, partitionKey: 'a', sequenceNumber: '4959...', subSequenceNumber: 0, approximateArrivalTimestamp: 1764000000000 });
  */
 export function deaggregate(record: KinesisRecord): KinesisRecord[] {
   const bytes = Buffer.from(record.data, 'base64');

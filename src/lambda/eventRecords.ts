@@ -18,9 +18,6 @@ export interface EventBatch {
 
 /**
  * The shard id of a Lambda Kinesis record: its `eventID` is `shardId-000000000006:<sequenceNumber>`.
- *
- * @example
- * shardIdOf('shardId-000000000006:49590338271490256608559692538361571095921575989136588898'); // 'shardId-000000000006'
  */
 export function shardIdOf(eventID: string): string {
   const colon = eventID.indexOf(':');
@@ -30,9 +27,6 @@ export function shardIdOf(eventID: string): string {
 /**
  * One Lambda record in the pipeline's shape (before de-aggregation): `data` stays base64,
  * `approximateArrivalTimestamp` goes from fractional seconds to whole milliseconds.
- *
- * @example
- * toKinesisRecord(event.Records[0]); // { data, partitionKey, sequenceNumber, subSequenceNumber: 0, approximateArrivalTimestamp: 1764000000123 }
  */
 export function toKinesisRecord(r: KinesisStreamRecord): KinesisRecord {
   const k = r.kinesis;
@@ -50,9 +44,6 @@ export function toKinesisRecord(r: KinesisStreamRecord): KinesisRecord {
  * Checks that `event` is a Kinesis event and flattens it into an {@link EventBatch}. Throws a
  * TypeError naming the first malformed field: an event from another source is a deployment
  * mistake, and failing the invocation says so loudly.
- *
- * @example
- * const { shardId, records, origin } = eventBatch(event, { deaggregate: true });
  */
 export function eventBatch(event: KinesisStreamEvent, options: { deaggregate: boolean }): EventBatch {
   if (typeof event !== 'object' || event === null || !Array.isArray(event.Records)) {

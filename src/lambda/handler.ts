@@ -43,12 +43,6 @@ export interface KinesisHandlerOptions<T> {
   concurrency?: number;
   /** With `singleProcessor`: which records must run one after another. Default: the partition key. */
   keyOf?: KeyOf<T>;
-  /**
-   * The former name of `singleProcessor`.
-   *
-   * @deprecated Use `singleProcessor`.
-   */
-  processor?: SingleProcessor<T>;
   /** Handles the decoded records of a batch at once (poison records already set aside). */
   batchProcessor?: BatchProcessor<T>;
   /** With `batchProcessor`: records per call, calls run concurrently. Default: the whole batch in one call. */
@@ -167,15 +161,11 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
   const d = DEFAULT_KINESIS_HANDLER_OPTIONS;
   if (typeof options.decoder !== 'function') throw new TypeError('Expected `decoder` to be a function.');
   const { batchProcessor, chunkSize } = options;
-  if (options.singleProcessor !== undefined && options.processor !== undefined) {
-    throw new TypeError('Expected one of `singleProcessor` and `processor` (its former name), not both.');
-  }
-  const single = options.singleProcessor ?? options.processor;
-  const singleName = options.singleProcessor !== undefined ? 'singleProcessor' : 'processor';
+  const single = options.singleProcessor;
   if ((single === undefined) === (batchProcessor === undefined)) {
     throw new TypeError('Expected exactly one of `singleProcessor` and `batchProcessor`.');
   }
-  if (single !== undefined && typeof single !== 'function') throw new TypeError(`Expected \`${singleName}\` to be a function.`);
+  if (single !== undefined && typeof single !== 'function') throw new TypeError('Expected `singleProcessor` to be a function.');
   if (batchProcessor !== undefined && typeof batchProcessor !== 'function') throw new TypeError('Expected `batchProcessor` to be a function.');
   if (chunkSize !== undefined) {
     if (single !== undefined) throw new TypeError('Expected `chunkSize` only with `batchProcessor`.');

@@ -7,12 +7,8 @@
  * import { createKinesisHandler } from 'kinesis-streams/lambda';
  * export const handler = createKinesisHandler({ decoder, batchProcessor, deadLetters });
  */
-export { createKinesisHandler, DEFAULT_KINESIS_HANDLER_OPTIONS, DEFAULT_LAMBDA_RETRY } from './handler.js';
+export { createKinesisHandler } from './handler.js';
 export type { KinesisHandler, KinesisHandlerOptions, KinesisHandlerWithCounters, LambdaContextLike, LambdaMetricsOptions } from './handler.js';
-export { deaggregate, parseAggregate, KPL_MAGIC } from './deaggregate.js';
-export type { AggregatedUserRecord } from './deaggregate.js';
-export { eventBatch, shardIdOf, toKinesisRecord } from './eventRecords.js';
-export type { EventBatch } from './eventRecords.js';
 export { createLambdaLogger } from './logger.js';
 export type { LambdaLoggerOptions } from './logger.js';
 export { createLocalContext } from './localContext.js';

@@ -18,7 +18,10 @@ export interface LocalContextOptions {
  * (async handlers do not use them).
  *
  * @example
- * const response = await handler(event, createLocalContext({ timeoutMs: 30_000 }));
+ * import { readFileSync } from 'node:fs';
+ * const handler = createKinesisHandler({ decoder: appOpenDecoder, batchProcessor: lastOpensProcessor(redis) });
+ * const kinesisEvent = JSON.parse(readFileSync('events/app-opens.json', 'utf8'));
+ * const response = await handler(kinesisEvent, createLocalContext({ timeoutMs: 30_000 }));
  */
 export function createLocalContext(options: LocalContextOptions = {}): Context {
   const timeoutMs = options.timeoutMs ?? 60_000;

@@ -3,7 +3,7 @@
  * KCL worker, a Lambda function's stdout belongs to nobody else.
  */
 import pino, { type Logger as PinoLogger } from 'pino';
-import { pinoOptions } from '../config/logging.js';
+import { createPinoLogger } from '../config/logging.js';
 
 /** Options of {@link createLambdaLogger}. */
 export interface LambdaLoggerOptions {
@@ -27,5 +27,5 @@ export interface LambdaLoggerOptions {
  * logger.info({ records: 3 }, 'batch done');
  */
 export function createLambdaLogger(options: LambdaLoggerOptions = {}): PinoLogger {
-  return pino(pinoOptions({ level: options.level, base: { ...options.base }, dedupeKeys: true }), options.destination ?? pino.destination({ fd: 1, sync: true }));
+  return createPinoLogger({ level: options.level, base: { ...options.base }, dedupeKeys: true }, options.destination ?? pino.destination({ fd: 1, sync: true }));
 }

@@ -24,9 +24,6 @@ import { isRetriableRequestError, requestErrorCode } from './requestErrors.js';
 
 /**
  * What a flush (or stop) achieved while it ran.
- *
- * @example
- * const { sent, dropped, remaining }: FlushResult = await producer.flush(2_000);
  */
 export interface FlushResult {
   /** Records Kinesis acknowledged while the flush ran (including ones added meanwhile). */
@@ -80,7 +77,7 @@ const MAX_HASH_KEY = (1n << 128n) - 1n;
  *
  * @example
  * const producer = new BatchProducer({ client: createKinesisClient(), streamName: 'app-opens',
- *   onDropped: (record, error) => log.error({ key: record.partitionKey, err: error.message }, 'dropped') });
+ *   onDropped: (record, error) => logger.error({ key: record.partitionKey, err: error.message }, 'dropped') });
  * producer.start();
  * await producer.add(Buffer.from('hello'), 'user-42');
  * const { sent, remaining } = await producer.stop(5_000);
@@ -120,9 +117,6 @@ export class BatchProducer {
 
   /**
    * Starts sending (records added before are sent now) and the stats timer.
-   *
-   * @example
-   * producer.start();
    */
   start(): void {
     if (this.state === 'started') return;
@@ -178,9 +172,6 @@ export class BatchProducer {
   /**
    * Sends everything held now, without waiting for `flushIntervalMs`, and waits until nothing is
    * held or `timeoutMs` has passed. The producer keeps accepting records meanwhile.
-   *
-   * @example
-   * const { sent, dropped, remaining } = await producer.flush(2_000);
    */
   async flush(timeoutMs: number): Promise<FlushResult> {
     if (this.state === 'new') throw new ProducerClosedError('the producer is not started: call start() first');
@@ -204,7 +195,7 @@ export class BatchProducer {
    * again returns the same result.
    *
    * @example
-   * process.once('SIGTERM', async () => { const r = await producer.stop(5_000); log.info(r, 'stopped'); });
+   * process.once('SIGTERM', async () => { const r = await producer.stop(5_000); logger.info(r, 'stopped'); });
    */
   stop(timeoutMs: number): Promise<FlushResult> {
     if (this.stopping !== undefined) return this.stopping;
@@ -233,9 +224,6 @@ export class BatchProducer {
 
   /**
    * The counters so far (see {@link ProducerStats}); latency covers calls since the last report.
-   *
-   * @example
-   * const { sent, dropped, buffered } = producer.stats();
    */
   stats(): ProducerStats {
     const l = this.latency;

@@ -5,9 +5,6 @@ import { NonRetriableError, RetriableError, StreamError } from '../core/errors.j
 
 /**
  * Which Kinesis limit a record broke at `add`.
- *
- * @example
- * if (error instanceof RecordLimitError && error.limit === 'maxRecordBytes') reply.code(413);
  */
 export type RecordLimit = 'maxRecordBytes' | 'partitionKeyLength' | 'explicitHashKey' | 'data';
 
@@ -16,7 +13,7 @@ export type RecordLimit = 'maxRecordBytes' | 'partitionKeyLength' | 'explicitHas
  * Nothing was buffered. Retrying the same record cannot help.
  *
  * @example
- * try { await producer.add(huge, 'k'); } catch (e) { if (e instanceof RecordLimitError) log.warn({ limit: e.limit }); }
+ * try { await producer.add(data, 'user-42'); } catch (e) { if (e instanceof RecordLimitError) logger.warn({ limit: e.limit }, 'refused'); }
  */
 export class RecordLimitError extends NonRetriableError {
   override name = 'RecordLimitError';
@@ -32,7 +29,8 @@ export class RecordLimitError extends NonRetriableError {
  * buffered; the caller may try again later (an HTTP API answers 503).
  *
  * @example
- * producer.add(data, key).catch((e) => { if (e instanceof BufferFullError) reply.code(503).send(); });
+ * const buffered = await producer.add(data, 'user-42').then(() => true, (e) => { if (e instanceof BufferFullError) return false; throw e; });
+ * // false: answer 503, ask the client to retry later
  */
 export class BufferFullError extends RetriableError {
   override name = 'BufferFullError';
@@ -46,7 +44,7 @@ export class BufferFullError extends RetriableError {
  *
  * @example
  * await producer.stop(5000);
- * await producer.add(data, key); // rejects with ProducerClosedError
+ * await producer.add(data, 'user-42'); // rejects with ProducerClosedError
  */
 export class ProducerClosedError extends StreamError {
   override name = 'ProducerClosedError';
@@ -61,7 +59,8 @@ export class ProducerClosedError extends StreamError {
  * error of a record that ran out of attempts.
  *
  * @example
- * onDropped: (record, error) => { if (error instanceof PutRecordFailedError) metrics.inc(error.code); }
+ * new BatchProducer({ client: createKinesisClient(), streamName: 'app-opens',
+ *   onDropped: (record, error) => { if (error instanceof PutRecordFailedError) logger.warn({ code: error.code }, 'dropped'); } });
  */
 export class PutRecordFailedError extends RetriableError {
   override name = 'PutRecordFailedError';
@@ -77,7 +76,8 @@ export class PutRecordFailedError extends RetriableError {
  * reached the stream (its request may have been in flight): treat it as not delivered.
  *
  * @example
- * onDropped: (record, error) => { if (error instanceof AbandonedAtStopError) spool(record); }
+ * new BatchProducer({ client: createKinesisClient(), streamName: 'app-opens',
+ *   onDropped: (record, error) => { if (error instanceof AbandonedAtStopError) logger.warn({ key: record.partitionKey }, 'abandoned at stop, may have arrived'); } });
  */
 export class AbandonedAtStopError extends StreamError {
   override name = 'AbandonedAtStopError';

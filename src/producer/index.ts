@@ -1,7 +1,7 @@
 /**
  * The producer side: a batching, retrying Kinesis producer. Imported as
- * `kinesis-streams/producer` so that workers never load the AWS SDK. Every export is documented,
- * with an example, where it is defined.
+ * `kinesis-streams/producer` so that workers never load the AWS SDK. Every export is documented
+ * where it is defined.
  *
  * @example
  * import { BatchProducer, createKinesisClient } from 'kinesis-streams/producer';

@@ -11,6 +11,7 @@ import type { Logger } from '../core/types.js';
  * benchmarks pass one pointed at a local stand-in.
  *
  * @example
+ * import { KinesisClient } from '@aws-sdk/client-kinesis';
  * const client: PutRecordsSender = new KinesisClient({ region: 'eu-west-1' });
  */
 export interface PutRecordsSender {
@@ -19,9 +20,6 @@ export interface PutRecordsSender {
 
 /**
  * A record as the producer holds it and reports it to `onDropped`.
- *
- * @example
- * onDropped: (record: ProducerRecord, error) => spool.write(record.partitionKey, record.data);
  */
 export interface ProducerRecord {
   data: Uint8Array;
@@ -31,9 +29,6 @@ export interface ProducerRecord {
 
 /**
  * Counters of a producer since it was created, plus request latency since the previous report.
- *
- * @example
- * onStats: (s: ProducerStats) => log.info({ sent: s.sent, dropped: s.dropped, buffered: s.buffered }, 'producer');
  */
 export interface ProducerStats {
   /** Records Kinesis acknowledged. */
@@ -63,7 +58,7 @@ export interface ProducerStats {
  * Options of a {@link BatchProducer}. Only `client` and `streamName` (or `streamARN`) are required.
  *
  * @example
- * const options: BatchProducerOptions = { client, streamName: 'app-opens', whenFull: 'wait', maxInFlight: 8 };
+ * const options: BatchProducerOptions = { client: createKinesisClient(), streamName: 'app-opens', whenFull: 'wait', maxInFlight: 8 };
  */
 export interface BatchProducerOptions {
   /** The Kinesis client (or anything with its `send`). Give it `maxAttempts: 1`: the producer retries. */
@@ -105,9 +100,6 @@ export interface BatchProducerOptions {
 
 /**
  * The options after defaults were applied and checks passed.
- *
- * @example
- * const resolved: ResolvedProducerOptions = resolveProducerOptions({ client, streamName: 's' });
  */
 export interface ResolvedProducerOptions {
   client: PutRecordsSender;
@@ -134,9 +126,6 @@ const MiB = 1024 * 1024;
 
 /**
  * The defaults of {@link BatchProducerOptions}.
- *
- * @example
- * new BatchProducer({ client, streamName, maxInFlight: PRODUCER_DEFAULTS.maxInFlight * 2 });
  */
 export const PRODUCER_DEFAULTS = Object.freeze({
   maxBatchRecords: 500,
@@ -162,9 +151,6 @@ function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER)
 
 /**
  * Applies defaults and checks every option, with a message that names the wrong one.
- *
- * @example
- * resolveProducerOptions({ client, streamName: 's', maxBatchRecords: 501 }); // TypeError: Expected `maxBatchRecords` ...
  */
 export function resolveProducerOptions(options: BatchProducerOptions): ResolvedProducerOptions {
   if (typeof options !== 'object' || options === null) throw new TypeError('Expected producer options to be an object.');

@@ -35,9 +35,6 @@ const PERMANENT: ReadonlySet<string> = new Set([
  * (`'sdk $retryable'`) are retriable; the permanent names (`'permanent <name>'`) are not, nor other
  * HTTP 4xx answers but 408 and 429 (`'http status'`); anything else (5xx, timeouts, lost
  * connections) is retriable (`rule: undefined`).
- *
- * @example
- * classifyRequestError({ name: 'ResourceNotFoundException' }); // { retriable: false, rule: 'permanent ResourceNotFoundException' }
  */
 export function classifyRequestError(err: unknown): ErrorClassification {
   const name = stringFieldOf(err, 'name');
@@ -52,9 +49,6 @@ export function classifyRequestError(err: unknown): ErrorClassification {
 /**
  * The short code of a failed call: the SDK error's name (e.g. ThrottlingException), Node's system
  * error code (ECONNRESET), or the HTTP status.
- *
- * @example
- * requestErrorCode(Object.assign(new Error('reset'), { code: 'ECONNRESET' })); // 'ECONNRESET'
  */
 export function requestErrorCode(error: unknown): string {
   const e = (error ?? {}) as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: unknown } };
@@ -68,9 +62,6 @@ export function requestErrorCode(error: unknown): string {
  * True when a whole-request failure may succeed later: server errors (5xx), throttling,
  * timeouts and lost connections. False for client errors such as a missing stream or denied access
  * (their records are dropped at once, with the error).
- *
- * @example
- * isRetriableRequestError({ name: 'ResourceNotFoundException', $metadata: { httpStatusCode: 400 } }); // false
  */
 export function isRetriableRequestError(error: unknown): boolean {
   return classifyRequestError(error).retriable;

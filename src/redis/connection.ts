@@ -35,6 +35,7 @@ export { refreshTopology, replyCode, runBounded, translateRedisError } from './e
  * Options of {@link createRedisClient}. Every field has a default; see {@link DEFAULT_REDIS_CLIENT_OPTIONS}.
  *
  * @example
+ * import { readFileSync } from 'node:fs';
  * createRedisClient(url, { commandTimeoutMs: 2_000, tls: { ca: readFileSync('ca.pem') }, logger });
  */
 export interface RedisClientOptions extends SentinelClientOptions {
@@ -208,9 +209,6 @@ function attachErrorLogger(client: RedisClient, where: string, logger: Logger | 
 /**
  * Closes a client: QUIT (lets replies in flight arrive), then a hard disconnect if that does not
  * finish within 2 s. Never rejects.
- *
- * @example
- * await closeRedisClient(redis);
  */
 export async function closeRedisClient(client: RedisClient): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

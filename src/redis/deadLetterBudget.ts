@@ -129,9 +129,6 @@ export const DEAD_LETTER_SCRIPTS = Object.freeze({
 
 /**
  * The estimate an entry with these field names and values counts for (the scripts' formula).
- *
- * @example
- * estimateEntryBytes(['sequenceNumber', '4960...', 'data', 'AAEC']);
  */
 export function estimateEntryBytes(fieldsAndValues: readonly string[]): number {
   let n = 64;

@@ -40,9 +40,6 @@ export interface RedisDeadLetterSinkOptions {
 
 /**
  * The defaults of {@link RedisDeadLetterSinkOptions}.
- *
- * @example
- * new RedisDeadLetterSink(redis, { streamName: 's' }).maxLen === DEFAULT_DEAD_LETTER_MAX_LEN; // true
  */
 export const DEFAULT_DEAD_LETTER_MAX_LEN = 100_000;
 
@@ -50,19 +47,12 @@ export const DEFAULT_DEAD_LETTER_MAX_LEN = 100_000;
  * The default byte budget of a dead-letter stream (256 MiB): about 2,900 letters cut at the
  * default 64 KiB, or the 100,000 of the count cap when they are small (an AppOpen letter counts
  * about 400 bytes).
- *
- * @example
- * new RedisDeadLetterSink(redis, { streamName: 's' }).maxBytes === DEFAULT_DEAD_LETTER_MAX_BYTES; // true
  */
 export const DEFAULT_DEAD_LETTER_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
  * The fields of every dead-letter stream entry, in the order they are written. An entry whose
  * data was cut has {@link TRUNCATED_DEAD_LETTER_FIELDS} after them.
- *
- * @example
- * const [, fields] = (await redis.xrange('deadletter:app-opens', '-', '+', 'COUNT', 1))[0]!;
- * // fields: ['sequenceNumber', '4960...', 'subSequenceNumber', '0', ..., 'data', 'w4EB...']
  */
 export const DEAD_LETTER_FIELDS = Object.freeze([
   'sequenceNumber',
@@ -76,9 +66,6 @@ export const DEAD_LETTER_FIELDS = Object.freeze([
 /**
  * The fields an entry has after {@link DEAD_LETTER_FIELDS} when its record was larger than
  * `maxDataBytes`: `truncated` (`1`), `dataBytes` (the record's full size) and `dataSha256` (hex).
- *
- * @example
- * // fields: [...DEAD_LETTER_FIELDS pairs, 'truncated', '1', 'dataBytes', '10485760', 'dataSha256', '9f86...']
  */
 export const TRUNCATED_DEAD_LETTER_FIELDS = Object.freeze(['truncated', 'dataBytes', 'dataSha256'] as const);
 
@@ -91,9 +78,6 @@ const MAX_FIXED_ENTRY_BYTES = 1000 * 4 + 256 * 4 + 512;
 
 /**
  * The smallest `maxBytes` allowed with `maxDataBytes`: twice the estimate of the largest entry.
- *
- * @example
- * minDeadLetterMaxBytes(65_536); // 241,760
  */
 export function minDeadLetterMaxBytes(maxDataBytes: number): number {
   const base64 = Math.ceil(maxDataBytes / 3) * 4;
@@ -108,9 +92,6 @@ const EVICT_LIMIT_PER_CALL = 32 * 1024 * 1024;
 
 /**
  * The Redis key of a stream's dead letters.
- *
- * @example
- * deadLetterKey('app-opens'); // 'deadletter:app-opens'
  */
 export function deadLetterKey(streamName: string): string {
   return `deadletter:${streamName}`;
@@ -120,9 +101,6 @@ export function deadLetterKey(streamName: string): string {
  * The Redis key holding the estimated bytes of a stream's dead letters:
  * `deadletter:{deadletter:<name>}:bytes`. Its hash tag is the dead-letter stream's key, so both are
  * in one cluster slot; its prefix keeps it under the same ACL key patterns (`~deadletter:*`).
- *
- * @example
- * deadLetterBytesKey('app-opens'); // 'deadletter:{deadletter:app-opens}:bytes'
  */
 export function deadLetterBytesKey(streamName: string): string {
   return `deadletter:{${deadLetterKey(streamName)}}:bytes`;

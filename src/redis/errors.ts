@@ -48,9 +48,6 @@ const REPLY_CODES: ReadonlyMap<string, boolean> = new Map([
  * is no reply) is retriable with no rule named (`rule: undefined`), which
  * {@link translateRedisError} says in its message. An app that wants another answer for a reply
  * passes its own function to `translateRedisError`, falling back to this one.
- *
- * @example
- * classifyRedisError(replyErr); // { retriable: false, rule: 'reply code WRONGTYPE' }
  */
 export function classifyRedisError(err: unknown): ErrorClassification {
   const code = replyCode(err);
@@ -61,9 +58,6 @@ export function classifyRedisError(err: unknown): ErrorClassification {
 /**
  * The first word of a Redis error reply ("OOM", "WRONGTYPE", ...), or undefined when `err` is not
  * a Redis reply error.
- *
- * @example
- * replyCode(new Error('OOM command not allowed')); // 'OOM' (when err.name === 'ReplyError')
  */
 export function replyCode(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;
@@ -87,7 +81,7 @@ export function replyCode(err: unknown): string | undefined {
  * `classify` decides (default {@link classifyRedisError}).
  *
  * @example
- * try { await redis.hset(key, field, value); }
+ * try { await redis.hset('user:1:checkpoint', 'ios_app_open', '1764000000'); }
  * catch (err) { throw translateRedisError(err, 'HSET user:1:checkpoint', redis); }
  */
 export function translateRedisError(
@@ -173,9 +167,6 @@ export function runBounded<T>(client: RedisClient, what: string, op: () => Promi
  * After a failure on a Cluster client, re-reads the slot map at once (deduplicated by ioredis), so
  * the caller's retry is routed by the current topology: a node that restarted or a slot that
  * moved. No-op for a standalone client.
- *
- * @example
- * if (replies.some(([err]) => err)) refreshTopology(redis);
  */
 export function refreshTopology(client: RedisClient): void {
   if (client instanceof Cluster && client.status !== 'end' && client.status !== 'close') client.refreshSlotsCache();

@@ -62,9 +62,6 @@ const clusters = new WeakMap<Cluster, ClusterState>();
  * ioredis `reconnectOnError` for a standalone or Sentinel client: on `READONLY` (the node is a
  * replica now) drop the connection and make it again, instead of retrying on it. The failed
  * command is not resent by ioredis (1, not 2): the caller's retry sends it on the new connection.
- *
- * @example
- * new Redis({ host, port, reconnectOnError: reconnectOnReadOnly });
  */
 export function reconnectOnReadOnly(err: Error): 1 | false {
   return /^READONLY\b/.test(err.message) ? 1 : false;
@@ -74,9 +71,6 @@ export function reconnectOnReadOnly(err: Error): 1 | false {
  * Starts watching a cluster client's slot map (call once, when the client is made): logs one line
  * per (old master, new master) pair whenever a refresh moves slots, with the time since the first
  * failed write. `seeds` are the URL's nodes.
- *
- * @example
- * watchClusterFailover(cluster, { logger, where: 'redis+cluster://a:7000', seeds: [{ host: 'a', port: 7000 }] });
  */
 export function watchClusterFailover(cluster: Cluster, o: { logger?: Logger | undefined; where: string; seeds: Array<{ host: string; port: number }> }): void {
   const state: ClusterState = { where: o.where, logger: o.logger, owners: [], firstFailureAt: undefined, lastFailureAt: 0, lastRebuildAt: 0, seeds: o.seeds };
@@ -125,9 +119,6 @@ function onRefresh(cluster: Cluster, state: ClusterState): void {
  * node that answers and resolves when that is done (at most 3 s), so the caller's retry is routed
  * by the new map; rebuilds the client when it has been failing for {@link STUCK_AFTER_MS}. Never
  * rejects. No-op for other clients (their `READONLY` handling is {@link reconnectOnReadOnly}).
- *
- * @example
- * catch (err) { await recoverAfterFailure(redis); throw translateRedisError(err, what, redis); }
  */
 export async function recoverAfterFailure(client: Redis | Cluster): Promise<void> {
   if (!(client instanceof Cluster) || client.status === 'end') return;
@@ -174,9 +165,6 @@ export async function recoverAfterFailure(client: Redis | Cluster): Promise<void
  * rebuild (issue 23). So: commands parked in the offline queue are rejected first (their callers
  * retry them), and when the client is still `disconnecting` after {@link RECONNECT_GRACE_MS} it
  * is connected explicitly (ioredis' own reconnect, should it come later, is then a no-op).
- *
- * @example
- * rebuildCluster(cluster); // status: disconnecting -> connecting -> connect -> ready
  */
 export function rebuildCluster(client: Cluster): void {
   const internals = client as unknown as ClusterInternals;

@@ -14,9 +14,6 @@ const TABLE = (() => {
 
 /**
  * Number of hash slots in a Redis Cluster.
- *
- * @example
- * keySlot('user:1:checkpoint') < SLOT_COUNT; // true
  */
 export const SLOT_COUNT = 16384;
 

@@ -21,10 +21,6 @@ export interface SentinelClientOptions {
  * The ioredis options for a `redis+sentinel://` or `rediss+sentinel://` URL: the URL's hosts are
  * the sentinels, its user/password and db are the data nodes'. With TLS, the same TLS options
  * are used for sentinels and data nodes.
- *
- * @example
- * const parsed = parseRedisUrl('redis+sentinel://s1:26379,s2:26379/mymaster/2');
- * new Redis({ ...common, ...sentinelRedisOptions(parsed, undefined, {}) });
  */
 export function sentinelRedisOptions(parsed: ParsedRedisUrl, tls: TlsOptions | undefined, o: SentinelClientOptions): RedisOptions {
   return {

@@ -7,18 +7,11 @@ import { Cluster, Redis } from 'ioredis';
 
 /**
  * A standalone or cluster client, as returned by {@link createRedisClient}.
- *
- * @example
- * const redis: RedisClient = createRedisClient(url);
- * if (redis instanceof Cluster) log.info({}, 'cluster mode');
  */
 export type RedisClient = Redis | Cluster;
 
 /**
  * The defaults of {@link RedisClientOptions}.
- *
- * @example
- * DEFAULT_REDIS_CLIENT_OPTIONS.commandTimeoutMs; // 5000
  */
 export const DEFAULT_REDIS_CLIENT_OPTIONS = Object.freeze({
   commandTimeoutMs: 5_000,

@@ -35,9 +35,6 @@ export const REDIS_WORKER_PROCESS_VARIABLES = Object.freeze({
 /**
  * The settings of a Redis worker under the KCL daemon: those of every Redis worker, LOG_PATH,
  * STATS_INTERVAL_MS.
- *
- * @example
- * const { logPath, statsIntervalMs }: RedisWorkerEnv = startRedisWorker('dailyactives').config;
  */
 export type RedisWorkerEnv = RedisWorkerSettings & {
   logPath: string;
@@ -47,12 +44,6 @@ export type RedisWorkerEnv = RedisWorkerSettings & {
 /**
  * What a worker adds to the shared start-up. Every field is optional: without them the worker
  * gets exactly the shared settings, start line and client (bin/dailyactives).
- *
- * @example
- * const options: RedisWorkerOptions<{ chunkSize: number }> = {
- *   readConfig: () => ({ chunkSize: optionalVar('CHUNK_SIZE', 2000, parseInteger({ min: 1 })) }),
- *   startFields: (config) => ({ chunkSize: config.chunkSize }),
- * };
  */
 export interface RedisWorkerOptions<Extra extends object> {
   /**
@@ -68,9 +59,6 @@ export interface RedisWorkerOptions<Extra extends object> {
 
 /**
  * What {@link startRedisWorker} hands the worker.
- *
- * @example
- * const { config, logger, flushSync, logDrops, redis, deadLetters }: RedisWorker = startRedisWorker('dailyactives');
  */
 export interface RedisWorker<Extra extends object = Record<never, never>> {
   config: RedisWorkerEnv & Extra;
@@ -89,12 +77,6 @@ export interface RedisWorker<Extra extends object = Record<never, never>> {
  * (`connectionName` `<name>:<pid>`). On a configuration error (a malformed variable, a LOG_PATH
  * that cannot be opened, a RESULTS_REDIS_URL the client refuses) it writes one line
  * `<name>: <message>` to stderr and exits 78.
- *
- * @example
- * const { config, logger, flushSync, redis, deadLetters } = startRedisWorker('dailyactives');
- * await runWithBatchProcessor({ decoder: appOpenDecoder, deadLetters, logger, flushLogs: flushSync }, processor);
- * // with settings of its own:
- * const worker = startRedisWorker('lastopens', { readConfig: () => ({ chunkSize: optionalVar('CHUNK_SIZE', 2000, parseInteger({ min: 1 })) }) });
  */
 export function startRedisWorker<Extra extends object = Record<never, never>>(name: string, options: RedisWorkerOptions<Extra> = {}): RedisWorker<Extra> {
   const fail = (message: string): never => {

@@ -7,9 +7,6 @@ import { redactUrl } from '../config/redact.js';
 
 /**
  * A URL taken apart by {@link parseRedisUrl}.
- *
- * @example
- * const { nodes, cluster } = parseRedisUrl('redis+cluster://a:7000,b:7001');
  */
 export interface ParsedRedisUrl {
   tls: boolean;

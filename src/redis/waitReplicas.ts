@@ -15,9 +15,6 @@ import type { RedisClient } from './settings.js';
 
 /**
  * Options of {@link waitForReplicas}.
- *
- * @example
- * const wait: WaitReplicasOptions = { replicas: 1, timeoutMs: 1000 };
  */
 export interface WaitReplicasOptions {
   /** Replicas that must acknowledge (1 or more). */
@@ -31,10 +28,6 @@ export interface WaitReplicasOptions {
  * connection (standalone, Sentinel), in parallel. Resolves when each reports enough replicas;
  * rejects with a RetriableError naming the master and the count otherwise (the batch is then
  * retried, never checkpointed), or when a master cannot be reached.
- *
- * @example
- * await recordLastOpens(redis, events);
- * await waitForReplicas(redis, new Set(events.map((e) => keySlot(lastOpenKey(e.userId)))), { replicas: 1, timeoutMs: 1000 });
  */
 export async function waitForReplicas(client: RedisClient, slots: Iterable<number> | undefined, o: WaitReplicasOptions): Promise<void> {
   const targets: Array<{ name: string; node: Redis }> = [];

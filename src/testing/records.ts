@@ -7,9 +7,6 @@ const BASE = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_
 
 /**
  * The i-th of a run of realistic, strictly increasing 56-digit sequence numbers.
- *
- * @example
- * sequenceNumber(0) < sequenceNumber(1); // true as BigInt, and as equal-length strings
  */
 export function sequenceNumber(i: number | bigint, base: bigint = BASE): string {
   return (base + BigInt(i) * 1_000n).toString();

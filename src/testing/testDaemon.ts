@@ -76,9 +76,10 @@ function compareSeq(a: string, b: string): number {
  * Spawns `command` and drives it like the KCL daemon would.
  *
  * @example
+ * import assert from 'node:assert/strict';
  * const daemon = TestDaemon.spawn('bin/lastopens', { env: { ...process.env, STREAM_NAME: 's', RESULTS_REDIS_URL: url } });
  * await daemon.initialize('shardId-000000000000');
- * const { checkpoints } = await daemon.processRecords(makeRecords([payload1, payload2]));
+ * const { checkpoints } = await daemon.processRecords(makeRecords([toAvro(event), Buffer.from('not avro')]));
  * await daemon.shutdownRequested();
  * await daemon.closeInput();
  * assert.deepEqual(await daemon.exited, { code: 0, signal: null });
@@ -157,6 +158,8 @@ export class TestDaemon {
    * it, for {@link TestDaemon.sendPrepared}. The same prepared batch can be sent to many workers.
    *
    * @example
+   * const daemon = TestDaemon.spawn('bin/lastopens');
+   * const batches = [makeRecords([toAvro(event)]), makeRecords([Buffer.from('not avro')])];
    * const prepared = batches.map((b) => TestDaemon.prepareProcessRecords(b));
    * for (const p of prepared) await daemon.sendPrepared(p);
    */

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { LOG_LEVELS, createWorkerLogger, parseLogLevel, pinoOptions } from '../../src/config/logging.js';
+import { LOG_LEVELS, createPinoLogger, createWorkerLogger, parseLogLevel, pinoOptions } from '../../src/config/logging.js';
+import { createLambdaLogger } from '../../src/lambda/logger.js';
 import { optionalVar } from '../../src/config/env.js';
 import { parseStrictJson, parseStrictJsonLines } from '../helpers/strictJson.js';
 
@@ -82,4 +83,31 @@ test('pinoOptions: the shared line format, redaction plus extra paths, and the d
   const p = JSON.parse(plain.lines[0]!) as Record<string, unknown>;
   assert.deepEqual([p.level, p.secret, p.req], ['warn', '***', { headers: { 'x-api-key': 'k' } }], 'extra paths only where given');
   assert.equal(pinoOptions({ base: {} }).mixin, undefined, 'no guard unless asked');
+});
+
+test('createPinoLogger: a child rebinding a key keeps its parent\'s level, its grandchildren and setBindings stay guarded; the Lambda logger too', () => {
+  // Prepare
+  const lines: string[] = [];
+  const stream = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+  const logger = createPinoLogger({ base: { pid: 7, app: 'a' }, dedupeKeys: true }, stream);
+  const quiet = logger.child({ shardId: 's0' });
+  quiet.level = 'warn';
+  // Act
+  const rebound = quiet.child({ shardId: 's1', pid: 8 });
+  rebound.info({ n: 0 }, 'below the parent\'s level');
+  rebound.warn({ shardId: 's1', app: 'b' }, 'rebound');
+  rebound.child({ app: 'c' }).child({ extra: 1 }).warn({ extra: 1 }, 'grandchild');
+  const moved = logger.child({ shardId: 's2' });
+  moved.info({}, 'before setBindings');
+  moved.setBindings({ requestId: 'r1' });
+  moved.info({ requestId: 'r1', pid: 7 }, 'after setBindings');
+  createLambdaLogger({ base: { app: 'l' }, destination: stream }).child({ app: 'm', pid: 9 }).child({ pid: 10 }).info({ app: 'm', pid: 10 }, 'lambda');
+  // Assess: every line parses strictly (no key twice), the child's values win, the line's equal values go
+  const parsed = lines.map((l) => parseStrictJson(l) as Record<string, unknown>);
+  const byMsg = (msg: string): Record<string, unknown> => parsed.find((l) => l.msg === msg) ?? {};
+  assert.deepEqual(parsed.map((l) => l.msg), ['rebound', 'grandchild', 'before setBindings', 'after setBindings', 'lambda']);
+  assert.deepEqual([byMsg('rebound').pid, byMsg('rebound').shardId, byMsg('rebound').app, byMsg('rebound').app_line, byMsg('rebound').shardId_line], [8, 's1', 'a', 'b', undefined]);
+  assert.deepEqual([byMsg('grandchild').app, byMsg('grandchild').extra, byMsg('grandchild').shardId, byMsg('grandchild').level, byMsg('grandchild').pid], ['c', 1, 's1', 'warn', 8]);
+  assert.deepEqual([byMsg('after setBindings').requestId, byMsg('after setBindings').requestId_line, byMsg('after setBindings').pid_line], ['r1', undefined, undefined]);
+  assert.deepEqual([byMsg('lambda').app, byMsg('lambda').app_line, byMsg('lambda').pid, byMsg('lambda').pid_line], ['m', undefined, 10, undefined]);
 });

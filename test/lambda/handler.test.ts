@@ -86,7 +86,7 @@ describe('createKinesisHandler with a per-record processor', () => {
       deadLetters: new RedisDeadLetterSink(redis, { streamName: 'app-opens' }),
       logger,
       retry: { initialDelayMs: 20, maxDelayMs: 50, maxAttempts: 3 },
-      processor: async (value) => {
+      singleProcessor: async (value) => {
         await recordLastOpen(redis, value);
         // The fault is real (Redis answers OOM); only its moment is chosen by the test.
         if (faultAfterUser2 && value.userId === 2n) await refuseWrites();
@@ -130,7 +130,7 @@ describe('createKinesisHandler with a per-record processor', () => {
       decoder: appOpenDecoder,
       deadLetters: new RedisDeadLetterSink(redis, { streamName: 'app-opens' }),
       logger: memoryLogger().logger,
-      processor: (value) => recordLastOpen(redis, value),
+      singleProcessor: (value) => recordLastOpen(redis, value),
     });
     assert.deepEqual(await handler(event, createLocalContext()), { batchItemFailures: [] });
     assert.equal(await admin.hget('user:7:checkpoint', 'web_app_open'), String(now));
@@ -159,7 +159,7 @@ describe('createKinesisHandler with a per-record processor', () => {
         deadLetters: new RedisDeadLetterSink(dlClient, { streamName: 'app-opens' }),
         logger: memoryLogger().logger,
         retry: { initialDelayMs: 20, maxDelayMs: 50, maxAttempts: 2 },
-        processor: (value) => recordLastOpen(redis, value),
+        singleProcessor: (value) => recordLastOpen(redis, value),
       });
       assert.deepEqual(await handler(event, createLocalContext()), { batchItemFailures: [{ itemIdentifier: seqOf(event, 1) }] });
       assert.equal(await admin.hget('user:1:checkpoint', 'ios_app_open'), String(now - 3));
@@ -184,7 +184,7 @@ describe('createKinesisHandler with a per-record processor', () => {
       logger: memoryLogger().logger,
       retry: { initialDelayMs: 50, maxDelayMs: 100, maxAttempts: Number.POSITIVE_INFINITY },
       reserveMs: 1_000,
-      processor: (value) => recordLastOpen(redis, value),
+      singleProcessor: (value) => recordLastOpen(redis, value),
     });
     const started = Date.now();
     const response = await handler(event, createLocalContext({ timeoutMs: 1_500 }));
@@ -268,7 +268,7 @@ describe('createKinesisHandler with a batch processor', () => {
 
 describe('createKinesisHandler options', () => {
   test('the handler fits aws-lambda\'s KinesisStreamHandler type and has its counters', () => {
-    const handler = createKinesisHandler<string>({ decoder: String, processor: () => undefined, logger: memoryLogger().logger });
+    const handler = createKinesisHandler<string>({ decoder: String, singleProcessor: () => undefined, logger: memoryLogger().logger });
     const typed: KinesisStreamHandler = handler; // a compile-time check, really
     assert.equal(typeof typed, 'function');
     assert.deepEqual(handler.counters, { records: 0, processed: 0, deadLettered: 0, failures: 0 });
@@ -276,14 +276,12 @@ describe('createKinesisHandler options', () => {
 
   for (const [name, options, message] of [
     ['no processor', { decoder: String }, /exactly one of `singleProcessor` and `batchProcessor`/],
-    ['both processors', { decoder: String, processor: () => 0, batchProcessor: () => undefined }, /exactly one of/],
     ['singleProcessor and batchProcessor', { decoder: String, singleProcessor: () => 0, batchProcessor: () => undefined }, /exactly one of/],
-    ['singleProcessor and its former name processor', { decoder: String, singleProcessor: () => 0, processor: () => 0 }, /`singleProcessor` and `processor`/],
     ['singleProcessor not a function', { decoder: String, singleProcessor: 3 }, /`singleProcessor` to be a function/],
-    ['no decoder', { processor: () => 0 }, /`decoder`/],
-    ['chunkSize with a record processor', { decoder: String, processor: () => 0, chunkSize: 2 }, /`chunkSize` only with `batchProcessor`/],
-    ['negative reserveMs', { decoder: String, processor: () => 0, reserveMs: -1 }, /`reserveMs`/],
-    ['bad retry', { decoder: String, processor: () => 0, retry: { maxAttempts: 0 } }, /`retry.maxAttempts`/],
+    ['no decoder', { singleProcessor: () => 0 }, /`decoder`/],
+    ['chunkSize with a record processor', { decoder: String, singleProcessor: () => 0, chunkSize: 2 }, /`chunkSize` only with `batchProcessor`/],
+    ['negative reserveMs', { decoder: String, singleProcessor: () => 0, reserveMs: -1 }, /`reserveMs`/],
+    ['bad retry', { decoder: String, singleProcessor: () => 0, retry: { maxAttempts: 0 } }, /`retry.maxAttempts`/],
   ] as const) {
     test(`${name}: refused at construction, naming the option`, () => {
       assert.throws(() => createKinesisHandler(options as never), (err: Error) => err instanceof TypeError && message.test(err.message));

@@ -20,9 +20,6 @@ import { ACCEPTED_SCHEMA, BATCH_BODY_SCHEMA, BATCH_ENVELOPE_SCHEMA, BATCH_RESULT
 
 /**
  * What the API needs of a producer: a {@link BatchProducer} with `whenFull: 'reject'`.
- *
- * @example
- * const sink: EventSink = new BatchProducer({ client, streamName, whenFull: 'reject' });
  */
 export interface EventSink {
   add(data: Uint8Array, partitionKey: string): Promise<void>;
@@ -31,9 +28,6 @@ export interface EventSink {
 
 /**
  * The Redis commands the shared rate limiter uses (an ioredis client, standalone or Cluster).
- *
- * @example
- * const redis: RateLimitRedis = createRedisClient(process.env.RATE_LIMIT_REDIS_URL!);
  */
 export interface RateLimitRedis {
   defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
@@ -42,9 +36,6 @@ export interface RateLimitRedis {
 /**
  * Rate limits: requests per minute, counted per user (a token's `sub`), per API key, and per
  * client IP for requests without a valid credential (and for everyone with `AUTH=none`).
- *
- * @example
- * const limits: RateLimitOptions = { perMinute: 120, perKeyPerMinute: 60_000, redis };
  */
 export interface RateLimitOptions {
   /** Requests per minute per user, and per IP for requests without a valid credential. Default 120. `0`: no limit. */
@@ -64,9 +55,6 @@ export interface RateLimitOptions {
 
 /**
  * HTTP timeouts, ms. A connection that breaks one is answered 408 (or closed) and dropped.
- *
- * @example
- * const timeouts: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000, bodyIdleMs: 10_000, keepAliveMs: 72_000 };
  */
 export interface HttpTimeouts {
   /** From a connection's first byte (or its opening, for a new one), until the request's headers are in. Default 10,000. */
@@ -81,9 +69,6 @@ export interface HttpTimeouts {
 
 /**
  * Options of {@link buildApp}.
- *
- * @example
- * const options: AppOptions = { producer, authenticator: createAuthenticator({ jwtSecret }), logger };
  */
 export interface AppOptions {
   /** Where accepted events go. Configure it with `whenFull: 'reject'` so that a full buffer answers 503 at once. */
@@ -114,33 +99,21 @@ export interface AppOptions {
 
 /**
  * The defaults of {@link HttpTimeouts}.
- *
- * @example
- * const headersMs = options.headersMs ?? HTTP_TIMEOUT_DEFAULTS.headersMs;
  */
 export const HTTP_TIMEOUT_DEFAULTS = { headersMs: 10_000, requestMs: 30_000, bodyIdleMs: 10_000, keepAliveMs: 72_000 } as const;
 
 /**
  * The default {@link AppOptions.bodyLimit}: 16 KiB.
- *
- * @example
- * await buildApp({ producer, authenticator, bodyLimit: 2 * DEFAULT_BODY_LIMIT });
  */
 export const DEFAULT_BODY_LIMIT = 16 * 1024;
 
 /**
  * The default {@link AppOptions.batchBodyLimit}: 1 MiB.
- *
- * @example
- * await buildApp({ producer, authenticator, batchBodyLimit: 2 * DEFAULT_BATCH_BODY_LIMIT });
  */
 export const DEFAULT_BATCH_BODY_LIMIT = 1024 * 1024;
 
 /**
  * The defaults of {@link RateLimitOptions}.
- *
- * @example
- * const perMinute = options.perMinute ?? RATE_LIMIT_DEFAULTS.perMinute;
  */
 export const RATE_LIMIT_DEFAULTS = { perMinute: 120, perKeyPerMinute: 60_000, redisPrefix: 'app-opens-rate:', cacheSize: 100_000 } as const;
 
@@ -192,10 +165,6 @@ const COMMON_ERRORS = {
  * credential, 403 for another user's `userId`, 413 over the body limit, 415 for a body that is
  * not JSON, 429 over the rate limit, 503 when the producer is full or stopping.
  * `POST /app_opens/batch` answers per event. `GET /openapi.json` is the OpenAPI 3.1 document.
- *
- * @example
- * const app = await buildApp({ producer, authenticator: createAuthenticator({ apiKeys: [key] }), logger });
- * await app.listen({ port: 8080, host: '0.0.0.0' });
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { producer } = options;
@@ -504,9 +473,6 @@ const closers = new WeakMap<FastifyInstance, { busyConnections: () => number }>(
  * idle ones at once (kept-alive, or open without a request), lets requests in flight finish, and
  * when `timeoutMs` is over destroys the connections still open (their requests were not accepted:
  * nothing was buffered for them). Resolves with how many connections were cut that way.
- *
- * @example
- * const { forced } = await closeApp(app, 10_000);
  */
 export async function closeApp(app: FastifyInstance, timeoutMs: number): Promise<{ forced: number }> {
   const closed = app.close();

@@ -8,9 +8,6 @@ import type { AppOpen } from '../model/index.js';
 
 /**
  * The request body as the JSON schema admits it.
- *
- * @example
- * const body: AppOpenBody = { userId: '9223372036854775807', platform: 'ios' };
  */
 export interface AppOpenBody {
   /**
@@ -31,9 +28,6 @@ export interface AppOpenBody {
  * safe integer: a larger JSON number has already been rounded by the parser, so it is refused and
  * the string form is asked for instead. Semantic rules (userId > 0, platform pattern, timestamp
  * not in the future) are the model's, applied after.
- *
- * @example
- * app.post('/app_opens', { schema: { body: APP_OPEN_BODY_SCHEMA } }, handler);
  */
 export const APP_OPEN_BODY_SCHEMA = {
   type: 'object',
@@ -68,9 +62,6 @@ export interface SchemaFailure {
 /**
  * Turns the first schema failure of an event into the field at fault and a message. `path` is
  * the JSON pointer of the event inside the body (`''` for the single-event body).
- *
- * @example
- * describeSchemaFailure({ instancePath: '/platform', params: {}, message: 'must be string' }); // { field: 'platform', message: 'platform must be string' }
  */
 export function describeSchemaFailure(v: SchemaFailure, path = ''): { field: string; message: string } {
   const params = v.params as { missingProperty?: string; additionalProperty?: string };
@@ -88,9 +79,6 @@ export function describeSchemaFailure(v: SchemaFailure, path = ''): { field: str
  * Builds the event from a body that passed the schema. Refuses strings with lone surrogates
  * (they would reach the stream silently replaced by U+FFFD); does not apply the model's rules:
  * call the model's `validate` next.
- *
- * @example
- * toAppOpen({ userId: '9223372036854775807', platform: 'ios' }, 1764000000).userId; // 9223372036854775807n
  */
 export function toAppOpen(body: AppOpenBody & { userId: number | string }, nowSeconds: number): AppOpen {
   for (const field of ['platform', 'appVersion', 'deviceId'] as const) {

@@ -12,9 +12,6 @@ export { KeySetUnavailableError } from './keySet.js';
 
 /**
  * How callers authenticate. At least one of `jwtSecret`, `jwksUrl`, `apiKeys` must be given.
- *
- * @example
- * const auth: AuthOptions = { jwksUrl: 'https://id.example.com/.well-known/jwks.json', issuer: 'https://id.example.com/', audience: 'app-opens', apiKeys: ['s3cr3t-service-key'] };
  */
 export interface AuthOptions {
   /** HS256 secret of end users' tokens (at least 32 bytes). */
@@ -46,9 +43,6 @@ export interface AuthOptions {
 
 /**
  * The defaults of {@link AuthOptions}.
- *
- * @example
- * const lifetime = options.maxTokenLifetimeSeconds ?? AUTH_DEFAULTS.maxTokenLifetimeSeconds;
  */
 export const AUTH_DEFAULTS = {
   jwksCacheMs: 600_000,
@@ -61,18 +55,12 @@ export const AUTH_DEFAULTS = {
 /**
  * The authenticated caller: an end user (the token's `sub`, a decimal user id), a backend service
  * (identified by a digest of its key, never the key), or anyone (`AUTH=none`).
- *
- * @example
- * const who: Principal = { kind: 'user', userId: '42' };
  */
 export type Principal = { kind: 'user'; userId: string } | { kind: 'service'; keyId: string } | { kind: 'anonymous' };
 
 /**
  * A missing or bad credential: answered 401 with `WWW-Authenticate`. `code` is `missing`,
  * `expired` or `invalid`; the message says what is wrong without echoing the credential.
- *
- * @example
- * throw new AuthError('expired', 'the token has expired');
  */
 export class AuthError extends Error {
   override name = 'AuthError';
@@ -87,9 +75,6 @@ export class AuthError extends Error {
 
 /**
  * Checks the credentials of one request.
- *
- * @example
- * const who = await authenticator.authenticate(request.headers);
  */
 export interface Authenticator {
   authenticate(headers: Readonly<Record<string, string | string[] | undefined>>): Promise<Principal>;
@@ -113,9 +98,6 @@ export const NO_AUTH: Authenticator = {
 /**
  * Builds the {@link Authenticator} for `options`; throws a TypeError naming the option that is
  * wrong (no scheme configured, a short HS256 secret, an empty API key, a bad JWKS URL).
- *
- * @example
- * const authenticator = createAuthenticator({ jwtSecret: process.env.AUTH_JWT_SECRET });
  */
 export function createAuthenticator(options: AuthOptions): Authenticator {
   const apiKeys = options.apiKeys ?? [];

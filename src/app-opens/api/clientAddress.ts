@@ -9,10 +9,6 @@ import { isIP, isIPv4 } from 'node:net';
  * The rate-limit key of `address`: `a.b.c.d` for IPv4 (also when written as IPv4-mapped IPv6),
  * `xxxx:xxxx:xxxx:xxxx::/64` for IPv6, or `undefined` when `address` is not an IP address (a
  * garbage `X-Forwarded-For` entry); the caller then keys by the TCP peer instead.
- *
- * @example
- * clientKey('2001:db8:1:2:aaaa::1'); // '2001:db8:1:2::/64'
- * clientKey('::ffff:203.0.113.9');    // '203.0.113.9'
  */
 export function clientKey(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;

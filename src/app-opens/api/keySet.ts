@@ -9,9 +9,6 @@ import { createLocalJWKSet, errors as joseErrors, type FlattenedJWSInput, type J
 /**
  * The JWKS could not be fetched or read, so a token cannot be checked now: answered 503 with
  * `Retry-After` (the caller's credential may well be good).
- *
- * @example
- * throw new KeySetUnavailableError('the key set is unavailable', 30);
  */
 export class KeySetUnavailableError extends Error {
   override name = 'KeySetUnavailableError';
@@ -28,9 +25,6 @@ export class KeySetUnavailableError extends Error {
 
 /**
  * Options of {@link createKeySet}.
- *
- * @example
- * const options: KeySetOptions = { url: new URL('https://id.example.com/jwks.json'), cacheMs: 600_000, cooldownMs: 30_000, timeoutMs: 5_000 };
  */
 export interface KeySetOptions {
   url: URL;
@@ -50,10 +44,6 @@ export interface KeySetOptions {
  * A key getter for jose's `jwtVerify` backed by the JWKS at `options.url`. An unknown `kid`
  * fetches the set again once the cooldown allows it. When a refresh fails, the keys fetched
  * before stay in use; with none, the getter throws {@link KeySetUnavailableError}.
- *
- * @example
- * const getKey = createKeySet({ url, cacheMs: 600_000, cooldownMs: 30_000, timeoutMs: 5_000 });
- * await jwtVerify(token, getKey, { algorithms: ['RS256', 'ES256'] });
  */
 export function createKeySet(options: KeySetOptions): JWTVerifyGetKey {
   const { url, cacheMs, cooldownMs, timeoutMs } = options;

@@ -24,9 +24,6 @@ const copying =
 
 /**
  * A store constructor for `@fastify/rate-limit`'s `store` option holding at most `cacheSize` keys.
- *
- * @example
- * await app.register(rateLimit, { global: false, store: memoryRateStore(100_000) });
  */
 export function memoryRateStore(cacheSize: number): FastifyRateLimitStoreCtor {
   return class MemoryRateStore implements FastifyRateLimitStore {

@@ -10,9 +10,6 @@ export const MAX_BATCH_EVENTS = 500;
 /**
  * Every error answer (`$id` `Error`): the status again, its reason, a message, and for a 400 the
  * field at fault.
- *
- * @example
- * app.addSchema(ERROR_SCHEMA);
  */
 export const ERROR_SCHEMA = {
   $id: 'Error',
@@ -29,9 +26,6 @@ export const ERROR_SCHEMA = {
 
 /**
  * `202` of `POST /app_opens`.
- *
- * @example
- * app.post('/x', { schema: { response: { 202: ACCEPTED_SCHEMA } } }, handler);
  */
 export const ACCEPTED_SCHEMA = {
   type: 'object',
@@ -44,9 +38,6 @@ export const ACCEPTED_SCHEMA = {
  * The body of `POST /app_opens/batch`: `{"events": [AppOpen, ...]}`, 1 to 500 events. The route
  * checks only this envelope as a whole; each event is checked on its own and answered in its
  * place in the results (see {@link BATCH_RESULT_SCHEMA}).
- *
- * @example
- * const body = { events: [{ platform: 'ios' }, { platform: 'android', timestamp: 1764000000 }] };
  */
 export const BATCH_BODY_SCHEMA = {
   type: 'object',
@@ -82,9 +73,6 @@ export const BATCH_ENVELOPE_SCHEMA = {
  * counts, and one result per event in the order sent. A rejected event carries the status it
  * would have had alone, the field at fault (400) and `retriable` (true for 503: send it again
  * later; false: fix it first).
- *
- * @example
- * app.post('/app_opens/batch', { schema: { response: { 202: BATCH_RESULT_SCHEMA, 207: BATCH_RESULT_SCHEMA } } }, handler);
  */
 export const BATCH_RESULT_SCHEMA = {
   type: 'object',
@@ -122,9 +110,6 @@ export const BATCH_RESULT_SCHEMA = {
 
 /**
  * `200` of `GET /healthz`.
- *
- * @example
- * app.get('/healthz', { schema: { response: { 200: HEALTH_SCHEMA } } }, handler);
  */
 export const HEALTH_SCHEMA = {
   type: 'object',

@@ -23,11 +23,6 @@ let container: LastOpensLambda | undefined;
 /**
  * The Lambda entry point (`dist/app-opens/lambda/lastopens.handler`). Reads the configuration and connects
  * to Redis on the first invocation of a container; answers with a partial batch response.
- *
- * @example
- * // Lambda: Runtime nodejs24.x (or nodejs22.x), Handler dist/app-opens/lambda/lastopens.handler
- * import { handler } from 'kinesis-streams/dist/app-opens/lambda/lastopens.js';
- * const response = await handler(event, context); // { batchItemFailures: [] }
  */
 export const handler: KinesisHandler = (event, context) => {
   try {
@@ -42,10 +37,6 @@ export const handler: KinesisHandler = (event, context) => {
  * Closes this container's Redis client and forgets the set-up, so the next invocation starts
  * afresh. Lambda never needs it (a frozen container's connection is reused, a dead one is
  * reconnected); local runs and tests call it to let the process exit.
- *
- * @example
- * await handler(event, createLocalContext());
- * await closeLastOpens();
  */
 export async function closeLastOpens(): Promise<void> {
   const c = container;

@@ -30,9 +30,6 @@ function deepFreeze<T extends object>(value: T): T {
 /**
  * The AppOpen Avro schema, version 1, exactly as other producers and consumers use it (frozen).
  * Its CRC-64-AVRO fingerprint is `APP_OPEN_V1_FINGERPRINT`.
- *
- * @example
- * JSON.stringify(APP_OPEN_SCHEMA_V1); // the .avsc text
  */
 export const APP_OPEN_SCHEMA_V1: object = deepFreeze({
   type: 'record',
@@ -49,17 +46,11 @@ export const APP_OPEN_SCHEMA_V1: object = deepFreeze({
 
 /**
  * How far in the future a timestamp may be (clock skew between devices and us): 24 hours.
- *
- * @example
- * validate(event, nowSeconds); // accepts timestamps up to nowSeconds + MAX_FUTURE_SECONDS
  */
 export const MAX_FUTURE_SECONDS = 24 * 60 * 60;
 
 /**
  * The platform rule: it becomes part of the Redis field `<platform>_app_open`.
- *
- * @example
- * PLATFORM_PATTERN.test('android_tv'); // true
  */
 export const PLATFORM_PATTERN = /^[a-z][a-z0-9_]{0,31}$/;
 

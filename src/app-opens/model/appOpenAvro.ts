@@ -32,9 +32,6 @@ const readerType: Type = parseSchema(APP_OPEN_SCHEMA_V1);
 
 /**
  * The CRC-64-AVRO fingerprint of {@link APP_OPEN_SCHEMA_V1} (unsigned; see `fingerprintOf`).
- *
- * @example
- * formatFingerprint(APP_OPEN_V1_FINGERPRINT);
  */
 export const APP_OPEN_V1_FINGERPRINT: bigint = fingerprintOf(readerType);
 
@@ -70,6 +67,7 @@ const writers = new Map<bigint, WriterSchema>([
  * @returns the schema's CRC-64-AVRO fingerprint (unsigned `bigint`, as `fingerprintOf`).
  * @throws TypeError when the schema is not valid Avro or cannot be resolved to v1.
  * @example
+ * const v1 = APP_OPEN_SCHEMA_V1 as { fields: object[] };
  * const fp = registerAppOpenSchema({ ...v1, fields: [...v1.fields, { name: 'country', type: 'string', default: '' }] });
  */
 export function registerAppOpenSchema(schema: AvroSchema): bigint {
@@ -92,9 +90,6 @@ export function registerAppOpenSchema(schema: AvroSchema): bigint {
 
 /**
  * The fingerprints `fromAvro` accepts in single-object encoding, v1 first.
- *
- * @example
- * knownAppOpenFingerprints().map(formatFingerprint);
  */
 export function knownAppOpenFingerprints(): bigint[] {
   return [...writers.keys()];
@@ -164,9 +159,6 @@ interface DecodedRecord {
  * Decodes a body with avsc, resolving from the writer schema `resolver` was built for (v1 when
  * undefined). `fromAvro` uses it for every writer but v1, which has a direct decoder; tests use
  * it as the reference the direct decoder must agree with. Throws only DecodeError.
- *
- * @example
- * decodeBodyWithAvsc(bytes, 10, undefined, 'AppOpen v1 record');
  */
 export function decodeBodyWithAvsc(buf: Buffer, offset: number, resolver: Resolver | undefined, what: string): AppOpen {
   let result: { value: unknown; offset: number };
@@ -234,7 +226,7 @@ export function fromAvro(bytes: Uint8Array): AppOpen {
  * Throws DecodeError or ValidationError, which dead-letter the record.
  *
  * @example
- * runWithSingleProcessor({ decoder: appOpenDecoder, processor });
+ * await runWithSingleProcessor({ decoder: appOpenDecoder }, processor);
  */
 export const appOpenDecoder: Decoder<AppOpen> = (data: Buffer): AppOpen => {
   const event = fromAvro(data);

@@ -127,9 +127,6 @@ function readOptionalString(buf: Buffer, field: string): string | null {
 /**
  * Decodes a v1 body occupying `buf` from `start` to its end. `description` names the input in
  * error messages (e.g. "plain AppOpen v1 record"). Throws only DecodeError.
- *
- * @example
- * decodeAppOpenV1Body(bytes, 10, 'AppOpen v1 record'); // after a single-object header
  */
 export function decodeAppOpenV1Body(buf: Buffer, start: number, description: string): AppOpen {
   pos = start;
@@ -206,9 +203,6 @@ function writeVarint(out: Buffer, z: number | bigint): void {
 
 /**
  * The fields of a v1 body; the caller has checked that they can be encoded.
- *
- * @example
- * const fields: AppOpenV1Fields = { timestamp: 1, userId: 1n, platform: 'ios', appVersion: null, deviceId: null };
  */
 export interface AppOpenV1Fields {
   timestamp: number;
@@ -222,10 +216,6 @@ export interface AppOpenV1Fields {
  * Writes `header` (may be empty) followed by the v1 body of `event` into one new buffer.
  * The caller guarantees the event is encodable (safe-integer timestamp, int64 userId, strings
  * without lone surrogates).
- *
- * @example
- * encodeAppOpenV1(event, V1_HEADER); // single-object encoding
- * encodeAppOpenV1(event, Buffer.alloc(0)); // plain v1 body
  */
 export function encodeAppOpenV1(event: AppOpenV1Fields, header: Uint8Array): Buffer {
   const ts = zigzag(event.timestamp);

@@ -6,26 +6,17 @@
 
 /**
  * What comes before the user id in a checkpoint key.
- *
- * @example
- * Buffer.from(LAST_OPEN_KEY_PREFIX, 'latin1'); // the bytes the standalone path writes
  */
 export const LAST_OPEN_KEY_PREFIX = 'user:';
 
 /**
  * What comes after the user id in a checkpoint key.
- *
- * @example
- * `${LAST_OPEN_KEY_PREFIX}42${LAST_OPEN_KEY_SUFFIX}`; // 'user:42:checkpoint'
  */
 export const LAST_OPEN_KEY_SUFFIX = ':checkpoint';
 
 /**
  * The key of the user whose id is written `digits` (decimal, as `bigint.toString()` or
  * `String(safeInteger)` write it): for callers that hold the digits already.
- *
- * @example
- * lastOpenKeyOfDigits('42'); // 'user:42:checkpoint'
  */
 export function lastOpenKeyOfDigits(digits: string): string {
   return LAST_OPEN_KEY_PREFIX + digits + LAST_OPEN_KEY_SUFFIX;
@@ -45,9 +36,6 @@ const fieldCache = new Map<string, string>();
 
 /**
  * The hash field holding a platform's last open.
- *
- * @example
- * lastOpenField('ios'); // 'ios_app_open'
  */
 export function lastOpenField(platform: string): string {
   let f = fieldCache.get(platform);

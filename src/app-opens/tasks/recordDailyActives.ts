@@ -16,9 +16,6 @@ import { validationError, type AppOpen } from '../model/index.js';
 
 /**
  * Options of {@link recordDailyActives}.
- *
- * @example
- * await recordDailyActives(redis, events, { maxMembersPerCall: 5_000 });
  */
 export interface RecordDailyActivesOptions {
   /** User ids per PFADD call. Default 2,000. */
@@ -27,9 +24,6 @@ export interface RecordDailyActivesOptions {
 
 /**
  * What {@link recordDailyActives} did.
- *
- * @example
- * const { days, rejected } = await recordDailyActives(redis, events);
  */
 export interface RecordDailyActivesResult {
   /** Events given. */
@@ -48,9 +42,6 @@ export interface RecordDailyActivesResult {
 
 /**
  * The day key of a Unix timestamp (seconds), by UTC date.
- *
- * @example
- * dailyActivesKey(1764547200); // 'dau:2025-12-01'
  */
 export function dailyActivesKey(timestamp: number): string {
   return `dau:${new Date(timestamp * 1000).toISOString().slice(0, 10)}`;
@@ -63,10 +54,6 @@ export function dailyActivesKey(timestamp: number): string {
  * another type are reported in `rejected`; every other event is applied. Rejects (RetriableError)
  * when Redis is unreachable, times out or refuses writes; a retry of the whole batch gives the
  * same final state.
- *
- * @example
- * const result = await recordDailyActives(redis, events);
- * return { failed: result.rejected }; // from a BatchProcessor
  */
 export async function recordDailyActives(
   redis: RedisClient,

@@ -42,9 +42,6 @@ export interface RecordLastOpensOptions {
 
 /**
  * The defaults of {@link RecordLastOpensOptions}.
- *
- * @example
- * DEFAULT_RECORD_LAST_OPENS_OPTIONS.maxKeysPerCall; // 1000
  */
 export const DEFAULT_RECORD_LAST_OPENS_OPTIONS = Object.freeze({ maxKeysPerCall: 1_000 });
 
@@ -241,9 +238,11 @@ interface Entry {
  * of the whole batch gives the same final state.
  *
  * @example
- * const result = await recordLastOpens(redis, events);
- * // { events: 10000, fields: 9120, updated: 9000, unchanged: 120, rejected: [] }
- * return { failed: result.rejected }; // from a BatchProcessor
+ * const processor: BatchProcessor<AppOpen> = async (records) => {
+ *   const result = await recordLastOpens(redis, records.map((r) => r.value));
+ *   // { events: 10000, fields: 9120, updated: 9000, unchanged: 120, rejected: [] }
+ *   return { failed: result.rejected }; // WRONGTYPE refusals: dead-lettered
+ * };
  */
 export async function recordLastOpens(
   redis: RedisClient,

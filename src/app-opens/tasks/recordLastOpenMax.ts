@@ -23,17 +23,11 @@ function load(name: string): string {
 
 /**
  * The script's text, as sent with EVAL or SCRIPT LOAD.
- *
- * @example
- * await redis.script('LOAD', RECORD_LAST_OPEN_MAX_LUA); // === RECORD_LAST_OPEN_MAX_SHA
  */
 export const RECORD_LAST_OPEN_MAX_LUA: string = load('recordLastOpenMax');
 
 /**
  * The script's SHA1 (hex), as EVALSHA names it.
- *
- * @example
- * await redis.evalsha(RECORD_LAST_OPEN_MAX_SHA, 1, 'user:42:checkpoint', 'ios_app_open', '1764000000');
  */
 export const RECORD_LAST_OPEN_MAX_SHA: string = createHash('sha1').update(RECORD_LAST_OPEN_MAX_LUA).digest('hex');
 

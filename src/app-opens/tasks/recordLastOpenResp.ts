@@ -125,12 +125,8 @@ export interface StandaloneOutcome {
 }
 
 /**
- * recordLastOpens on a standalone Redis without a key prefix: the same `script`
- * (recordLastOpenMax), same arguments, same replies as the generic path. Invalid events go to
- * `rejected`; the caller rejects the events of `badKeys`.
- *
- * @example
- * const { fields, updated, badKeys, badFields } = await recordStandalone(redis, RECORD_LAST_OPEN_MAX, events, maxKeys, rejected, nowSeconds);
+ * recordLastOpens on a standalone Redis without a key prefix: same script, same arguments, same
+ * result as the generic path.
  */
 export async function recordStandalone(
   redis: Redis,
