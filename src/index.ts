@@ -36,8 +36,11 @@ export type { ErrorClassification, ErrorDomain, ErrorRule, ErrorVerdict, RuleVer
 export { CHECKPOINT_ERRORS, checkpointAttemptsFor, classifyCheckpointError } from './kcl/checkpointErrors.js';
 export { DEFAULT_RETRY, backoffDelay, withRetry } from './core/retry.js';
 export type { RetryHooks, RetryOptions } from './core/retry.js';
-export { RecordPipeline, newCounters, DEFAULT_CONCURRENCY } from './core/pipeline.js';
-export type { BatchTimings, KeyOf, PipelineBatch, PipelineCounters, PipelineOptions, PipelineOutcome, ProcessorSpec, SingleProcessorOptions } from './core/pipeline.js';
+export { RecordPipeline, DEFAULT_CONCURRENCY } from './core/pipeline.js';
+export { newCounters } from './core/collector.js';
+export type { KeyOf, PipelineBatch, PipelineOptions, PipelineOutcome, ProcessorSpec, SingleProcessorOptions } from './core/pipeline.js';
+export type { BatchTimings } from './core/pipelineEvents.js';
+export type { PipelineCounters } from './core/collector.js';
 export type {
   BatchContext,
   BatchProcessor,
@@ -58,10 +61,11 @@ export { LogDeadLetterSink } from './core/logDeadLetterSink.js';
 export type { LogDeadLetterSinkOptions } from './core/logDeadLetterSink.js';
 export { capDeadLetterData, DEFAULT_DEAD_LETTER_MAX_DATA_BYTES } from './core/deadLetterData.js';
 export type { DeadLetterData } from './core/deadLetterData.js';
-export { Instrumentation } from './core/instrumentation.js';
-export type { InstrumentationEvent, InstrumentationEvents, InstrumentationListener } from './core/instrumentation.js';
-export { MetricsCollector, emfDocument, percentile, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/metrics.js';
-export type { EmfOptions, MetricFigure, MetricFigures, MetricUnit } from './core/metrics.js';
+export { Instrumentation } from './kcl/events.js';
+export type { InstrumentationEvent, InstrumentationEvents, InstrumentationListener } from './kcl/events.js';
+export { percentile } from './core/collector.js';
+export { emfDocument, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/emf.js';
+export type { EmfOptions, MetricFigure, MetricFigures, MetricUnit } from './core/emf.js';
 export { ExitCode } from './core/exitCodes.js';
 export { runWithSingleProcessor, runWithBatchProcessor } from './kcl/worker.js';
 export type { WorkerConfig } from './kcl/workerConfig.js';

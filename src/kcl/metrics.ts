@@ -1,17 +1,19 @@
 /**
  * The metrics of a KCL worker: per shard and per interval, one CloudWatch Embedded Metric Format
  * line to a destination of its own (a file, or stderr), never stdout, which belongs to the
- * protocol. A subscriber of the instrumentation hook, like the stats line.
+ * protocol. A reader of the worker's collector, like the stats line, written with the EMF output
+ * the Lambda handler uses too (core/emf.ts).
  *
  * Lines are written synchronously (one small write per interval), so the last one is out before
  * the process exits: written every `intervalMs`, and on lease loss, shard end, shutdown and exit.
  */
-import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { errorMessage } from '../core/errors.js';
-import type { Instrumentation, InstrumentationEvents } from '../core/instrumentation.js';
-import { DEFAULT_METRICS_NAMESPACE, MetricsCollector, checkNamespace, emfDocument } from '../core/metrics.js';
+import { DEFAULT_METRICS_NAMESPACE, EmfMetrics, checkNamespace, emfDocument, writeLineSync } from '../core/emf.js';
 import type { Logger } from '../core/types.js';
 import type { LogDrops } from '../config/logDestination.js';
+import type { InstrumentationEvents } from './events.js';
+import type { WorkerCollector } from './workerCollector.js';
 
 /**
  * Metrics options of a worker (`WorkerConfig.metrics`).
@@ -67,15 +69,15 @@ export function openMetricsDestination(destination: string): { fd: number; close
 }
 
 /**
- * Writes a worker's EMF lines: subscribes a {@link MetricsCollector} to the hook and writes its
- * figures with dimensions `[["StreamName","ShardId"],["StreamName"]]`.
+ * Writes a worker's EMF lines: the collector's figures (its own interval of them) with
+ * dimensions `[["StreamName","ShardId"],["StreamName"]]`.
  *
  * @example
- * const reporter = new WorkerMetrics({ destination: 'stderr', streamName: 's' }, instrumentation, () => logger);
+ * const reporter = new WorkerMetrics({ destination: 'stderr', streamName: 's' }, new WorkerCollector(instrumentation), () => logger);
  * reporter.start();
  */
 export class WorkerMetrics {
-  private readonly collector = new MetricsCollector();
+  private readonly metrics: EmfMetrics;
   private readonly namespace: string;
   private readonly intervalMs: number;
   private readonly out: { fd: number; close: () => void };
@@ -87,7 +89,7 @@ export class WorkerMetrics {
 
   constructor(
     private readonly options: WorkerMetricsOptions,
-    instrumentation: Instrumentation,
+    collector: WorkerCollector,
     private readonly logger: () => Logger,
     /** Log lines dropped so far: their increase is the interval's `LogLinesDropped` (when not 0). */
     private readonly logDrops?: () => LogDrops,
@@ -98,7 +100,8 @@ export class WorkerMetrics {
     this.intervalMs = options.intervalMs ?? 60_000;
     if (!(Number.isFinite(this.intervalMs) && this.intervalMs > 0)) throw new TypeError('Expected `metrics.intervalMs` to be a positive number.');
     this.out = openMetricsDestination(options.destination);
-    this.collector.subscribe(instrumentation);
+    this.metrics = new EmfMetrics(collector);
+    const instrumentation = collector.events;
     instrumentation.on('lifecycle', (e) => {
       if (e.phase === 'initialize') {
         this.shardId = e.shardId;
@@ -132,8 +135,8 @@ export class WorkerMetrics {
    */
   flush(reason: FlushReason): void {
     if (this.closed || this.shardId === null) return;
-    if (reason !== 'interval' && !this.collector.hasData()) return;
-    const figures = this.collector.take();
+    if (reason !== 'interval' && !this.metrics.hasData()) return;
+    const figures = this.metrics.take();
     const dropped = this.logDrops?.().dropped ?? 0;
     if (dropped > this.logDropsSeen) figures.set('LogLinesDropped', { value: dropped - this.logDropsSeen, unit: 'Count' });
     this.logDropsSeen = dropped;
@@ -145,8 +148,7 @@ export class WorkerMetrics {
       properties: { reason },
     });
     try {
-      const bytes = Buffer.from(`${line}\n`, 'utf8');
-      for (let off = 0; off < bytes.length; ) off += writeSync(this.out.fd, bytes, off);
+      writeLineSync(this.out.fd, line);
     } catch (err) {
       if (!this.writeFailed) this.logger().warn({ err: errorMessage(err), destination: this.options.destination }, 'metrics line could not be written; dropping it');
       this.writeFailed = true;

@@ -43,7 +43,7 @@
 import { lastOpensProcessor } from '../lastopens.js';
 import { startRedisWorker } from '../redisWorker.js';
 import { optionalVar, parseInteger } from '../../config/env.js';
-import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../../core/metrics.js';
+import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../../core/emf.js';
 import { openMetricsDestination } from '../../kcl/metrics.js';
 import { runWithBatchProcessor } from '../../kcl/worker.js';
 import { appOpenDecoder, type AppOpen } from '../model/index.js';

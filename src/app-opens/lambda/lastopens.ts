@@ -27,7 +27,7 @@
  */
 import { lastOpensProcessor, readLastOpensEnv } from '../lastopens.js';
 import { ConfigError, optionalVar, parseInteger } from '../../config/env.js';
-import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../../core/metrics.js';
+import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../../core/emf.js';
 import { redactUrl } from '../../config/redact.js';
 import type { Logger } from '../../core/types.js';
 import { appOpenDecoder, type AppOpen } from '../model/index.js';
