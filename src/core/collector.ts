@@ -100,6 +100,7 @@ export interface IntervalFigures {
   records: number;
   processed: number;
   deadLettered: number;
+  /** Failed attempts: each retry as it happens, the rest (non-retriable failures) when their batch ends. */
   failures: number;
   batches: number;
   /** Older dead letters the sink dropped to stay inside its bounds. */
@@ -157,8 +158,8 @@ export class Interval {
   }
 
   /**
-   * Whether anything was counted since the last {@link Interval.take} (a batch, a dead letter
-   * dropped, a stuck batch, a timing, a runtime count).
+   * Whether anything was counted since the last {@link Interval.take} (a batch, a retry, a dead
+   * letter dropped, a stuck batch, a timing, a runtime count).
    *
    * @example
    * if (interval.hasData()) write(interval.take());
@@ -212,15 +213,21 @@ export class Interval {
     return f;
   }
 
-  /** @internal */
-  batchDone(e: RuntimeEvents['batchDone']): void {
+  /** @internal `failures`: the batch's failures not already counted as retries. */
+  batchDone(e: RuntimeEvents['batchDone'], failures: number): void {
     this.events++;
     this.batches++;
     this.records += e.records;
     this.processed += e.processed;
     this.deadLettered += e.deadLettered;
-    this.failures += e.failures;
+    this.failures += failures;
     this.durations.add(e.durationMs);
+  }
+
+  /** @internal */
+  retried(): void {
+    this.events++;
+    this.failures++;
   }
 
   /** @internal */
@@ -295,6 +302,8 @@ export class Collector {
   private readonly now: () => number;
   private lastLag: number | null = null;
   private batchStartedAt: number | null = null;
+  /** Retries counted since the batch in hand started (its `batchDone.failures` includes them). */
+  private retriesInBatch = 0;
 
   constructor(events: Pick<TypedEmitter<RuntimeEvents>, 'on'>, options: CollectorOptions = {}) {
     this.totals = options.totals ?? newCounters();
@@ -302,16 +311,26 @@ export class Collector {
     this.now = options.now ?? performance.now.bind(performance);
     events.on('batchStarted', (e) => {
       this.batchStartedAt = this.now();
+      this.retriesInBatch = 0;
       this.lagSeen(e.millisBehindLatest);
+    });
+    // A retry counts as a failure at once (an outage shows while the batch is still in hand);
+    // the batch's other failures when it ends. One batch at a time per emitter, as both runtimes run.
+    events.on('retry', () => {
+      this.retriesInBatch++;
+      this.totals.failures++;
+      for (const i of this.intervals) i.retried();
     });
     events.on('batchDone', (e) => {
       this.batchStartedAt = null;
+      const rest = Math.max(0, e.failures - this.retriesInBatch);
+      this.retriesInBatch = 0;
       const t = this.totals;
       t.records += e.records;
       t.processed += e.processed;
       t.deadLettered += e.deadLettered;
-      t.failures += e.failures;
-      for (const i of this.intervals) i.batchDone(e);
+      t.failures += rest;
+      for (const i of this.intervals) i.batchDone(e, rest);
       this.lagSeen(e.millisBehindLatest);
     });
     events.on('deadLetter', (e) => {
