@@ -166,6 +166,42 @@ export function emfDocument(figures: MetricFigures, options: EmfOptions): string
 }
 
 /**
+ * Where and how a runtime's EMF documents go: the namespace, the dimension sets, and the line
+ * writer (synchronous; it may throw, the caller decides what a failed write means).
+ *
+ * @example
+ * const output: EmfOutput = { namespace: 'KinesisStreams', dimensionSets: [['StreamName']], write: (line) => writeLineSync(2, line) };
+ */
+export interface EmfOutput {
+  namespace: string;
+  dimensionSets: ReadonlyArray<readonly string[]>;
+  write: (line: string) => void;
+}
+
+/**
+ * The EMF writer both runtimes use: one document per {@link EmfWriter.write}, stamped now.
+ *
+ * @example
+ * const writer = new EmfWriter({ namespace: 'KinesisStreams', dimensionSets: [['StreamName', 'ShardId'], ['StreamName']], write: (line) => writeLineSync(fd, line) });
+ * writer.write(metrics.take(), { StreamName: 'app-opens', ShardId: shardId }, { reason: 'interval' });
+ */
+export class EmfWriter {
+  constructor(private readonly output: EmfOutput) {}
+
+  /**
+   * Writes `figures` with `dimensions` (and `properties` on the root) as one document. Throws
+   * what the document or the write throws.
+   *
+   * @example
+   * writer.write(metrics.take(), { StreamName: 's', FunctionName: 'f' }, { requestId: 'r-1' });
+   */
+  write(figures: MetricFigures, dimensions: EmfOptions['dimensions'], properties?: EmfOptions['properties']): void {
+    const { namespace, dimensionSets } = this.output;
+    this.output.write(emfDocument(figures, { namespace, dimensions, dimensionSets, timestamp: Date.now(), ...(properties ? { properties } : {}) }));
+  }
+}
+
+/**
  * Writes `line` and a newline to `fd` synchronously, all of it (one document per write, so the
  * last one is out before the process exits or the Lambda container freezes). Throws what the
  * write throws.

@@ -9,7 +9,7 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { errorMessage } from '../core/errors.js';
-import { DEFAULT_METRICS_NAMESPACE, EmfMetrics, checkNamespace, emfDocument, writeLineSync } from '../core/emf.js';
+import { DEFAULT_METRICS_NAMESPACE, EmfMetrics, EmfWriter, checkNamespace, writeLineSync } from '../core/emf.js';
 import type { Logger } from '../core/types.js';
 import type { LogDrops } from '../config/logDestination.js';
 import type { InstrumentationEvents } from './events.js';
@@ -78,7 +78,7 @@ export function openMetricsDestination(destination: string): { fd: number; close
  */
 export class WorkerMetrics {
   private readonly metrics: EmfMetrics;
-  private readonly namespace: string;
+  private readonly writer: EmfWriter;
   private readonly intervalMs: number;
   private readonly out: { fd: number; close: () => void };
   private shardId: string | null = null;
@@ -95,11 +95,13 @@ export class WorkerMetrics {
     private readonly logDrops?: () => LogDrops,
   ) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Expected `metrics` to be an object.');
-    this.namespace = checkNamespace(options.namespace ?? DEFAULT_METRICS_NAMESPACE, 'metrics.namespace');
+    const namespace = checkNamespace(options.namespace ?? DEFAULT_METRICS_NAMESPACE, 'metrics.namespace');
     if (typeof options.streamName !== 'string' || options.streamName === '') throw new TypeError('Expected `metrics.streamName` to be a non-empty string.');
     this.intervalMs = options.intervalMs ?? 60_000;
     if (!(Number.isFinite(this.intervalMs) && this.intervalMs > 0)) throw new TypeError('Expected `metrics.intervalMs` to be a positive number.');
     this.out = openMetricsDestination(options.destination);
+    const fd = this.out.fd;
+    this.writer = new EmfWriter({ namespace, dimensionSets: [['StreamName', 'ShardId'], ['StreamName']], write: (line) => writeLineSync(fd, line) });
     this.metrics = new EmfMetrics(collector);
     const instrumentation = collector.events;
     instrumentation.on('lifecycle', (e) => {
@@ -140,15 +142,8 @@ export class WorkerMetrics {
     const dropped = this.logDrops?.().dropped ?? 0;
     if (dropped > this.logDropsSeen) figures.set('LogLinesDropped', { value: dropped - this.logDropsSeen, unit: 'Count' });
     this.logDropsSeen = dropped;
-    const line = emfDocument(figures, {
-      namespace: this.namespace,
-      dimensions: { StreamName: this.options.streamName, ShardId: this.shardId },
-      dimensionSets: [['StreamName', 'ShardId'], ['StreamName']],
-      timestamp: Date.now(),
-      properties: { reason },
-    });
     try {
-      writeLineSync(this.out.fd, line);
+      this.writer.write(figures, { StreamName: this.options.streamName, ShardId: this.shardId }, { reason });
     } catch (err) {
       if (!this.writeFailed) this.logger().warn({ err: errorMessage(err), destination: this.options.destination }, 'metrics line could not be written; dropping it');
       this.writeFailed = true;

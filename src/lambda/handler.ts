@@ -10,7 +10,7 @@
  */
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { Collector, newCounters, type PipelineCounters } from '../core/collector.js';
-import { DEFAULT_METRICS_NAMESPACE, EmfMetrics, checkNamespace, emfDocument, writeLineSync } from '../core/emf.js';
+import { DEFAULT_METRICS_NAMESPACE, EmfMetrics, EmfWriter, checkNamespace, writeLineSync } from '../core/emf.js';
 import { AbortedError, errorMessage } from '../core/errors.js';
 import { TypedEmitter } from '../core/events.js';
 import type { RuntimeEvents } from '../core/pipelineEvents.js';
@@ -239,6 +239,7 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
 export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): KinesisHandlerWithCounters {
   const o = resolve(options);
   const deadLetters = o.deadLetters ?? new LogDeadLetterSink(o.logger);
+  const emf = o.metrics && new EmfWriter({ namespace: o.metrics.namespace, dimensionSets: [['StreamName', 'FunctionName'], ['StreamName']], write: o.metrics.write });
   const handler = async (event: KinesisStreamEvent, context: LambdaContextLike): Promise<KinesisStreamBatchResponse> => {
     const started = performance.now();
     const { shardId, records, origin } = eventBatch(event, { deaggregate: o.deaggregate });
@@ -290,7 +291,7 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
       clearTimeout(timer);
       clearTimeout(deadlineTimer);
       offRetry();
-      if (metrics && o.metrics) writeMetrics(o.metrics, metrics, event, context, logger);
+      if (metrics && emf && o.metrics) writeMetrics(o.metrics, emf, metrics, event, context, logger);
     }
     const summary = {
       kinesisRecords: event.Records.length,
@@ -323,23 +324,21 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
 
 function writeMetrics(
   m: NonNullable<Resolved<unknown>['metrics']>,
+  emf: EmfWriter,
   metrics: EmfMetrics,
   event: KinesisStreamEvent,
   context: LambdaContextLike,
   logger: Logger,
 ): void {
   try {
-    const line = emfDocument(metrics.take(), {
-      namespace: m.namespace,
-      dimensions: {
+    emf.write(
+      metrics.take(),
+      {
         StreamName: m.streamName ?? streamOfArn(event.Records[0]?.eventSourceARN) ?? 'unknown',
         FunctionName: m.functionName ?? context.functionName ?? process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'unknown',
       },
-      dimensionSets: [['StreamName', 'FunctionName'], ['StreamName']],
-      timestamp: Date.now(),
-      ...(context.awsRequestId ? { properties: { requestId: context.awsRequestId } } : {}),
-    });
-    m.write(line);
+      context.awsRequestId ? { requestId: context.awsRequestId } : undefined,
+    );
   } catch (err) {
     logger.warn({ err: errorMessage(err) }, 'metrics could not be written (ignored)');
   }
