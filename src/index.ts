@@ -19,7 +19,9 @@ export { classifyError } from './core/errors.js';
 export type { ErrorClassification } from './core/errors.js';
 export { classifyCheckpointError } from './kcl/checkpointErrors.js';
 export type { RetryOptions } from './core/retry.js';
-export type { BatchTimings, KeyOf, PipelineCounters, SingleProcessorOptions } from './core/pipeline.js';
+export type { KeyOf, SingleProcessorOptions } from './core/pipeline.js';
+export type { BatchTimings } from './core/pipelineEvents.js';
+export type { PipelineCounters } from './core/collector.js';
 export type {
   BatchContext,
   BatchProcessor,
@@ -37,13 +39,10 @@ export type {
 } from './core/types.js';
 export { LogDeadLetterSink } from './core/logDeadLetterSink.js';
 export type { LogDeadLetterSinkOptions } from './core/logDeadLetterSink.js';
-// Observability (being redesigned): exported as it was.
-export { Instrumentation } from './core/instrumentation.js';
-export type { InstrumentationEvent, InstrumentationEvents, InstrumentationListener } from './core/instrumentation.js';
-export { MetricsCollector, emfDocument, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/metrics.js';
-export type { EmfOptions, MetricFigure, MetricFigures, MetricUnit } from './core/metrics.js';
-export { WorkerMetrics, openMetricsDestination } from './kcl/metrics.js';
-export type { WorkerMetricsOptions } from './kcl/metrics.js';
+export { Instrumentation } from './kcl/events.js';
+export type { InstrumentationEvent, InstrumentationEvents, InstrumentationListener } from './kcl/events.js';
+export { emfDocument, checkNamespace, DEFAULT_METRICS_NAMESPACE } from './core/emf.js';
+export type { EmfOptions, MetricFigure, MetricFigures, MetricUnit } from './core/emf.js';
 export { ExitCode } from './core/exitCodes.js';
 export { runWithSingleProcessor, runWithBatchProcessor } from './kcl/worker.js';
 export type { WorkerConfig } from './kcl/workerConfig.js';

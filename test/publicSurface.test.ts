@@ -17,11 +17,10 @@ const SURFACE: Record<string, { file: string; values: string[] }> = {
       'runWithSingleProcessor', 'runWithBatchProcessor', 'ExitCode', 'checkHealthDir', 'LogDeadLetterSink',
       // errors a processor throws
       'StreamError', 'RetriableError', 'NonRetriableError', 'DecodeError', 'ValidationError', 'isRetriable',
-      // the error registry (being redesigned; the rule API is in docs/guarantees.md)
-      'classifyError', 'registerErrorDomain', 'registerErrorRules', 'errorDomains', 'tableRule', 'verdicts', 'stringFieldOf',
-      'GENERIC_ERRORS', 'RETRIABLE', 'NON_RETRIABLE', 'checkpointAttemptsFor', 'classifyCheckpointError',
-      // observability (being redesigned)
-      'Instrumentation', 'MetricsCollector', 'emfDocument', 'checkNamespace', 'DEFAULT_METRICS_NAMESPACE', 'WorkerMetrics', 'openMetricsDestination',
+      // retriability as plain functions (the `classify` option; docs/guarantees.md)
+      'classifyError', 'classifyCheckpointError',
+      // observability: the worker's events, and the EMF document both runtimes write
+      'Instrumentation', 'emfDocument', 'checkNamespace', 'DEFAULT_METRICS_NAMESPACE',
       // configuration and logging for a worker's entry point
       'createWorkerLogger', 'parseLogLevel', 'ConfigError', 'loadEnvFile', 'mandatoryVar', 'importantVar', 'optionalVar',
       'parseUrl', 'parseInteger', 'parseStreamName', 'redactUrl',
@@ -33,7 +32,7 @@ const SURFACE: Record<string, { file: string; values: string[] }> = {
     file: 'src/app-opens/index.ts',
     values: [
       'APP_OPEN_SCHEMA_V1', 'APP_OPEN_V1_FINGERPRINT', 'appOpenDecoder', 'fromAvro', 'toAvro', 'validate', 'validationError', 'registerAppOpenSchema',
-      'recordLastOpen', 'recordLastOpens', 'lastOpenKey', 'lastOpenField', 'lastOpensProcessor', 'readLastOpensEnv',
+      'recordLastOpen', 'recordLastOpens', 'lastOpenKey', 'lastOpenField', 'lastOpensProcessor',
     ],
   },
   './testing': { file: 'src/testing/index.ts', values: ['TestDaemon', 'makeRecords', 'sequenceNumber'] },
@@ -41,8 +40,7 @@ const SURFACE: Record<string, { file: string; values: string[] }> = {
     file: 'src/redis/index.ts',
     values: [
       'createRedisClient', 'closeRedisClient', 'parseRedisUrl', 'translateRedisError', 'runBounded', 'keySlot',
-      'RedisDeadLetterSink', 'deadLetterKey', 'deleteDeadLetters',
-      'REDIS_REPLY_ERRORS', // the error registry's Redis domain (being redesigned)
+      'RedisDeadLetterSink', 'deadLetterKey', 'deleteDeadLetters', 'classifyRedisError', 'defineScript',
     ],
   },
   './producer': {
@@ -50,7 +48,7 @@ const SURFACE: Record<string, { file: string; values: string[] }> = {
     values: [
       'BatchProducer', 'createKinesisClient', 'PRODUCER_DEFAULTS',
       'AbandonedAtStopError', 'BufferFullError', 'ProducerClosedError', 'PutRecordFailedError', 'RecordLimitError',
-      'KINESIS_REQUEST_ERRORS', // the error registry's Kinesis domain (being redesigned)
+      'classifyRequestError',
     ],
   },
   './lambda': { file: 'src/lambda/index.ts', values: ['createKinesisHandler', 'createLambdaLogger', 'createLocalContext'] },

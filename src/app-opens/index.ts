@@ -28,5 +28,4 @@ export {
   lastOpenField,
 } from './tasks/recordLastOpen.js';
 export type { RecordLastOpensOptions, RecordLastOpensResult } from './tasks/recordLastOpen.js';
-export { lastOpensProcessor, readLastOpensEnv } from './lastopens/app.js';
-export type { LastOpensEnv } from './lastopens/app.js';
+export { lastOpensProcessor } from './lastopens/processor.js';

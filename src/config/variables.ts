@@ -9,9 +9,6 @@ import { importantVar, mandatoryVar, optionalVar } from './env.js';
 
 /**
  * One environment variable: how it is read and how it is documented.
- *
- * @example
- * const CHUNK_SIZE = envVar({ name: 'CHUNK_SIZE', presence: 'optional', fallback: 2000, parse: parseInteger({ min: 1 }), meaning: 'records per Redis write' });
  */
 export interface EnvVar<T> {
   readonly name: string;
@@ -29,9 +26,6 @@ export interface EnvVar<T> {
 
 /**
  * Declares a variable (frozen, typed by its fallback and parser).
- *
- * @example
- * const LOG_LEVEL = envVar({ name: 'LOG_LEVEL', presence: 'optional', fallback: 'info', parse: parseLogLevel, meaning: 'pino level' });
  */
 export function envVar<T = string>(spec: EnvVar<T>): EnvVar<T> {
   return Object.freeze({ ...spec });
@@ -40,9 +34,6 @@ export function envVar<T = string>(spec: EnvVar<T>): EnvVar<T> {
 /**
  * Reads a variable as its table entry says. `fallback` overrides the entry's default (a default
  * that depends on the worker's name); `onDefault` is told when an `important` one is unset.
- *
- * @example
- * const chunkSize = readEnvVar(CHUNK_SIZE); // 2000 when unset
  */
 export function readEnvVar<T>(v: EnvVar<T>, env: NodeJS.ProcessEnv = process.env, options: { fallback?: T; onDefault?: (message: string) => void } = {}): T {
   const fallback = 'fallback' in options ? (options.fallback as T) : (v.fallback as T);
@@ -63,10 +54,6 @@ export function envVarDefault(v: EnvVar<unknown>): string {
  * the given order. The docs embed it between markers and a test checks it is current. `dir` is
  * the folder of the document it goes into (default the repository root): the meanings' relative
  * links are rewritten to work from there.
- *
- * @example
- * envVarTable([RESULTS_REDIS_URL, STREAM_NAME], 'docs');
- * // | variable | | default | meaning |\n| --- | --- | --- | --- |\n| `RESULTS_REDIS_URL` | mandatory | | ... |
  */
 export function envVarTable(vars: readonly EnvVar<unknown>[], dir = '.'): string {
   const relink = (text: string): string =>

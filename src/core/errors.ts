@@ -13,9 +13,6 @@
 
 /**
  * What a classify function says about an error, and which entry of its table decided.
- *
- * @example
- * const { retriable, rule } = classifyRedisError(err); // rule undefined: the table's default
  */
 export interface ErrorClassification {
   /** True when trying the same work again later may succeed. */
@@ -36,9 +33,6 @@ export interface RecordLocation {
 
 /**
  * The root of every error this package throws on purpose.
- *
- * @example
- * throw new StreamError('lease table unavailable', { retriable: true, cause: err });
  */
 export class StreamError extends Error {
   override name = 'StreamError';
@@ -57,9 +51,6 @@ export class StreamError extends Error {
 /**
  * A failure that may go away on its own (connection lost, timeout, throttling): the framework
  * retries it with capped exponential backoff and never checkpoints past the record.
- *
- * @example
- * if (redis.status !== 'ready') throw new RetriableError('redis not connected');
  */
 export class RetriableError extends StreamError {
   override name = 'RetriableError';
@@ -71,9 +62,6 @@ export class RetriableError extends StreamError {
 /**
  * A failure that no retry can fix (bad data): the record goes to the dead-letter sink with this
  * error's message as the reason, and processing goes on.
- *
- * @example
- * if (event.userId <= 0n) throw new NonRetriableError('userId must be positive');
  */
 export class NonRetriableError extends StreamError {
   override name = 'NonRetriableError';
@@ -84,9 +72,6 @@ export class NonRetriableError extends StreamError {
 
 /**
  * A record's bytes could not be decoded into a value (garbage, truncated, unknown schema).
- *
- * @example
- * throw new DecodeError('unknown schema fingerprint 0x1234abcd5678ef90');
  */
 export class DecodeError extends NonRetriableError {
   override name = 'DecodeError';
@@ -94,9 +79,6 @@ export class DecodeError extends NonRetriableError {
 
 /**
  * A decoded value breaks a rule of its model. `field` names the offending field.
- *
- * @example
- * throw new ValidationError('platform', 'platform must match ^[a-z][a-z0-9_]{0,31}$');
  */
 export class ValidationError extends NonRetriableError {
   override name = 'ValidationError';
@@ -159,10 +141,6 @@ const RETRIABLE_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNREFUSE
  * an unknown failure stalls the shard loudly rather than sending good records to the dead-letter
  * sink. An app with other needs passes its own function as the pipeline's `classify`, falling
  * back to this one.
- *
- * @example
- * classifyError(new TypeError('x')); // { retriable: false, rule: 'name TypeError' }
- * classifyError(Object.assign(new Error('x'), { code: 'EPIPE' })); // { retriable: true, rule: 'code EPIPE' }
  */
 export function classifyError(err: unknown): ErrorClassification {
   const flag = fieldOf(err, 'retriable');
@@ -180,10 +158,6 @@ export function classifyError(err: unknown): ErrorClassification {
 /**
  * Decides whether an error is worth retrying by the generic rules ({@link classifyError}): the
  * default `classify` of `withRetry` and of the record pipeline.
- *
- * @example
- * isRetriable(new NonRetriableError('bad')); // false
- * isRetriable(Object.assign(new Error('x'), { code: 'ECONNRESET' })); // true
  */
 export function isRetriable(err: unknown): boolean {
   return classifyError(err).retriable;
@@ -191,10 +165,6 @@ export function isRetriable(err: unknown): boolean {
 
 /**
  * A property of a thrown value when it is an object, else `undefined`; for classify functions.
- *
- * @example
- * fieldOf(Object.assign(new Error('x'), { code: 'EPIPE' }), 'code'); // 'EPIPE'
- * fieldOf('boom', 'code'); // undefined
  */
 export function fieldOf(err: unknown, key: string): unknown {
   return typeof err === 'object' && err !== null ? (err as Record<string, unknown>)[key] : undefined;
@@ -202,9 +172,6 @@ export function fieldOf(err: unknown, key: string): unknown {
 
 /**
  * A string property of a thrown value, else `undefined`.
- *
- * @example
- * stringFieldOf({ name: 'TimeoutError' }, 'name'); // 'TimeoutError'
  */
 export function stringFieldOf(err: unknown, key: string): string | undefined {
   const v = fieldOf(err, key);

@@ -3,7 +3,7 @@
  * outcome. The KCL runtime and the Lambda adapter differ only in what they do with the outcome.
  */
 import { AbortedError, errorMessage, isRetriable } from './errors.js';
-import type { Instrumentation } from './instrumentation.js';
+import type { BatchTimings, PipelineEmitter } from './pipelineEvents.js';
 import { resolveRetryOptions, withRetry, type RetryOptions } from './retry.js';
 import type {
   BatchProcessor,
@@ -80,38 +80,6 @@ export function resolveSingleOptions<T>(options: SingleProcessorOptions<T>): Req
   return { concurrency, keyOf };
 }
 
-/** Counters a pipeline adds to; the runtimes report them in their stats line. */
-export interface PipelineCounters {
-  /** Records that entered the pipeline. */
-  records: number;
-  /** Records handled successfully by the processor. */
-  processed: number;
-  /** Records sent to the dead-letter sink. */
-  deadLettered: number;
-  /** Failed attempts (each retried failure counts once). */
-  failures: number;
-}
-
-/**
- * Where the time of the last batch went, ms. Decoding runs on this thread; processing of a chunk
- * overlaps the decoding of the next, so `decodeMs + processMs` can exceed the batch's wall time.
- */
-export interface BatchTimings {
-  /** base64 + decoder, summed over the batch. */
-  decodeMs: number;
-  /** From the first processor call to the settling of the last one (includes retries). */
-  processMs: number;
-  /** Writing the batch's dead letters. */
-  deadLetterMs: number;
-  /** The whole run. */
-  totalMs: number;
-}
-
-/** Creates zeroed counters. */
-export function newCounters(): PipelineCounters {
-  return { records: 0, processed: 0, deadLettered: 0, failures: 0 };
-}
-
 export interface PipelineOptions<T> {
   decoder: Decoder<T>;
   spec: ProcessorSpec<T>;
@@ -119,9 +87,11 @@ export interface PipelineOptions<T> {
   retry?: RetryOptions;
   /** Logger of the shard: the driver binds `shardId` to it (the pipeline never repeats it in a line). */
   logger: Logger;
-  counters?: PipelineCounters;
-  /** Where the pipeline tells what it did (batchDone, retry, deadLetter, timing). Default: nowhere. */
-  instrumentation?: Instrumentation;
+  /**
+   * Where the pipeline tells what it did (its only output besides the outcome): batchStarted,
+   * batchDone, batchTimings, retry, deadLetter, timing (see {@link PipelineEvents}). Default: nowhere.
+   */
+  instrumentation?: PipelineEmitter;
   /**
    * Whether a processor's failure is worth another attempt (true: retried, and the batch stops
    * there once retries run out; false: the record is dead-lettered). Default {@link isRetriable}.
@@ -147,12 +117,11 @@ export type PipelineOutcome =
   | { complete: false; firstUnhandled: number; error: unknown; processed: number; deadLettered: number };
 
 /**
- * Runs batches through decode, process and dead-letter, with retries.
+ * Runs batches through decode, process and dead-letter, with retries. What it did goes out as
+ * events on `instrumentation` (per batch, and per failure), nowhere else: the runtimes' stats
+ * line and metrics are a collector of those events (collector.ts).
  */
 export class RecordPipeline<T> {
-  readonly counters: PipelineCounters;
-  /** Timings of the last batch run (see {@link BatchTimings}). */
-  readonly lastTimings: BatchTimings = { decodeMs: 0, processMs: 0, deadLetterMs: 0, totalMs: 0 };
   private readonly retry: Required<RetryOptions>;
   private readonly classify: (err: unknown) => boolean;
   private logger: Logger;
@@ -162,7 +131,6 @@ export class RecordPipeline<T> {
     this.classify = options.classify ?? isRetriable;
     if (typeof this.classify !== 'function') throw new TypeError('Expected `classify` to be a function.');
     this.retry = resolveRetryOptions(options.retry);
-    this.counters = options.counters ?? newCounters();
     if (options.spec.kind === 'single') resolveSingleOptions(options.spec);
     if (options.spec.kind === 'batch' && options.spec.chunkSize !== undefined) {
       const n = options.spec.chunkSize;
@@ -178,26 +146,33 @@ export class RecordPipeline<T> {
   /** Runs one batch. Never throws for a record's failure; see {@link PipelineOutcome}. */
   async run(batch: PipelineBatch): Promise<PipelineOutcome> {
     const started = performance.now();
-    const timings = this.lastTimings;
-    timings.decodeMs = 0;
-    timings.processMs = 0;
-    timings.deadLetterMs = 0;
-    const c = this.counters;
-    const before = { processed: c.processed, deadLettered: c.deadLettered, failures: c.failures };
+    const events = this.options.instrumentation;
+    events?.emit('batchStarted', { shardId: batch.shardId, records: batch.records.length, millisBehindLatest: batch.millisBehindLatest });
+    const state: BatchState = {
+      letters: [],
+      processed: 0,
+      deadLettered: 0,
+      failures: 0,
+      firstUnhandled: batch.records.length,
+      error: undefined,
+      timings: { decodeMs: 0, processMs: 0, deadLetterMs: 0, totalMs: 0 },
+    };
     let complete = false;
     try {
-      const outcome = await this.runTimed(batch);
+      const outcome = await this.runTimed(batch, state);
       complete = outcome.complete;
       return outcome;
     } finally {
+      const timings = state.timings;
       timings.totalMs = performance.now() - started;
-      // Counted from the counters, so a batch cut short (abort, thrown error) reports what it did.
-      this.options.instrumentation?.emit('batchDone', {
+      if (events?.has('batchTimings')) events.emit('batchTimings', { shardId: batch.shardId, ...timings });
+      // Counted as the batch went, so a batch cut short (abort, thrown error) reports what it did.
+      events?.emit('batchDone', {
         shardId: batch.shardId,
         records: batch.records.length,
-        processed: c.processed - before.processed,
-        deadLettered: c.deadLettered - before.deadLettered,
-        failures: c.failures - before.failures,
+        processed: state.processed,
+        deadLettered: state.deadLettered,
+        failures: state.failures,
         durationMs: timings.totalMs,
         millisBehindLatest: batch.millisBehindLatest,
         complete,
@@ -212,10 +187,8 @@ export class RecordPipeline<T> {
     return (name, durationMs) => instrumentation.emit('timing', { shardId, name, durationMs });
   }
 
-  private async runTimed(batch: PipelineBatch): Promise<PipelineOutcome> {
-    this.counters.records += batch.records.length;
+  private async runTimed(batch: PipelineBatch, state: BatchState): Promise<PipelineOutcome> {
     const spec = this.options.spec;
-    const state: BatchState = { letters: [], processed: 0, firstUnhandled: batch.records.length, error: undefined };
     if (spec.kind === 'single') {
       const { concurrency, keyOf } = resolveSingleOptions(spec);
       if (concurrency === 1) await this.runRecords(batch, spec.processor, state);
@@ -232,16 +205,16 @@ export class RecordPipeline<T> {
       const t0 = performance.now();
       let written: void | DeadLetterWriteResult;
       try {
-        written = await this.writeDeadLetters(letters, batch.signal, batch.shardId);
-        this.lastTimings.deadLetterMs = performance.now() - t0;
+        written = await this.writeDeadLetters(letters, batch.signal, batch.shardId, state);
+        state.timings.deadLetterMs = performance.now() - t0;
       } catch (error) {
-        this.lastTimings.deadLetterMs = performance.now() - t0;
+        state.timings.deadLetterMs = performance.now() - t0;
         const firstLetter = state.letters.reduce((min, l) => Math.min(min, l.index), batch.records.length);
         state.firstUnhandled = Math.min(state.firstUnhandled, firstLetter);
         state.error ??= error;
         return this.incomplete(state, 0);
       }
-      this.counters.deadLettered += letters.length;
+      state.deadLettered = letters.length;
       const dropped = written?.dropped;
       this.options.instrumentation?.emit('deadLetter', { shardId: batch.shardId, count: letters.length, ...(typeof dropped === 'number' ? { dropped } : {}) });
     }
@@ -276,16 +249,15 @@ export class RecordPipeline<T> {
       const t0 = performance.now();
       const decoded = this.decode(shardId, record, i, state);
       const t1 = performance.now();
-      this.lastTimings.decodeMs += t1 - t0;
+      state.timings.decodeMs += t1 - t0;
       if (decoded === undefined) continue;
       const ctx = { shardId, record, logger: this.logger, signal, reportTiming };
       try {
-        await this.attempt(() => processor(decoded.value, ctx), batch, record);
+        await this.attempt(() => processor(decoded.value, ctx), batch, record, state);
         state.processed++;
-        this.counters.processed++;
-        this.lastTimings.processMs += performance.now() - t1;
+        state.timings.processMs += performance.now() - t1;
       } catch (error) {
-        this.lastTimings.processMs += performance.now() - t1;
+        state.timings.processMs += performance.now() - t1;
         if (stopsBatch(error, this.classify)) {
           state.firstUnhandled = i;
           state.error = error;
@@ -338,7 +310,7 @@ export class RecordPipeline<T> {
       }
     }
     const t1 = performance.now();
-    this.lastTimings.decodeMs += t1 - t0;
+    state.timings.decodeMs += t1 - t0;
     lanes.clear();
     let stoppedAt = n;
 
@@ -346,10 +318,9 @@ export class RecordPipeline<T> {
       const record = records[i]!;
       const ctx = { shardId, record, logger: this.logger, signal, reportTiming };
       try {
-        await this.attempt(() => processor(values[i]!, ctx), batch, record);
+        await this.attempt(() => processor(values[i]!, ctx), batch, record, state);
         handled[i] = 1;
         state.processed++;
-        this.counters.processed++;
         return true;
       } catch (error) {
         if (stopsBatch(error, this.classify)) {
@@ -382,7 +353,7 @@ export class RecordPipeline<T> {
       };
       pump();
     });
-    this.lastTimings.processMs = performance.now() - t1;
+    state.timings.processMs = performance.now() - t1;
     const first = handled.indexOf(0);
     if (first >= 0) {
       state.firstUnhandled = first;
@@ -408,13 +379,13 @@ export class RecordPipeline<T> {
         }
       }
       const t1 = performance.now();
-      this.lastTimings.decodeMs += t1 - t0;
+      state.timings.decodeMs += t1 - t0;
       if (good.length === 0) continue;
       if (firstCall < 0) firstCall = t1;
       running.push(this.runChunk(batch, processor, ctx, good, indexes, start, state));
     }
     await Promise.all(running);
-    if (firstCall >= 0) this.lastTimings.processMs = performance.now() - firstCall;
+    if (firstCall >= 0) state.timings.processMs = performance.now() - firstCall;
   }
 
   private async runChunk(
@@ -428,7 +399,7 @@ export class RecordPipeline<T> {
   ): Promise<void> {
     let result: void | BatchResult;
     try {
-      result = await this.attempt(() => processor(good, ctx), batch, good[0]!.record);
+      result = await this.attempt(() => processor(good, ctx), batch, good[0]!.record, state);
     } catch (error) {
       if (stopsBatch(error, this.classify)) {
         if (start < state.firstUnhandled) {
@@ -453,14 +424,13 @@ export class RecordPipeline<T> {
     }
     const ok = good.length - failed.length;
     state.processed += ok;
-    this.counters.processed += ok;
   }
 
   /**
    * Runs `fn`, with retries. The first attempt is a plain call (the common case, success, costs
    * no retry machinery per record); its failure enters {@link withRetry} as attempt 1.
    */
-  private attempt<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord): Promise<R> {
+  private attempt<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord, state: BatchState): Promise<R> {
     if (batch.signal.aborted) return Promise.reject(new AbortedError());
     let first: Promise<R>;
     try {
@@ -474,16 +444,16 @@ export class RecordPipeline<T> {
         if (!firstFailure) return fn();
         firstFailure = false;
         throw error;
-      }, batch, record);
+      }, batch, record, state);
     });
   }
 
-  private retryAfter<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord): Promise<R> {
+  private retryAfter<R>(fn: () => R | Promise<R>, batch: PipelineBatch, record: KinesisRecord, state: BatchState): Promise<R> {
     return withRetry(async () => fn(), this.retry, {
       signal: batch.signal,
       classify: this.classify,
       onRetry: ({ attempt, delayMs, error }) => {
-        this.counters.failures++;
+        state.failures++;
         this.options.instrumentation?.emit('retry', { shardId: batch.shardId, what: 'processor', attempt, delayMs, error: errorMessage(error) });
         this.logger.warn(
           {
@@ -498,7 +468,7 @@ export class RecordPipeline<T> {
         );
       },
     }).catch((error: unknown) => {
-      if (!stopsBatch(error, this.classify)) this.counters.failures++;
+      if (!stopsBatch(error, this.classify)) state.failures++;
       throw error;
     });
   }
@@ -507,7 +477,7 @@ export class RecordPipeline<T> {
    * Hands the letters to the sink, retrying until it takes them. Each letter is one log line: a
    * warn line from here, or the sink's own when it declares `logsLetters` (the log sink).
    */
-  private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal, shardId: string): Promise<void | DeadLetterWriteResult> {
+  private writeDeadLetters(letters: DeadLetter[], signal: AbortSignal, shardId: string, state: BatchState): Promise<void | DeadLetterWriteResult> {
     for (const l of this.options.deadLetters.logsLetters === true ? [] : letters) {
       this.logger.warn(
         {
@@ -525,7 +495,7 @@ export class RecordPipeline<T> {
       // The sink failing is never the record's fault: always worth another try.
       classify: () => true,
       onRetry: ({ attempt, delayMs, error }) => {
-        this.counters.failures++;
+        state.failures++;
         this.options.instrumentation?.emit('retry', { shardId, what: 'deadLetterSink', attempt, delayMs, error: errorMessage(error) });
         this.logger.warn({ attempt, retryInMs: delayMs, err: errorMessage(error) }, 'dead-letter write failed; retrying');
       },
@@ -588,11 +558,17 @@ class LaneHeap {
   }
 }
 
+/** One batch's run: what it did so far (reported in `batchDone`) and where its time went. */
 interface BatchState {
   letters: Array<{ index: number; letter: DeadLetter }>;
   processed: number;
+  /** Letters the sink took. */
+  deadLettered: number;
+  /** Failed attempts: retried ones, and non-retriable processor failures (their records dead-lettered). */
+  failures: number;
   firstUnhandled: number;
   error: unknown;
+  timings: BatchTimings;
 }
 
 /**

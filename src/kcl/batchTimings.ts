@@ -1,12 +1,13 @@
 /**
  * The worker's `batch timings` log line (option `batchTimings`): where one processRecords batch's
  * milliseconds went, from reading its line to the daemon's checkpoint reply, and the GC pauses
- * since the last line. A subscriber of the instrumentation hook's `gcPause` events.
+ * since the last line. A subscriber of the instrumentation hook's `batchTimings` (the pipeline's
+ * part) and `gcPause` events.
  */
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
-import type { Instrumentation } from '../core/instrumentation.js';
-import type { BatchTimings } from '../core/pipeline.js';
+import type { BatchTimings } from '../core/pipelineEvents.js';
 import type { Logger } from '../core/types.js';
+import type { Instrumentation } from './events.js';
 
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 
@@ -16,6 +17,8 @@ const round = (ms: number): number => Math.round(ms * 100) / 100;
 export class BatchTimingsLog {
   /** Read and parse time, and length, of the last processRecords line. */
   private lastLine = { readMs: 0, parseMs: 0, chars: 0 };
+  /** The pipeline's timings of the last batch. */
+  private lastBatch: BatchTimings = { decodeMs: 0, processMs: 0, deadLetterMs: 0, totalMs: 0 };
   /** Garbage collection pauses since the last line, ms. */
   private gc = { minorMs: 0, majorMs: 0, count: 0 };
 
@@ -23,6 +26,7 @@ export class BatchTimingsLog {
     instrumentation: Instrumentation,
     private readonly logger: () => Logger,
   ) {
+    instrumentation.on('batchTimings', (e) => (this.lastBatch = e));
     instrumentation.on('gcPause', (e) => {
       if (e.kind === 'minor') this.gc.minorMs += e.durationMs;
       else this.gc.majorMs += e.durationMs;
@@ -36,7 +40,8 @@ export class BatchTimingsLog {
   }
 
   /** Logs the batch of `records` that started at `started` and began its checkpoint at `beforeCheckpoint` (performance.now()). */
-  log(records: number, started: number, beforeCheckpoint: number, t: Readonly<BatchTimings>): void {
+  log(records: number, started: number, beforeCheckpoint: number): void {
+    const t = this.lastBatch;
     this.logger().info(
       {
         timings: {

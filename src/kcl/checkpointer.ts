@@ -30,7 +30,7 @@
  * {@link AbortedError}, and so does the one in flight.
  */
 import { AbortedError, StreamError } from '../core/errors.js';
-import type { Instrumentation } from '../core/instrumentation.js';
+import type { Instrumentation } from './events.js';
 import { withRetry, type RetryOptions } from '../core/retry.js';
 import type { KinesisRecord, Logger } from '../core/types.js';
 import { checkpointAttemptsFor } from './checkpointErrors.js';

@@ -1,23 +1,22 @@
 /**
  * The metrics of a KCL worker: per shard and per interval, one CloudWatch Embedded Metric Format
  * line to a destination of its own (a file, or stderr), never stdout, which belongs to the
- * protocol. A subscriber of the instrumentation hook, like the stats line.
+ * protocol. A reader of the worker's collector, like the stats line, written with the EMF output
+ * the Lambda handler uses too (core/emf.ts).
  *
  * Lines are written synchronously (one small write per interval), so the last one is out before
  * the process exits: written every `intervalMs`, and on lease loss, shard end, shutdown and exit.
  */
-import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { errorMessage } from '../core/errors.js';
-import type { Instrumentation, InstrumentationEvents } from '../core/instrumentation.js';
-import { DEFAULT_METRICS_NAMESPACE, MetricsCollector, checkNamespace, emfDocument } from '../core/metrics.js';
+import { DEFAULT_METRICS_NAMESPACE, EmfMetrics, EmfWriter, checkNamespace, writeLineSync } from '../core/emf.js';
 import type { Logger } from '../core/types.js';
 import type { LogDrops } from '../config/logDestination.js';
+import type { InstrumentationEvents } from './events.js';
+import type { WorkerCollector } from './workerCollector.js';
 
 /**
  * Metrics options of a worker (`WorkerConfig.metrics`).
- *
- * @example
- * await runWithBatchProcessor({ decoder, metrics: { destination: '/var/log/lastopens-metrics.log', streamName: 'app-opens' } }, batchProcessor);
  */
 export interface WorkerMetricsOptions {
   /** A file path (appended to, created if missing) or `stderr`. Never stdout. */
@@ -64,16 +63,12 @@ export function openMetricsDestination(destination: string): { fd: number; close
 }
 
 /**
- * Writes a worker's EMF lines: subscribes a {@link MetricsCollector} to the hook and writes its
- * figures with dimensions `[["StreamName","ShardId"],["StreamName"]]`.
- *
- * @example
- * const reporter = new WorkerMetrics({ destination: 'stderr', streamName: 's' }, instrumentation, () => logger);
- * reporter.start();
+ * Writes a worker's EMF lines: the collector's figures (its own interval of them) with
+ * dimensions `[["StreamName","ShardId"],["StreamName"]]`.
  */
 export class WorkerMetrics {
-  private readonly collector = new MetricsCollector();
-  private readonly namespace: string;
+  private readonly metrics: EmfMetrics;
+  private readonly writer: EmfWriter;
   private readonly intervalMs: number;
   private readonly out: { fd: number; close: () => void };
   private shardId: string | null = null;
@@ -84,18 +79,21 @@ export class WorkerMetrics {
 
   constructor(
     private readonly options: WorkerMetricsOptions,
-    instrumentation: Instrumentation,
+    collector: WorkerCollector,
     private readonly logger: () => Logger,
     /** Log lines dropped so far: their increase is the interval's `LogLinesDropped` (when not 0). */
     private readonly logDrops?: () => LogDrops,
   ) {
     if (typeof options !== 'object' || options === null) throw new TypeError('Expected `metrics` to be an object.');
-    this.namespace = checkNamespace(options.namespace ?? DEFAULT_METRICS_NAMESPACE, 'metrics.namespace');
+    const namespace = checkNamespace(options.namespace ?? DEFAULT_METRICS_NAMESPACE, 'metrics.namespace');
     if (typeof options.streamName !== 'string' || options.streamName === '') throw new TypeError('Expected `metrics.streamName` to be a non-empty string.');
     this.intervalMs = options.intervalMs ?? 60_000;
     if (!(Number.isFinite(this.intervalMs) && this.intervalMs > 0)) throw new TypeError('Expected `metrics.intervalMs` to be a positive number.');
     this.out = openMetricsDestination(options.destination);
-    this.collector.subscribe(instrumentation);
+    const fd = this.out.fd;
+    this.writer = new EmfWriter({ namespace, dimensionSets: [['StreamName', 'ShardId'], ['StreamName']], write: (line) => writeLineSync(fd, line) });
+    this.metrics = new EmfMetrics(collector);
+    const instrumentation = collector.events;
     instrumentation.on('lifecycle', (e) => {
       if (e.phase === 'initialize') {
         this.shardId = e.shardId;
@@ -123,21 +121,13 @@ export class WorkerMetrics {
    */
   flush(reason: FlushReason): void {
     if (this.closed || this.shardId === null) return;
-    if (reason !== 'interval' && !this.collector.hasData()) return;
-    const figures = this.collector.take();
+    if (reason !== 'interval' && !this.metrics.hasData()) return;
+    const figures = this.metrics.take();
     const dropped = this.logDrops?.().dropped ?? 0;
     if (dropped > this.logDropsSeen) figures.set('LogLinesDropped', { value: dropped - this.logDropsSeen, unit: 'Count' });
     this.logDropsSeen = dropped;
-    const line = emfDocument(figures, {
-      namespace: this.namespace,
-      dimensions: { StreamName: this.options.streamName, ShardId: this.shardId },
-      dimensionSets: [['StreamName', 'ShardId'], ['StreamName']],
-      timestamp: Date.now(),
-      properties: { reason },
-    });
     try {
-      const bytes = Buffer.from(`${line}\n`, 'utf8');
-      for (let off = 0; off < bytes.length; ) off += writeSync(this.out.fd, bytes, off);
+      this.writer.write(figures, { StreamName: this.options.streamName, ShardId: this.shardId }, { reason });
     } catch (err) {
       if (!this.writeFailed) this.logger().warn({ err: errorMessage(err), destination: this.options.destination }, 'metrics line could not be written; dropping it');
       this.writeFailed = true;

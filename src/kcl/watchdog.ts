@@ -18,7 +18,7 @@ import { readFileSync, writeFileSync, unlinkSync } from 'node:fs';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorMessage } from '../core/errors.js';
-import type { Instrumentation } from '../core/instrumentation.js';
+import type { Instrumentation } from './events.js';
 import type { Logger } from '../core/types.js';
 import type { LogDrops } from '../config/logDestination.js';
 

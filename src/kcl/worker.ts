@@ -7,7 +7,8 @@
  * The other jobs live beside it: options and defaults (workerConfig.ts), the log (workerLog.ts),
  * checkpoint state and retries (checkpointer.ts), signals, crashes and the fatal stderr line
  * (processHooks.ts), GC pauses and the batch timings line (batchTimings.ts), the stats line
- * (stats.ts) and the metrics (metrics.ts), which both listen to the instrumentation hook.
+ * (stats.ts) and the metrics (metrics.ts), which both read one collector (workerCollector.ts) of
+ * the instrumentation hook's events (events.ts).
  *
  * ## The loop's phases
  *
@@ -34,12 +35,12 @@
  */
 import { AbortedError, errorMessage } from '../core/errors.js';
 import { ExitCode } from '../core/exitCodes.js';
-import { Instrumentation } from '../core/instrumentation.js';
 import { LogDeadLetterSink } from '../core/logDeadLetterSink.js';
 import { RecordPipeline, resolveSingleOptions, type ProcessorSpec, type SingleProcessorOptions } from '../core/pipeline.js';
 import type { BatchProcessor, KinesisRecord, Logger, SingleProcessor } from '../core/types.js';
 import { BatchTimingsLog, observeGcPauses } from './batchTimings.js';
 import { Checkpointer, positionOf, type Position } from './checkpointer.js';
+import { Instrumentation } from './events.js';
 import { readLineBytes } from './lineReader.js';
 import { parseDaemonLineBytes, type DaemonAction } from './messages.js';
 import { WorkerMetrics } from './metrics.js';
@@ -47,6 +48,7 @@ import { guardStdout, type ProtocolWriter } from './output.js';
 import { exitProcessNow, listenToProcess, writeFatalLine, writeStartFailureLine } from './processHooks.js';
 import { WorkerStats } from './stats.js';
 import { BatchWatchdog } from './watchdog.js';
+import { WorkerCollector } from './workerCollector.js';
 import { makeDirs } from '../config/logDestination.js';
 import { resolveWorkerSettings, type ResolvedWorkerSettings, type WorkerConfig } from './workerConfig.js';
 import { openWorkerLog } from './workerLog.js';
@@ -138,8 +140,9 @@ class KclWorker<T> {
         this.fatal(err, ExitCode.STUCK_BATCH, 'stuck batch', r.sequenceNumber === null ? undefined : { sequenceNumber: r.sequenceNumber, subSequenceNumber: 0 });
       },
     });
-    this.stats = new WorkerStats(this.pipeline.counters, () => this.logger, this.settings.statsIntervalMs, this.instrumentation, log.drops);
-    this.metrics = config.metrics ? new WorkerMetrics(config.metrics, this.instrumentation, () => this.logger, log.drops) : undefined;
+    const collector = new WorkerCollector(this.instrumentation);
+    this.stats = new WorkerStats(collector, () => this.logger, this.settings.statsIntervalMs, log.drops);
+    this.metrics = config.metrics ? new WorkerMetrics(config.metrics, collector, () => this.logger, log.drops) : undefined;
   }
 
   start(): Promise<number> {
@@ -263,14 +266,13 @@ class KclWorker<T> {
 
   private async processRecords(records: KinesisRecord[], millisBehindLatest: number | null): Promise<void> {
     const started = performance.now();
-    this.instrumentation.emit('batchStarted', { shardId: this.shardId, records: records.length, millisBehindLatest });
     const outcome = await this.pipeline.run({ shardId: this.shardId, records, millisBehindLatest, signal: this.abort.signal });
     if (outcome.complete) {
       const last = records[records.length - 1];
       if (last) this.checkpointer.handled(positionOf(last));
       const beforeCheckpoint = performance.now();
       await this.checkpointer.checkpointHandled();
-      this.timings?.log(records.length, started, beforeCheckpoint, this.pipeline.lastTimings);
+      this.timings?.log(records.length, started, beforeCheckpoint);
       return this.status('processRecords');
     }
     if (outcome.error instanceof AbortedError || this.abort.signal.aborted) throw new AbortedError();

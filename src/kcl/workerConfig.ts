@@ -4,7 +4,7 @@
 import type { Readable } from 'node:stream';
 import type { LogDrops } from '../config/logDestination.js';
 import { envVar } from '../config/variables.js';
-import type { Instrumentation } from '../core/instrumentation.js';
+import type { Instrumentation } from './events.js';
 import { resolveRetryOptions, type RetryOptions } from '../core/retry.js';
 import type { DeadLetterSink, Decoder, Logger } from '../core/types.js';
 import type { WorkerMetricsOptions } from './metrics.js';
@@ -69,8 +69,9 @@ export interface WorkerConfig<T> {
   batchTimings?: boolean;
   /**
    * The instrumentation hook the worker and its pipeline emit to (batchStarted, batchDone,
-   * checkpoint, deadLetter, retry, gcPause, timing, lifecycle). Default: a private one. Pass your
-   * own to subscribe; the stats line and the metrics listen to the same hook.
+   * batchTimings, checkpoint, deadLetter, retry, gcPause, timing, stuckBatch, lifecycle). Default:
+   * a private one. Pass your own to subscribe; the stats line and the metrics read one collector
+   * of the same hook.
    */
   instrumentation?: Instrumentation;
   /** Per-shard metrics as CloudWatch EMF lines to a file or stderr (docs/metrics.md). Default: off. */

@@ -8,12 +8,13 @@
  * that Lambda retries from there and keeps the shard's order. Poison records are dead-lettered,
  * never reported.
  */
-import { writeSync } from 'node:fs';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { Collector, newCounters, type PipelineCounters } from '../core/collector.js';
+import { DEFAULT_METRICS_NAMESPACE, EmfMetrics, EmfWriter, checkNamespace, writeLineSync } from '../core/emf.js';
 import { AbortedError, errorMessage } from '../core/errors.js';
-import { Instrumentation } from '../core/instrumentation.js';
-import { DEFAULT_METRICS_NAMESPACE, MetricsCollector, checkNamespace, emfDocument } from '../core/metrics.js';
-import { RecordPipeline, newCounters, resolveSingleOptions, type KeyOf, type PipelineCounters, type ProcessorSpec } from '../core/pipeline.js';
+import { TypedEmitter } from '../core/events.js';
+import type { RuntimeEvents } from '../core/pipelineEvents.js';
+import { RecordPipeline, resolveSingleOptions, type KeyOf, type ProcessorSpec } from '../core/pipeline.js';
 import { resolveRetryOptions, type RetryOptions } from '../core/retry.js';
 import { LogDeadLetterSink } from '../core/logDeadLetterSink.js';
 import type { BatchProcessor, DeadLetterSink, Decoder, Logger, SingleProcessor } from '../core/types.js';
@@ -112,10 +113,7 @@ export interface LambdaMetricsOptions {
  * daemon protocol, so its metrics go to a file or stderr instead, see kcl/metrics.ts.) Written
  * synchronously, so nothing is left in a buffer when the runtime freezes the container.
  */
-const writeStdout = (line: string): void => {
-  const bytes = Buffer.from(`${line}\n`, 'utf8');
-  for (let off = 0; off < bytes.length; ) off += writeSync(1, bytes, off);
-};
+const writeStdout = (line: string): void => writeLineSync(1, line);
 
 /** The stream name in a Kinesis ARN (`arn:aws:kinesis:<region>:<account>:stream/<name>`), or undefined. */
 function streamOfArn(arn: unknown): string | undefined {
@@ -236,22 +234,23 @@ function resolve<T>(options: KinesisHandlerOptions<T>): Resolved<T> {
 export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): KinesisHandlerWithCounters {
   const o = resolve(options);
   const deadLetters = o.deadLetters ?? new LogDeadLetterSink(o.logger);
+  const emf = o.metrics && new EmfWriter({ namespace: o.metrics.namespace, dimensionSets: [['StreamName', 'FunctionName'], ['StreamName']], write: o.metrics.write });
   const handler = async (event: KinesisStreamEvent, context: LambdaContextLike): Promise<KinesisStreamBatchResponse> => {
     const started = performance.now();
     const { shardId, records, origin } = eventBatch(event, { deaggregate: o.deaggregate });
     if (records.length === 0) return { batchItemFailures: [] };
     const logger = o.logger.child({ shardId, ...(context.awsRequestId ? { requestId: context.awsRequestId } : {}) });
-    // A hook per invocation: its metrics (and its last error) are this invocation's alone, even if calls overlap.
-    const instrumentation = new Instrumentation((err) => logger.warn({ err: errorMessage(err) }, 'instrumentation listener failed (ignored)'));
-    const collector = o.metrics ? new MetricsCollector({ checkpoints: false }) : undefined;
-    if (collector) collector.subscribe(instrumentation);
+    // A hook and a collector per invocation: its metrics (and its last error) are this
+    // invocation's alone, even if calls overlap; its totals add to the handler's counters.
+    const instrumentation = new TypedEmitter<RuntimeEvents>((err) => logger.warn({ err: errorMessage(err) }, 'instrumentation listener failed (ignored)'));
+    const collector = new Collector(instrumentation, { totals: o.counters });
+    const metrics = o.metrics ? new EmfMetrics(collector) : undefined;
     const pipeline = new RecordPipeline<T>({
       decoder: o.decoder,
       spec: o.spec,
       deadLetters,
       retry: o.retry,
       logger,
-      counters: o.counters,
       instrumentation,
       classify: options.classify,
     });
@@ -288,7 +287,7 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
       clearTimeout(timer);
       clearTimeout(deadlineTimer);
       offRetry();
-      if (collector && o.metrics) writeMetrics(o.metrics, collector, event, context, logger);
+      if (metrics && emf && o.metrics) writeMetrics(o.metrics, emf, metrics, event, context, logger);
     }
     const summary = {
       kinesisRecords: event.Records.length,
@@ -321,23 +320,21 @@ export function createKinesisHandler<T>(options: KinesisHandlerOptions<T>): Kine
 
 function writeMetrics(
   m: NonNullable<Resolved<unknown>['metrics']>,
-  collector: MetricsCollector,
+  emf: EmfWriter,
+  metrics: EmfMetrics,
   event: KinesisStreamEvent,
   context: LambdaContextLike,
   logger: Logger,
 ): void {
   try {
-    const line = emfDocument(collector.take(), {
-      namespace: m.namespace,
-      dimensions: {
+    emf.write(
+      metrics.take(),
+      {
         StreamName: m.streamName ?? streamOfArn(event.Records[0]?.eventSourceARN) ?? 'unknown',
         FunctionName: m.functionName ?? context.functionName ?? process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'unknown',
       },
-      dimensionSets: [['StreamName', 'FunctionName'], ['StreamName']],
-      timestamp: Date.now(),
-      ...(context.awsRequestId ? { properties: { requestId: context.awsRequestId } } : {}),
-    });
-    m.write(line);
+      context.awsRequestId ? { requestId: context.awsRequestId } : undefined,
+    );
   } catch (err) {
     logger.warn({ err: errorMessage(err) }, 'metrics could not be written (ignored)');
   }

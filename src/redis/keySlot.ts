@@ -19,10 +19,6 @@ export const SLOT_COUNT = 16384;
 
 /**
  * The cluster hash slot of a key (UTF-8 bytes, hash tags honoured), as Redis computes it.
- *
- * @example
- * keySlot('user:1000:checkpoint'); // 0..16383
- * keySlot('{user:1}:a') === keySlot('{user:1}:b'); // true
  */
 export function keySlot(key: string): number {
   let start = 0;
@@ -55,9 +51,6 @@ export function keySlot(key: string): number {
  * Items grouped by the cluster hash slot of their key as `client` sends it (after its
  * `keyPrefix`, the key Redis sees), in first-seen order: a script call may only touch keys of one
  * slot.
- *
- * @example
- * for (const group of groupByKeySlot(entries, (e) => e.key, cluster)) await script.call(cluster, argsOf(group));
  */
 export function groupByKeySlot<E>(items: Iterable<E>, keyOf: (item: E) => string, client: { options: { keyPrefix?: string } }): E[][] {
   const prefix = client.options.keyPrefix ?? '';

@@ -25,17 +25,11 @@ export type ScriptArg = string | number | Buffer;
 
 /**
  * One [error, reply] per call, in order, as a pipeline's `exec()` gives them.
- *
- * @example
- * const replies: Replies = await script.callMany(redis, [['1', 'k1', 'v1'], ['1', 'k2', 'v2']]);
  */
 export type Replies = Array<[Error | null, unknown]>;
 
 /**
  * What {@link defineScript} takes.
- *
- * @example
- * const def: ScriptDefinition = { name: 'deadLetterAdd', lua: ADD_LUA, numberOfKeys: 2 };
  */
 export interface ScriptDefinition {
   /** Names the script: its ioredis command is `<name>_<first 12 hex digits of its SHA1>`. */
@@ -65,10 +59,6 @@ class PreparedCommand extends Command {
 
 /**
  * A Lua script, defined once ({@link defineScript}) and run on any client of the process.
- *
- * @example
- * const setMax = defineScript({ name: 'setMax', lua: SET_MAX_LUA, numberOfKeys: 1 });
- * await setMax.call(redis, ['user:1', '1764000000']);
  */
 export class RedisScript {
   /** The script's name, as defined. */
@@ -113,9 +103,6 @@ export class RedisScript {
   /**
    * Runs one call: `args` are the keys then the other arguments (preceded by their key count when
    * the definition has no `numberOfKeys`). Rejects with the client's error (a NOSCRIPT never).
-   *
-   * @example
-   * const deleted = await deleteScript.call<number>(redis, [streamKey, counterKey, ...ids]);
    */
   call<R = unknown>(client: RedisClient, args: readonly ScriptArg[]): Promise<R> {
     return this.invoke(this.on(client), args) as Promise<R>;
@@ -127,10 +114,6 @@ export class RedisScript {
    * (ioredis refuses pipelines spanning nodes), routed by each call's first key; a call whose
    * slot has no known node yet (topology still loading), or with no key, is sent on its own and
    * routed by ioredis.
-   *
-   * @example
-   * const replies = await script.callMany(redis, calls.map(argsOf));
-   * for (const [err, reply] of replies) if (err) throw translateRedisError(err, what, redis);
    */
   async callMany(client: RedisClient, calls: ReadonlyArray<readonly ScriptArg[]>): Promise<Replies> {
     this.on(client);
@@ -181,9 +164,6 @@ export class RedisScript {
    * `numKeys`. The caller writes the arguments after it as bulk strings
    * ({@link writeBulkHeader}, {@link writeBulkDigits}, {@link writeBulkBytes}). Returns the
    * position after it; at most {@link headMaxBytes} bytes.
-   *
-   * @example
-   * let pos = script.writeHead(buf, 0, n, n + 1);
    */
   writeHead(buf: Buffer, pos: number, numKeys: number, argCount: number): number {
     buf[pos++] = 0x2a; // *
@@ -201,9 +181,6 @@ export class RedisScript {
    * [error, reply] per call, in order. Calls refused with NOSCRIPT changed nothing: the script is
    * loaded (SCRIPT LOAD) and they are sent again; the others are not. Standalone clients only
    * (nothing routes the bytes by slot).
-   *
-   * @example
-   * const replies = await script.sendPrepared(redis, calls.map((c) => c.bytes));
    */
   async sendPrepared(redis: Redis, commands: readonly Buffer[]): Promise<Replies> {
     const replies = await Promise.all(commands.map((bytes) => sendBytes(redis, bytes)));
@@ -247,10 +224,6 @@ function sendBytes(redis: Redis, bytes: Buffer): Promise<[Error | null, unknown]
 /**
  * Defines a Lua script once, for every client of the process. Cheap: nothing is sent until a
  * call; the text is checked and hashed here.
- *
- * @example
- * const addLetters = defineScript({ name: 'deadLetterAdd', lua: ADD_LUA, numberOfKeys: 2 });
- * const reply = await addLetters.call(redis, [streamKey, bytesKey, ...args]);
  */
 export function defineScript(definition: ScriptDefinition): RedisScript {
   return new RedisScript(definition);
@@ -260,9 +233,6 @@ export function defineScript(definition: ScriptDefinition): RedisScript {
 
 /**
  * Decimal digits of a non-negative safe integer.
- *
- * @example
- * digitCount(1764000000); // 10
  */
 export function digitCount(n: number): number {
   let d = 1;
@@ -276,9 +246,6 @@ export function digitCount(n: number): number {
 /**
  * Writes the `digits` decimal digits of a non-negative safe integer at `pos`; returns the new
  * position.
- *
- * @example
- * pos = writeDigits(buf, pos, id, digitCount(id));
  */
 export function writeDigits(buf: Buffer, pos: number, n: number, digits: number): number {
   let p = pos + digits;
@@ -293,9 +260,6 @@ export function writeDigits(buf: Buffer, pos: number, n: number, digits: number)
 /**
  * Writes `$<len>\r\n`, the header of a bulk string of `len` bytes; the caller writes the bytes
  * and {@link writeCrlf}.
- *
- * @example
- * pos = writeBulkHeader(buf, pos, prefix.length + digits);
  */
 export function writeBulkHeader(buf: Buffer, pos: number, len: number): number {
   buf[pos++] = 0x24; // $
@@ -307,9 +271,6 @@ export function writeBulkHeader(buf: Buffer, pos: number, len: number): number {
 
 /**
  * Writes `\r\n`.
- *
- * @example
- * pos = writeCrlf(buf, pos); // after a bulk string's bytes
  */
 export function writeCrlf(buf: Buffer, pos: number): number {
   buf[pos++] = CR;
@@ -319,9 +280,6 @@ export function writeCrlf(buf: Buffer, pos: number): number {
 
 /**
  * Writes a non-negative safe integer as a whole bulk string (`$<len>\r\n<digits>\r\n`).
- *
- * @example
- * pos = writeBulkDigits(buf, pos, event.timestamp);
  */
 export function writeBulkDigits(buf: Buffer, pos: number, n: number): number {
   const d = digitCount(n);
@@ -334,9 +292,6 @@ export function writeBulkDigits(buf: Buffer, pos: number, n: number): number {
 
 /**
  * Writes `bytes` as a whole bulk string (`$<len>\r\n<bytes>\r\n`).
- *
- * @example
- * pos = writeBulkBytes(buf, pos, fieldBytes);
  */
 export function writeBulkBytes(buf: Buffer, pos: number, bytes: Buffer): number {
   pos = writeBulkHeader(buf, pos, bytes.length);

@@ -19,9 +19,6 @@ import type { WaitReplicasOptions } from './waitReplicas.js';
 
 /**
  * The settings every Redis worker reads ({@link readRedisWorkerSettings}).
- *
- * @example
- * const { redisUrl, streamName, waitReplicas }: RedisWorkerSettings = readRedisWorkerSettings();
  */
 export interface RedisWorkerSettings {
   redisUrl: string;
@@ -108,10 +105,6 @@ export const REDIS_WORKER_VARIABLES = Object.freeze({
 /**
  * Reads `.env` (the real environment wins) and {@link REDIS_WORKER_VARIABLES}. Throws ConfigError
  * naming the variable.
- *
- * @example
- * const settings = readRedisWorkerSettings();
- * // { redisUrl, streamName, logLevel: 'info', deadLetterMaxLen: 100000, deadLetterMaxDataBytes: 65536, deadLetterMaxBytes: 268435456 }
  */
 export function readRedisWorkerSettings(env: NodeJS.ProcessEnv = process.env): RedisWorkerSettings {
   if (env === process.env) loadEnvFile();
@@ -146,9 +139,6 @@ export function readRedisWorkerSettings(env: NodeJS.ProcessEnv = process.env): R
  * The Redis client options the settings imply: the sentinels' credentials, and with
  * REDIS_WAIT_REPLICAS a command bound of at least the WAIT timeout plus 2 s (WAIT blocks up to
  * its timeout; the default 5 s bound would cut a longer one off).
- *
- * @example
- * redisWorkerClientOptions({ ...settings, waitReplicas: { replicas: 1, timeoutMs: 8000 } }).commandTimeoutMs; // 10000
  */
 export function redisWorkerClientOptions(settings: RedisWorkerSettings): Pick<RedisClientOptions, 'sentinelUsername' | 'sentinelPassword' | 'commandTimeoutMs'> {
   return {
@@ -160,9 +150,6 @@ export function redisWorkerClientOptions(settings: RedisWorkerSettings): Pick<Re
 
 /**
  * The fields a worker's start line shows of the settings (the URL with its password redacted).
- *
- * @example
- * logger.info(redisWorkerStartFields(settings), 'lastopens starting');
  */
 export function redisWorkerStartFields(settings: RedisWorkerSettings): Record<string, unknown> {
   return {
@@ -188,9 +175,6 @@ export interface ConnectRedisWorkerOptions {
 /**
  * The Redis client and the dead-letter sink of a worker, from its settings: what both runtimes
  * build the same way. Throws TypeError for a URL the client refuses (a db on a cluster...).
- *
- * @example
- * const { redis, deadLetters } = connectRedisWorker(readRedisWorkerSettings(), { logger, connectionName: 'lastopens-lambda' });
  */
 export function connectRedisWorker(settings: RedisWorkerSettings, options: ConnectRedisWorkerOptions): { redis: RedisClient; deadLetters: RedisDeadLetterSink } {
   const redis = createRedisClient(settings.redisUrl, {

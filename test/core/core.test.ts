@@ -4,7 +4,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NonRetriableError, RetriableError, RetriesExhaustedError, ValidationError, isRetriable } from '../../src/core/errors.js';
+import { Collector } from '../../src/core/collector.js';
+import { TypedEmitter } from '../../src/core/events.js';
 import { RecordPipeline } from '../../src/core/pipeline.js';
+import type { RuntimeEvents } from '../../src/core/pipelineEvents.js';
 import { backoffDelay, resolveRetryOptions, withRetry } from '../../src/core/retry.js';
 import type { DeadLetter, Logger } from '../../src/core/types.js';
 import { makeRecords } from '../../src/testing/index.js';
@@ -83,6 +86,9 @@ describe('RecordPipeline', () => {
   test('chunked batches: every chunk is processed, poison decodes are dead-lettered, outcome complete', async () => {
     const letters: DeadLetter[] = [];
     const seen: string[][] = [];
+    // The pipeline tells what it did only as events; a collector of them keeps the totals.
+    const events = new TypedEmitter<RuntimeEvents>();
+    const collector = new Collector(events);
     const pipeline = new RecordPipeline<string>({
       decoder: (b) => {
         const s = b.toString();
@@ -93,6 +99,7 @@ describe('RecordPipeline', () => {
       deadLetters: { write: async (l) => void letters.push(...l) },
       logger: silent,
       retry: { initialDelayMs: 1, maxDelayMs: 1 },
+      instrumentation: events,
     });
     const records = makeRecords(['a', 'b', 'bad1', 'c', 'd']);
     const outcome = await pipeline.run({ shardId: 's', records, millisBehindLatest: null, signal });
@@ -100,7 +107,7 @@ describe('RecordPipeline', () => {
     assert.deepEqual(seen, [['a', 'b'], ['c'], ['d']]);
     assert.equal(letters[0]!.record.sequenceNumber, records[2]!.sequenceNumber);
     assert.match(letters[0]!.reason, /cannot decode bad1/);
-    assert.deepEqual(pipeline.counters, { records: 5, processed: 4, deadLettered: 1, failures: 0 });
+    assert.deepEqual(collector.totals, { records: 5, processed: 4, deadLettered: 1, failures: 0 });
   });
 
   test('exhausted retries report the first unhandled record and only earlier dead letters', async () => {

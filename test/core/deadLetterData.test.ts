@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { capDeadLetterData, DEFAULT_DEAD_LETTER_MAX_DATA_BYTES } from '../../src/core/deadLetterData.js';
-import { Instrumentation, type InstrumentationEvents } from '../../src/core/instrumentation.js';
+import { Instrumentation, type InstrumentationEvents } from '../../src/kcl/events.js';
 import { LogDeadLetterSink } from '../../src/core/logDeadLetterSink.js';
-import { MetricsCollector } from '../../src/core/metrics.js';
+import { EmfMetrics } from '../../src/core/emf.js';
 import { RecordPipeline } from '../../src/core/pipeline.js';
 import type { KinesisRecord, Logger } from '../../src/core/types.js';
 import { WorkerStats } from '../../src/kcl/stats.js';
+import { WorkerCollector } from '../../src/kcl/workerCollector.js';
 import { makeRecords } from '../../src/testing/index.js';
 
 const record = (data: string): KinesisRecord => ({ data, partitionKey: 'pk', sequenceNumber: '4960', subSequenceNumber: 2, approximateArrivalTimestamp: null });
@@ -82,10 +83,11 @@ describe('drops reported by a sink', () => {
     const hub = new Instrumentation();
     const events: Array<InstrumentationEvents['deadLetter']> = [];
     hub.on('deadLetter', (e) => events.push(e));
-    const collector = new MetricsCollector();
-    collector.subscribe(hub);
+    // One collector, its two readers: the metrics and the stats line.
+    const figures = new WorkerCollector(hub);
+    const collector = new EmfMetrics(figures);
     const { logger, lines } = capture();
-    const stats = new WorkerStats({ records: 0, processed: 0, deadLettered: 0, failures: 0 }, () => logger, 0, hub);
+    const stats = new WorkerStats(figures, () => logger, 0);
     const run = async (write: () => Promise<void | { dropped: number }>) => {
       const pipeline = new RecordPipeline<string>({
         decoder: (b) => {

@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { RetriableError, ValidationError } from '../../src/core/errors.js';
-import { Instrumentation, type InstrumentationEvents } from '../../src/core/instrumentation.js';
-import { MetricsCollector, emfDocument, percentile } from '../../src/core/metrics.js';
+import { Collector, percentile } from '../../src/core/collector.js';
+import { EmfMetrics, emfDocument } from '../../src/core/emf.js';
 import { RecordPipeline } from '../../src/core/pipeline.js';
 import type { Logger } from '../../src/core/types.js';
+import { Instrumentation, type InstrumentationEvents } from '../../src/kcl/events.js';
 import { WorkerMetrics, openMetricsDestination } from '../../src/kcl/metrics.js';
+import { WorkerCollector } from '../../src/kcl/workerCollector.js';
 import { createKinesisHandler } from '../../src/lambda/handler.js';
 import { makeRecords } from '../../src/testing/index.js';
 import { EMF_SCHEMA, parseEmfLines, total, validateEmf } from '../helpers/emf.js';
@@ -44,8 +46,7 @@ describe('MetricsCollector', () => {
   test('sums an interval, reports lag last and max, percentiles, rate and timings, then starts over', () => {
     let now = 0;
     const hub = new Instrumentation();
-    const c = new MetricsCollector({ now: () => now });
-    c.subscribe(hub);
+    const c = new EmfMetrics(new WorkerCollector(hub, { now: () => now }));
     assert.equal(c.hasData(), false);
     const done = (d: Partial<InstrumentationEvents['batchDone']>): void =>
       hub.emit('batchDone', { shardId: 's', records: 0, processed: 0, deadLettered: 0, failures: 0, durationMs: 0, millisBehindLatest: null, complete: true, ...d });
@@ -96,8 +97,7 @@ describe('MetricsCollector', () => {
 describe('EMF document', () => {
   test('is valid against the published EMF schema, with the namespace, both dimension sets and a unit per metric', () => {
     const hub = new Instrumentation();
-    const c = new MetricsCollector();
-    c.subscribe(hub);
+    const c = new EmfMetrics(new WorkerCollector(hub));
     hub.emit('batchDone', { shardId: 's', records: 3, processed: 3, deadLettered: 0, failures: 0, durationMs: 2, millisBehindLatest: 7, complete: true });
     const line = emfDocument(c.take(), {
       namespace: 'KinesisStreams',
@@ -191,7 +191,7 @@ describe('KCL metrics destination', () => {
     try {
       const path = join(dir, 'metrics.log');
       const hub = new Instrumentation();
-      const m = new WorkerMetrics({ destination: path, streamName: 'app-opens', namespace: 'Test', intervalMs: 3_600_000 }, hub, () => silent);
+      const m = new WorkerMetrics({ destination: path, streamName: 'app-opens', namespace: 'Test', intervalMs: 3_600_000 }, new WorkerCollector(hub), () => silent);
       m.start();
       const done = (processed: number): void =>
         hub.emit('batchDone', { shardId: 'shardId-1', records: processed, processed, deadLettered: 0, failures: 0, durationMs: 1, millisBehindLatest: 0, complete: true });
@@ -221,7 +221,7 @@ describe('KCL metrics destination', () => {
   });
 
   test('options are checked with a message naming the option', () => {
-    const hub = new Instrumentation();
+    const hub = new WorkerCollector(new Instrumentation());
     assert.throws(() => new WorkerMetrics({ destination: 'stderr', streamName: 's', namespace: ':bad' }, hub, () => silent), /`metrics.namespace`/);
     assert.throws(() => new WorkerMetrics({ destination: 'stderr', streamName: 's', intervalMs: 0 }, hub, () => silent), /`metrics.intervalMs`/);
     assert.throws(() => new WorkerMetrics({ destination: 'stderr', streamName: '' }, hub, () => silent), /`metrics.streamName`/);
@@ -277,7 +277,7 @@ describe('CloudWatch templates (docs/cloudwatch)', () => {
   test('the dashboard and the alarm are JSON and name only metrics the workers publish, under the stream-level dimension set', () => {
     const read = (name: string): unknown => JSON.parse(readFileSync(new URL(`../../docs/cloudwatch/${name}`, import.meta.url), 'utf8'));
     const published = new Set([
-      ...[...new MetricsCollector().take().keys()],
+      ...[...new EmfMetrics(new WorkerCollector(new Instrumentation())).take().keys()],
       'MillisBehindLatest',
       'MillisBehindLatestMax',
       'BatchDurationP50',
@@ -316,8 +316,7 @@ describe('CloudWatch templates (docs/cloudwatch)', () => {
       TreatMissingData: string;
     };
     const hub = new Instrumentation();
-    const c = new MetricsCollector();
-    c.subscribe(hub);
+    const c = new EmfMetrics(new Collector(hub));
     assert.equal(c.take().has(stuck.MetricName), false, 'absent while nothing is stuck');
     hub.emit('stuckBatch', { shardId: 's', action: 'processRecords', sequenceNumber: '1', inHandMs: 300_500, lastError: null });
     const f = c.take();

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Instrumentation } from '../../src/core/instrumentation.js';
+import { Instrumentation } from '../../src/kcl/events.js';
 import { resolveRetryOptions } from '../../src/core/retry.js';
 import type { Logger } from '../../src/core/types.js';
 import { Checkpointer } from '../../src/kcl/checkpointer.js';

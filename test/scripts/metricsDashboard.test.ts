@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { emfDocument, type MetricFigures } from '../../src/core/metrics.js';
+import { emfDocument, type MetricFigures } from '../../src/core/emf.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = join(ROOT, 'scripts/metrics-dashboard.ts');

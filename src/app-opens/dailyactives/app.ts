@@ -29,9 +29,6 @@ export const DAILYACTIVES_ENVIRONMENT: Readonly<Record<'kcl', readonly EnvVar<un
  * The dailyactives work for a batch: `recordDailyActives`, its rejections dead-lettered; with
  * `waitReplicas`, then `WAIT` on every master it wrote to (too few acknowledgements is retriable:
  * the batch is retried, never checkpointed).
- *
- * @example
- * await runWithBatchProcessor({ decoder: appOpenDecoder, deadLetters }, dailyActivesProcessor(redis));
  */
 export function dailyActivesProcessor(redis: RedisClient, options: { waitReplicas?: WaitReplicasOptions | undefined } = {}): BatchProcessor<AppOpen> {
   const wait = options.waitReplicas;
@@ -45,9 +42,6 @@ export function dailyActivesProcessor(redis: RedisClient, options: { waitReplica
 
 /**
  * bin/dailyactives: the shared start-up (exit 78 on a configuration error), then the KCL worker.
- *
- * @example
- * await runDailyActivesKcl(); // src/app-opens/bin/dailyactives.ts
  */
 export async function runDailyActivesKcl(): Promise<void> {
   const { config, logger, flushSync, logDrops, redis, deadLetters } = startRedisWorker('dailyactives');

@@ -13,7 +13,7 @@
  */
 import { ConfigError, loadEnvFile, parseInteger } from '../../config/env.js';
 import { envVar, readEnvVar, type EnvVar } from '../../config/variables.js';
-import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../../core/metrics.js';
+import { DEFAULT_METRICS_NAMESPACE, checkNamespace } from '../../core/emf.js';
 import { KCL_WORKER_VARIABLES } from '../../kcl/workerConfig.js';
 import { openMetricsDestination } from '../../kcl/metrics.js';
 import { runWithBatchProcessor } from '../../kcl/worker.js';
@@ -26,22 +26,6 @@ import { appOpenDecoder, type AppOpen } from '../model/index.js';
 import { lastOpensProcessor } from './processor.js';
 
 export { lastOpensProcessor } from './processor.js';
-
-/**
- * The settings every Redis worker reads, under its former name.
- *
- * @deprecated Use `RedisWorkerSettings` (kinesis-streams/redis worker settings): they were never lastopens' own.
- */
-export type LastOpensEnv = RedisWorkerSettings;
-/**
- * Reads the settings every Redis worker reads, under its former name.
- *
- * @deprecated Use `readRedisWorkerSettings`.
- *
- * @example
- * const settings = readLastOpensEnv(); // as readRedisWorkerSettings()
- */
-export const readLastOpensEnv: (env?: NodeJS.ProcessEnv) => RedisWorkerSettings = readRedisWorkerSettings;
 
 /**
  * Records per Redis write. A batch is decoded and written a chunk at a time, so Redis applies one
@@ -136,9 +120,6 @@ export const LASTOPENS_ENVIRONMENT: Readonly<Record<'kcl' | 'lambda', readonly E
 
 /**
  * The settings of bin/lastopens beyond those of every Redis worker (startRedisWorker's).
- *
- * @example
- * const { chunkSize, retryMaxDelayMs } = readLastOpensKclConfig();
  */
 export function readLastOpensKclConfig(env: NodeJS.ProcessEnv = process.env) {
   const V = LASTOPENS_KCL_VARIABLES;
@@ -155,9 +136,6 @@ export function readLastOpensKclConfig(env: NodeJS.ProcessEnv = process.env) {
 /**
  * bin/lastopens: the shared start-up (exit 78 on a configuration error), then the KCL worker
  * until the daemon is done with it.
- *
- * @example
- * await runLastOpensKcl(); // src/app-opens/bin/lastopens.ts
  */
 export async function runLastOpensKcl(): Promise<void> {
   const { config, logger, flushSync, logDrops, redis, deadLetters } = startRedisWorker('lastopens', { readConfig: () => readLastOpensKclConfig() });
@@ -186,9 +164,6 @@ export const LASTOPENS_CONNECTION_NAME = 'lastopens-lambda';
 /**
  * The settings of the lastopens Lambda function: those of every Redis worker, METRICS and
  * METRICS_NAMESPACE. A ConfigError's message starts with `lastopens: `.
- *
- * @example
- * const { redisUrl, metrics } = readLastOpensLambdaConfig();
  */
 export function readLastOpensLambdaConfig(env: NodeJS.ProcessEnv = process.env): RedisWorkerSettings & { metrics: boolean; metricsNamespace: string } {
   try {
@@ -217,11 +192,6 @@ export interface LastOpensLambda {
  * the same settings as bin/lastopens (the sentinels' credentials, a command bound that leaves
  * room for REDIS_WAIT_TIMEOUT_MS); the handler runs the same processor. Throws ConfigError for a
  * missing or malformed variable.
- *
- * @example
- * const lambda = createLastOpensLambda();
- * await lambda.handler(event, createLocalContext());
- * await lambda.close();
  */
 export function createLastOpensLambda(env: NodeJS.ProcessEnv = process.env): LastOpensLambda {
   const config = readLastOpensLambdaConfig(env);

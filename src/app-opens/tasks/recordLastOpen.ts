@@ -31,9 +31,6 @@ export type { AppOpen };
 
 /**
  * Options of {@link recordLastOpens}.
- *
- * @example
- * await recordLastOpens(redis, events, { maxKeysPerCall: 4_000 });
  */
 export interface RecordLastOpensOptions {
   /** Hash fields per script call (one KEYS entry each). Default 1,000. */
@@ -47,10 +44,6 @@ export const DEFAULT_RECORD_LAST_OPENS_OPTIONS = Object.freeze({ maxKeysPerCall:
 
 /**
  * What {@link recordLastOpens} did.
- *
- * @example
- * const { updated, unchanged, rejected } = await recordLastOpens(redis, events);
- * logger.debug({ updated, unchanged, rejected: rejected.length }, 'batch applied');
  */
 export interface RecordLastOpensResult {
   /** Events given. */
@@ -86,9 +79,6 @@ type ScriptReply = [number, number[]];
 
 /**
  * The error of an event whose key holds something other than a hash (the script's bad keys).
- *
- * @example
- * wrongType('user:7:checkpoint', 'recordLastOpen user:7:checkpoint'); // NonRetriableError, WRONGTYPE
  */
 function wrongType(key: string, what: string): NonRetriableError {
   return new NonRetriableError(`redis ${what} failed: WRONGTYPE ${key} holds a value that is not a hash`);
@@ -129,10 +119,6 @@ function rejectWrongTypeEvents(
  * invalid event, NonRetriableError when the
  * key holds something other than a hash, and RetriableError when Redis is unreachable, times out
  * or refuses the write for a passing reason (OOM, LOADING, CLUSTERDOWN, ...).
- *
- * @example
- * await recordLastOpen(redis, { userId: 42n, platform: 'ios', timestamp: 1764000000, appVersion: null, deviceId: null });
- * // HGET user:42:checkpoint ios_app_open -> '1764000000'
  */
 export async function recordLastOpen(redis: RedisClient, event: AppOpen): Promise<boolean> {
   const bad = validationError(event);
@@ -236,13 +222,6 @@ interface Entry {
  * everything else is applied. Rejects (RetriableError) when Redis is unreachable,
  * times out or refuses writes; some fields may then be written already, which is harmless: a retry
  * of the whole batch gives the same final state.
- *
- * @example
- * const processor: BatchProcessor<AppOpen> = async (records) => {
- *   const result = await recordLastOpens(redis, records.map((r) => r.value));
- *   // { events: 10000, fields: 9120, updated: 9000, unchanged: 120, rejected: [] }
- *   return { failed: result.rejected }; // WRONGTYPE refusals: dead-lettered
- * };
  */
 export async function recordLastOpens(
   redis: RedisClient,
