@@ -6,6 +6,7 @@
  * writes them (and checks each jar against Maven Central's own checksum).
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** One jar of a pinned list. */
@@ -32,7 +33,7 @@ export interface JarList {
 export const KCL_VERSIONS: Readonly<Record<'2' | '3', string>> = { '2': '2.7.2', '3': '3.1.3' };
 
 /** The package's `kcl/` folder (beside dist/ and bin/, in the source tree and when installed). */
-export const KCL_DATA_DIR = fileURLToPath(new URL('../../kcl/', import.meta.url));
+export const KCL_DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'kcl');
 
 /**
  * The file name Maven gives a jar: artifactId-version[-classifier].jar.
@@ -56,7 +57,7 @@ export function repositoryPath(jar: Pick<PinnedJar, 'groupId' | 'artifactId' | '
  * const list = loadJarList(KCL_VERSIONS['2']);
  */
 export function loadJarList(version: string, dataDir = KCL_DATA_DIR): JarList {
-  const file = `${dataDir}kcl-${version}.json`;
+  const file = join(dataDir, `kcl-${version}.json`);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
