@@ -132,6 +132,7 @@ async function run(parsed: Parsed): Promise<number> {
       if (kclMajor === '3') say('KCL 3 needs dynalite to create a global secondary index, which dynalite 4 does not: see docs/daemon.md');
     }
     for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.off(s, early);
+    let started = false;
     const code = await runDaemon({
       propertiesFile,
       properties,
@@ -139,9 +140,12 @@ async function run(parsed: Parsed): Promise<number> {
       env,
       say,
       ...(parsed.flags.has('--java') ? { java: parsed.flags.get('--java') as string } : {}),
-      onStart: (pid) => say(`daemon started (pid ${pid}, KCL ${jars.kcl ?? `jars of ${jars.dir}`}); SIGTERM or Ctrl-C stops it cleanly`),
+      onStart: (pid) => {
+        started = true;
+        say(`daemon started (pid ${pid}, KCL ${jars.kcl ?? `jars of ${jars.dir}`}); SIGTERM or Ctrl-C stops it cleanly`);
+      },
     });
-    say(`daemon exited with ${code}`);
+    if (started) say(`daemon exited with ${code}`);
     return code;
   } finally {
     await stack?.stop();

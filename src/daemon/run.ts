@@ -5,7 +5,7 @@
  * closes their stdin) and its clean stop awaited; the launcher exits with the JVM's code. A second
  * signal, or a stop that outlasts `stopTimeoutMs`, SIGKILLs the JVM and its workers.
  */
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, statSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { constants } from 'node:os';
 import type { JarSet } from './fetchJars.js';
@@ -56,6 +56,19 @@ export function defaultJava(env: NodeJS.ProcessEnv = process.env): string {
   return env.JAVA || (env.JAVA_HOME ? join(env.JAVA_HOME, 'bin', 'java') : 'java');
 }
 
+/** true when `command` (a path, or a name looked up on `path`) is an executable file. */
+function findExecutable(command: string, path = ''): boolean {
+  const candidates = command.includes('/') ? [command] : path.split(delimiter).filter(Boolean).map((dir) => join(dir, command));
+  return candidates.some((file) => {
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * Runs the daemon until it exits; resolves with the exit code the launcher should exit with (the
  * JVM's; 128 + signal number if it was killed by a signal).
@@ -85,6 +98,10 @@ export async function runDaemon(options: RunDaemonOptions): Promise<number> {
     logFd = openSync(logFile, 'a');
   }
   const java = options.java ?? defaultJava();
+  if (!findExecutable(java, env.PATH)) {
+    options.say(`cannot find ${java}: install a JRE >= 8, or set JAVA / JAVA_HOME (or --java)`);
+    return 127;
+  }
   const child = spawnSupervised(java, args, {
     env,
     stdio: ['ignore', 'inherit', logFd ?? 'inherit'],
