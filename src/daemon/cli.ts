@@ -129,7 +129,7 @@ async function run(parsed: Parsed): Promise<number> {
         JSON.stringify({ kinesisEndpoint: stack.kinesisEndpoint, dynamoEndpoint: stack.dynamoEndpoint, streamName, shards, pids: stack.pids, properties: propertiesFile, launcherPid: process.pid }, null, 2) + '\n',
       );
       say(`local stack: kinesis ${stack.kinesisEndpoint} (stream ${streamName}, ${shards} shard${shards === 1 ? '' : 's'}), dynamodb ${stack.dynamoEndpoint}; properties and logs in ${stateDir}`);
-      if (kclMajor === '3') say('KCL 3 needs dynalite to create a global secondary index, which dynalite 4 does not: see docs/daemon.md');
+      if (kclMajor === '3') say('KCL 3 adds a global secondary index to its lease table: dynalite 4 as published does not create it (the daemon then fails at start; docs/daemon.md)');
     }
     for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.off(s, early);
     let started = false;
