@@ -163,8 +163,6 @@ function readCheckedPropertiesOrRefuse(file: string, kclMajor: '2' | '3'): Map<s
 
 /**
  * Runs the command line `argv` (without node and the script); resolves with the exit code.
- * @example
- * process.exitCode = await main(process.argv.slice(2));
  */
 export async function main(argv: readonly string[]): Promise<number> {
   try {

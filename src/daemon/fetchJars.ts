@@ -99,8 +99,6 @@ export interface EnsureJarsOptions {
  * The pinned jars of KCL `kcl` in the cache, downloading what is missing or does not match its
  * SHA-256, then checked to load together. Throws {@link JarSetRefused} when a download does not
  * match or the set cannot load, another Error when a download fails.
- * @example
- * const jars = await ensureJars({ kcl: '2.7.2', onProgress: (l) => process.stderr.write(l + '\n') });
  */
 export async function ensureJars(options: EnsureJarsOptions): Promise<JarSet> {
   const list: JarList = loadJarList(options.kcl);
@@ -145,8 +143,6 @@ export async function ensureJars(options: EnsureJarsOptions): Promise<JarSet> {
 /**
  * A jar folder the user manages (e.g. fetched with Maven), used as it is: every jar in it goes on
  * the classpath, after the load check. Throws {@link JarSetRefused} when it cannot load.
- * @example
- * const jars = userJars('vendor/kcl-jars');
  */
 export function userJars(dir: string): JarSet {
   let files: string[];

@@ -100,8 +100,6 @@ function declaredDependencies(pom: string): Declared[] {
 
 /**
  * Compares Maven-style versions (numbers numerically, qualifiers as text): <0, 0, >0.
- * @example
- * compareVersions('4.27.5', '4.31.1') < 0; // true
  */
 export function compareVersions(a: string, b: string): number {
   const pa = a.split(/[.-]/);
@@ -118,8 +116,6 @@ export function compareVersions(a: string, b: string): number {
 /**
  * Problems that keep the jars of `dir` (only `files`, when given) from loading together, one string
  * each; [] when the set can load.
- * @example
- * checkKclJars('/home/me/.cache/kinesis-streams/kcl-2.7.2'); // [] when the set can load
  */
 export function checkKclJars(dir: string, files?: readonly string[]): string[] {
   const jars = (files ?? readdirSync(dir)).filter((f) => f.endsWith('.jar'));

@@ -37,8 +37,6 @@ export const KCL_DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 
 
 /**
  * The file name Maven gives a jar: artifactId-version[-classifier].jar.
- * @example
- * jarFileName({ artifactId: 'protobuf-java', version: '4.31.1' }); // 'protobuf-java-4.31.1.jar'
  */
 export function jarFileName(jar: Pick<PinnedJar, 'artifactId' | 'version' | 'classifier'>): string {
   return `${jar.artifactId}-${jar.version}${jar.classifier ? `-${jar.classifier}` : ''}.jar`;
@@ -53,8 +51,6 @@ export function repositoryPath(jar: Pick<PinnedJar, 'groupId' | 'artifactId' | '
 
 /**
  * The pinned list of KCL `version` (e.g. '2.7.2'), read from the package's `kcl/` folder.
- * @example
- * const list = loadJarList(KCL_VERSIONS['2']);
  */
 export function loadJarList(version: string, dataDir = KCL_DATA_DIR): JarList {
   const file = join(dataDir, `kcl-${version}.json`);

@@ -126,9 +126,6 @@ async function stopProcess(pid: number): Promise<void> {
 /**
  * Starts kinesis-local and dynalite, waits until both answer, creates the stream and waits until
  * it is ACTIVE. On failure it stops what it started and rethrows.
- * @example
- * const stack = await startLocalStack({ logDir: '/tmp/x/logs', streamName: 'app-opens', shards: 2 });
- * try { ... } finally { await stack.stop(); }
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const { kinesisLocal, dynalite } = resolveStandIns(options.projectDir ?? process.cwd());

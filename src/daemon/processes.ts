@@ -37,8 +37,6 @@ function processTable(): ProcessEntry[] {
 
 /**
  * Live (not zombie) pids in process group `pgid`.
- * @example
- * groupMembers(java.pid); // the JVM and its workers
  */
 export function groupMembers(pgid: number): number[] {
   return processTable()
@@ -115,8 +113,6 @@ export interface SuperviseOptions {
 /**
  * Starts `command` as the leader of a new process group (session), under setpriv's parent-death
  * signal when available; the group is SIGKILLed at this process's exit.
- * @example
- * const java = spawnSupervised('java', args, { env, stdio: ['ignore', 'inherit', 'inherit'], parentDeathSignal: 'TERM' });
  */
 export function spawnSupervised(command: string, args: readonly string[], options: SuperviseOptions): ChildProcess {
   const wrapped = canSetParentDeathSignal();

@@ -55,9 +55,6 @@ const KNOWN_PREFIXES = ['fanoutConfig.', 'pollingConfig.'];
 
 /**
  * true when the multilang daemon of KCL `major` (default 2, i.e. 2.7.2) would use `key`.
- * @example
- * isKnownKey('idleTimeBetweenReadsInMillis'); // true
- * isKnownKey('idleTimeBetweenReadsMillis');   // false: silently ignored by the daemon
  */
 export function isKnownKey(key: string, major: '2' | '3' = '2'): boolean {
   if (key.toLowerCase().startsWith('awscredentialsprovider')) {
@@ -70,8 +67,6 @@ const LINE = /^(\s*)([^#!\s=:][^\s=:]*)(\s*[=:]\s*|\s+)(.*)$/;
 
 /**
  * The keys of a properties text, in order (comments and blank lines skipped).
- * @example
- * propertyKeys('a = 1\n# b = 2\nc: 3'); // ['a', 'c']
  */
 export function propertyKeys(text: string): string[] {
   return text.split('\n').flatMap((line) => {
@@ -83,8 +78,6 @@ export function propertyKeys(text: string): string[] {
 /**
  * The key/value pairs of a properties text (the last of a repeated key wins, as in Java; values
  * trimmed; line continuations are not used by the daemon's files and not supported).
- * @example
- * parseProperties('streamName = a\n# x = 1\nstreamName: b'); // Map { 'streamName' => 'b' }
  */
 export function parseProperties(text: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -98,9 +91,6 @@ export function parseProperties(text: string): Map<string, string> {
 /**
  * Replaces the values of `overrides` in the properties `text`, appending the keys it lacks.
  * Throws a RangeError naming any override key the daemon would ignore.
- * @example
- * renderProperties('streamName = x\n', { streamName: 'y', workerId: 'w1' });
- * // 'streamName = y\nworkerId = w1\n'
  */
 export function renderProperties(text: string, overrides: Readonly<Record<string, string | number>>, major: '2' | '3' = '2'): string {
   for (const key of Object.keys(overrides)) {
@@ -131,9 +121,6 @@ const NUMERIC = /(Millis|InMillis|Seconds|InSeconds|Capacity|Threads|Attempts|Qu
  * keys it would silently ignore, a missing executableName, stream (streamName or streamArn) or
  * applicationName, a non-numeric value where KCL parses a number, and a shutdownGraceMillis not
  * above failoverTimeMillis (the graceful shutdown would be cut short).
- * @example
- * checkProperties('executableName = bin/w\nstreamName = s\napplicationName = a\nidleTimeBetweenReadsMillis = 5\n');
- * // ['unknown key `idleTimeBetweenReadsMillis` (the daemon would ignore it)']
  */
 export function checkProperties(text: string, major: '2' | '3' = '2'): string[] {
   const values = parseProperties(text);
@@ -158,8 +145,6 @@ export function checkProperties(text: string, major: '2' | '3' = '2'): string[] 
 /**
  * Reads and checks a properties file: its values, or an Error whose message is one line naming
  * the file and every problem.
- * @example
- * const values = readCheckedProperties('app.properties', '2'); // throws on a typo'd key
  */
 export function readCheckedProperties(file: string, major: '2' | '3' = '2'): Map<string, string> {
   let text: string;

@@ -42,8 +42,6 @@ export interface RunDaemonOptions {
  * KCL_DRAIN_TIMEOUT_MS for the workers: how long a worker that got SIGTERM/SIGINT itself (a whole
  * process group signalled) keeps answering the daemon: shutdownGraceMillis less a tenth, at most
  * 1 s less; undefined when shutdownGraceMillis is unset or 0.
- * @example
- * drainTimeoutMs(new Map([['shutdownGraceMillis', '10000']])); // 9000
  */
 export function drainTimeoutMs(properties: ReadonlyMap<string, string>): number | undefined {
   const grace = Number(properties.get('shutdownGraceMillis') ?? 0);
@@ -72,8 +70,6 @@ function findExecutable(command: string, path = ''): boolean {
 /**
  * Runs the daemon until it exits; resolves with the exit code the launcher should exit with (the
  * JVM's; 128 + signal number if it was killed by a signal).
- * @example
- * process.exitCode = await runDaemon({ propertiesFile, properties, jars, say });
  */
 export async function runDaemon(options: RunDaemonOptions): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
