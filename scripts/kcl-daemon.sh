@@ -49,4 +49,4 @@ if [ -n "${KCL_LOG_FILE:-}" ]; then
 fi
 # shellcheck disable=SC2086 # JAVA_OPTS is a list of options
 exec "$java" ${JAVA_OPTS:-} -cp "$jars/*" software.amazon.kinesis.multilang.MultiLangDaemon \
-  --properties-file "$props" --log-configuration "$root/properties/kcl-logback.xml"
+  --properties-file "$props" --log-configuration "$root/kcl/kcl-logback.xml"

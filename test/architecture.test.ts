@@ -48,6 +48,7 @@ const ALLOWED: Record<string, string[]> = {
   redis: ['core', 'config'],
   producer: ['core', 'config'],
   testing: ['core', 'kcl'],
+  daemon: ['core', 'config'],
   index: ['core', 'config', 'kcl', 'avro'],
 };
 

@@ -7,11 +7,13 @@
  * every user would try: each documented entry point from an ES module and from CommonJS; the
  * TypeScript compiler (the project's) under nodenext, node16, bundler and commonjs + node10, with
  * skipLibCheck off; the Lambda handler of docs/lambda.md compiled and invoked against a private
- * redis-server; and what the install brought (no app binaries, no HTTP framework, no AWS SDK,
- * engines true on Node 20.19).
+ * redis-server; what the install brought (no app binaries, no HTTP framework, no AWS SDK,
+ * engines true on Node 20.19); and the README's last step, the worker under the real Java KCL
+ * daemon started by the package's kinesis-streams-daemon on local stand-ins (skipped without java).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -20,6 +22,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { closeRedisClient, createRedisClient } from '../../src/redis/connection.js';
+import { localClient } from '../helpers/kinesalite.js';
 import { lambdaEvent } from '../helpers/lambdaEvent.js';
 import { startRedis, stopAllRedis, type RedisServer } from '../helpers/redis.js';
 
@@ -314,7 +317,58 @@ export const answer: Promise<{ batchItemFailures: Array<{ itemIdentifier: string
     });
   });
 
-  // TODO(launcher): the README's "run it under the daemon" step (the real Java MultiLangDaemon
-  // started by the package's launcher on local stand-ins) waits for the launcher command
-  // (branch `launcher`); until it is merged there is no such step to run.
+  test("the README's daemon step, as printed: the worker under the real KCL daemon (kinesis-streams-daemon --local), a record put on the stream reaches its log, SIGTERM stops it all", async (t) => {
+    if (spawnSync('java', ['-version']).status !== 0) {
+      t.skip('no java on PATH: the real daemon cannot run here');
+      return;
+    }
+    const install = readme.get('daemon-install');
+    const properties = readme.get('myworker.properties');
+    const command = readme.get('daemon-run')?.trim();
+    assert.ok(install && properties && command, 'README.md lacks a daemon-install, myworker.properties or daemon-run block');
+    ok(run('bash', ['-c', `set -euo pipefail\n${install}`], project), 'the README daemon-install block');
+    writeFileSync(join(project, 'myworker.properties'), properties);
+    const env: NodeJS.ProcessEnv = { ...USER_ENV };
+    // The jars this repository already fetched (make jars), where present: the launcher's documented
+    // KCL_JARS_DIR, so the test does not depend on Maven Central; without them it downloads its pinned set.
+    if (existsSync(join(ROOT, 'vendor/kcl-jars/.complete'))) env.KCL_JARS_DIR = join(ROOT, 'vendor/kcl-jars');
+    const daemon = spawn('bash', ['-c', `exec ${command}`], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    daemon.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    daemon.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
+    const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> => {
+      const deadline = Date.now() + timeoutMs;
+      while (!(await check())) {
+        if (Date.now() > deadline || daemon.exitCode !== null) assert.fail(`${what} (waited ${timeoutMs} ms); launcher output:\n${output}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    try {
+      await until(() => /daemon started/.test(output), 'the daemon did not start', 240_000);
+      const endpoint = /local stack: kinesis (http:\/\/\S+)/.exec(output)?.[1];
+      assert.ok(endpoint, output);
+      const kinesis = localClient(endpoint);
+      const userId = 424_242n;
+      const data = toAvro({ userId, platform: 'android', timestamp: Math.floor(Date.now() / 1000), appVersion: null, deviceId: null });
+      await until(
+        () =>
+          kinesis.send(new PutRecordCommand({ StreamName: 'app-opens', PartitionKey: 'pk', Data: data })).then(
+            () => true,
+            () => false,
+          ),
+        'cannot put a record on the local stream',
+        60_000,
+      );
+      kinesis.destroy();
+      const log = join(project, 'myworker.log');
+      await until(() => existsSync(log) && readFileSync(log, 'utf8').includes(`"userId":"${userId}"`), 'the record never reached the worker', 240_000);
+      daemon.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 120_000).unref())]);
+      assert.notEqual(code, 'still running', output);
+      assert.match(output, /daemon exited with 143/, output);
+    } finally {
+      if (daemon.exitCode === null) daemon.kill('SIGKILL');
+    }
+  });
 });
