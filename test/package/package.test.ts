@@ -317,7 +317,7 @@ export const answer: Promise<{ batchItemFailures: Array<{ itemIdentifier: string
     });
   });
 
-  test("the README's daemon step, as printed: the worker under the real KCL daemon (kinesis-streams-daemon --local), a record put on the stream reaches its log, SIGTERM stops it all", async (t) => {
+  test("the README's daemon step, as printed: the worker under the real KCL daemon (kinesis-streams-daemon --local), a record put on the stream reaches its log, Ctrl-C stops it all (exit 130)", async (t) => {
     if (spawnSync('java', ['-version']).status !== 0) {
       t.skip('no java on PATH: the real daemon cannot run here');
       return;
@@ -328,19 +328,25 @@ export const answer: Promise<{ batchItemFailures: Array<{ itemIdentifier: string
     assert.ok(install && properties && command, 'README.md lacks a daemon-install, myworker.properties or daemon-run block');
     ok(run('bash', ['-c', `set -euo pipefail\n${install}`], project), 'the README daemon-install block');
     writeFileSync(join(project, 'myworker.properties'), properties);
+    writeFileSync(join(project, 'worker.js'), readme.get('worker.js')!); // as the README's worker step wrote it (this test may run alone)
     const env: NodeJS.ProcessEnv = { ...USER_ENV };
     // The jars this repository already fetched (make jars), where present: the launcher's documented
     // KCL_JARS_DIR, so the test does not depend on Maven Central; without them it downloads its pinned set.
     if (existsSync(join(ROOT, 'vendor/kcl-jars/.complete'))) env.KCL_JARS_DIR = join(ROOT, 'vendor/kcl-jars');
-    const daemon = spawn('bash', ['-c', `exec ${command}`], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, as a terminal's foreground job: Ctrl-C is SIGINT to the group.
+    const daemon = spawn('bash', ['-c', `exec ${command}`], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const group = -daemon.pid!;
     let output = '';
     daemon.stdout.on('data', (c: Buffer) => (output += c.toString()));
     daemon.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
+    // 'close': every process holding the output pipes (npx, the launcher, java, the workers) is gone.
+    let closed = false;
+    const allGone = new Promise<void>((resolve) => daemon.once('close', () => resolve()));
+    void allGone.then(() => (closed = true));
     const until = async (check: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> => {
       const deadline = Date.now() + timeoutMs;
       while (!(await check())) {
-        if (Date.now() > deadline || daemon.exitCode !== null) assert.fail(`${what} (waited ${timeoutMs} ms); launcher output:\n${output}`);
+        if (Date.now() > deadline || closed) assert.fail(`${what} (waited ${timeoutMs} ms); launcher output:\n${output}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     };
@@ -363,12 +369,18 @@ export const answer: Promise<{ batchItemFailures: Array<{ itemIdentifier: string
       kinesis.destroy();
       const log = join(project, 'myworker.log');
       await until(() => existsSync(log) && readFileSync(log, 'utf8').includes(`"userId":"${userId}"`), 'the record never reached the worker', 240_000);
-      daemon.kill('SIGTERM');
-      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 120_000).unref())]);
-      assert.notEqual(code, 'still running', output);
-      assert.match(output, /daemon exited with 143/, output);
+      process.kill(group, 'SIGINT'); // Ctrl-C
+      const stopped = await Promise.race([allGone.then(() => 'stopped'), new Promise<string>((r) => setTimeout(() => r('still running'), 120_000).unref())]);
+      assert.equal(stopped, 'stopped', output);
+      assert.match(output, /daemon exited with 130/, output);
     } finally {
-      if (daemon.exitCode === null) daemon.kill('SIGKILL');
+      if (!closed) {
+        try {
+          process.kill(group, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
     }
   });
 });
