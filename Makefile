@@ -3,9 +3,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_TEST := node --import tsx --test --test-concurrency=2 --test-timeout=300000
-TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' -not -path 'test/failover/*' | sort)
+TEST_FILES = $(shell find test -name '*.test.ts' -not -path 'test/e2e/*' -not -path 'test/failover/*' -not -path 'test/package/*' | sort)
 
-.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api bench-nodes bench-compare dashboard
+.PHONY: help setup deps build system-deps jars node-lts lint typecheck test test-unit test-unit-lts test-package test-e2e test-e2e-kcl3 stack-start stack-stop demo demo-local demo-daemon bench bench-producer soak clean lambda-local test-failover bench-api bench-nodes bench-compare dashboard
 
 help:
 	@echo "make setup     install dependencies and build (safe to run twice)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test      lint, type-check and run every test (unit tests on Node 20 and on Node $(NODE_LTS_VERSION))"
 	@echo "make node-lts  fetch Node $(NODE_LTS_VERSION) from the npm registry into tools/ (git-ignored)"
 	@echo "make test-unit-lts  the unit tests on that Node"
+	@echo "make test-package  npm pack, install into a new project, run the README's 'Write a worker' there (~2 min)"
 	@echo "make test-e2e  the real Java KCL daemon end to end on the local stack (~4 min)"
 	@echo "make test-e2e-kcl3  the same under KCL 3.x (make jars KCL=3 first fetches it)"
 	@echo "make test-failover  Redis failover under load: Cluster with replicas, Sentinel, READONLY (~4 min)"
@@ -70,7 +71,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@if [ -L node_modules ]; then echo "node_modules is a symlink to a shared install: not running npm ci"; \
 	else npm ci --no-audit --no-fund && touch $@; fi
 
-# npm run build: tsc, then the files tsc does not copy (the Lua script the lastopens task reads).
+# npm run build: the Lua scripts embedded (scripts/generate-lua-module.mjs), tsc for the ESM build
+# (dist/) and the CommonJS one of the published package (dist/cjs, tsconfig.cjs.json).
 build: deps
 	npm run --silent build
 
@@ -92,6 +94,14 @@ test-unit: build
 test-unit-lts: build node-lts
 	@echo "unit tests on $$($(NODE_LTS_BIN)/node --version)"
 	PATH="$(NODE_LTS_BIN):$$PATH" $(NODE_TEST) $(TEST_FILES)
+
+# The published package as a new user gets it: npm pack (prepack builds), installed from the
+# tarball into a new project (npm init -y), the README's "Write a worker" run there as printed, every
+# entry point imported from ESM and CommonJS and type-checked under four TypeScript resolutions, the
+# docs' Lambda handler invoked. Not in TEST_FILES: packing rebuilds dist/. Needs the npm registry
+# (or a warm npm cache) for the new project's own installs. .ci/run runs it after make test.
+test-package: deps
+	node --import tsx --test --test-concurrency=1 --test-timeout=900000 test/package/*.test.ts
 
 # The real Java daemon against the local stack (a few minutes; needs java: make jars).
 test-e2e: build jars

@@ -32,7 +32,7 @@ const SURFACE: Record<string, { file: string; values: string[] }> = {
     file: 'src/app-opens/index.ts',
     values: [
       'APP_OPEN_SCHEMA_V1', 'APP_OPEN_V1_FINGERPRINT', 'appOpenDecoder', 'fromAvro', 'toAvro', 'validate', 'validationError', 'registerAppOpenSchema',
-      'recordLastOpen', 'recordLastOpens', 'lastOpenKey', 'lastOpenField', 'lastOpensProcessor',
+      'recordLastOpen', 'recordLastOpens', 'lastOpenKey', 'lastOpenField',
     ],
   },
   './testing': { file: 'src/testing/index.ts', values: ['TestDaemon', 'makeRecords', 'sequenceNumber'] },

@@ -1,9 +1,10 @@
 /**
- * The app-opens pipeline (`kinesis-streams/app-opens`), built on the framework the way a user's own
- * app would be: the AppOpen model, its tasks (what a worker does with each event), and the batch
- * processor the lastopens entry points share. The entry points themselves are src/app-opens/bin/
- * (bin/lastopens, bin/app-opens-api under the KCL daemon or as a service) and
- * src/app-opens/lambda/lastopens.ts (the Lambda function); the HTTP API is src/app-opens/api/.
+ * The library part of the app-opens pipeline (`kinesis-streams/app-opens`), built on the framework
+ * the way a user's own app would be: the AppOpen model and its tasks (what a worker does with each
+ * event). The app itself is not in the published package (packages/app-opens declares it): its
+ * entry points src/app-opens/bin/ (bin/lastopens, bin/dailyactives, bin/app-opens-api), the
+ * Lambda function src/app-opens/lambda/lastopens.ts, the processor and settings they share
+ * (lastopens.ts, redisWorker.ts) and the HTTP API src/app-opens/api/.
  *
  * @example
  * import { appOpenDecoder, recordLastOpens } from 'kinesis-streams/app-opens';
@@ -28,4 +29,3 @@ export {
   lastOpenField,
 } from './tasks/recordLastOpen.js';
 export type { RecordLastOpensOptions, RecordLastOpensResult } from './tasks/recordLastOpen.js';
-export { lastOpensProcessor } from './lastopens/processor.js';

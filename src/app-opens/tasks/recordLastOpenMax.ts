@@ -1,24 +1,21 @@
 /**
  * The texts of recordLastOpen's Lua scripts (recordLastOpenMax.lua and recordLastOpenEach.lua
- * beside this module, their comments with them), read once when the module loads, as BullMQ keeps
- * its scripts; recordLastOpen.ts hands them to the script loader of src/redis/scripts.ts. The
- * build copies the .lua files into dist/ beside the compiled module (`npm run build`, `make
- * build`), and tsx reads them from src/. It imports nothing but Node's own modules, so a test can
- * load the built file alone.
+ * beside this module, their comments with them); recordLastOpen.ts hands them to the script
+ * loader of src/redis/scripts.ts. The build embeds the .lua files' text
+ * (scripts/generate-lua-module.mjs writes luaScripts.ts from them; `npm run build` runs it, and a
+ * test fails when it is stale), so the built module, ESM or CommonJS, carries its scripts and
+ * reads no file: import.meta, which finding a file beside the module would need, does not exist
+ * in the CommonJS build of the package.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { LUA_SCRIPTS } from './luaScripts.js';
 
 function load(name: string): string {
-  const file = new URL(`./${name}.lua`, import.meta.url);
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(
-      `cannot read the ${name} Lua script at ${file.pathname} (a build that ran tsc alone does not copy .lua files: run \`npm run build\`)`,
-      { cause: err },
-    );
+  const text = LUA_SCRIPTS[name];
+  if (text === undefined) {
+    throw new Error(`no ${name} Lua script in luaScripts.ts: add ${name}.lua beside it and run \`npm run build\` (scripts/generate-lua-module.mjs)`);
   }
+  return text;
 }
 
 /**
