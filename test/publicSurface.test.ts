@@ -57,10 +57,14 @@ const SURFACE: Record<string, { file: string; values: string[] }> = {
 const root = resolve(import.meta.dirname, '..');
 
 test('the entry points are the package.json exports, no more, no fewer', () => {
-  const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, { default: string }> };
-  assert.deepEqual(Object.keys(pkg.exports).sort(), Object.keys(SURFACE).sort());
+  type Target = { types: string; default: string };
+  const pkg = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { exports: Record<string, { import: Target; require: Target }> };
+  // './package.json' is exported too (tools read the version); it is no code entry point.
+  assert.deepEqual(Object.keys(pkg.exports).filter((e) => e !== './package.json').sort(), Object.keys(SURFACE).sort());
   for (const [entry, { file }] of Object.entries(SURFACE)) {
-    assert.equal(pkg.exports[entry]!.default, `./dist/${file.slice('src/'.length).replace(/\.ts$/, '.js')}`, entry);
+    const built = file.slice('src/'.length).replace(/\.ts$/, '');
+    assert.deepEqual(pkg.exports[entry]!.import, { types: `./dist/${built}.d.ts`, default: `./dist/${built}.js` }, entry);
+    assert.deepEqual(pkg.exports[entry]!.require, { types: `./dist/cjs/${built}.d.ts`, default: `./dist/cjs/${built}.js` }, entry);
   }
 });
 

@@ -19,7 +19,7 @@ export interface LocalContextOptions {
  *
  * @example
  * import { readFileSync } from 'node:fs';
- * const handler = createKinesisHandler({ decoder: appOpenDecoder, batchProcessor: lastOpensProcessor(redis) });
+ * const handler = createKinesisHandler({ decoder: appOpenDecoder, batchProcessor });
  * const kinesisEvent = JSON.parse(readFileSync('events/app-opens.json', 'utf8'));
  * const response = await handler(kinesisEvent, createLocalContext({ timeoutMs: 30_000 }));
  */

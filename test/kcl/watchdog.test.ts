@@ -6,13 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { toAvro, type AppOpen } from '../../src/app-opens/model/index.js';
 import { ExitCode } from '../../src/core/exitCodes.js';
+import { waitFor } from '../helpers/fixtureWorker.js';
 import { checkHealthDir, silentAfterMs } from '../../src/kcl/healthCheck.js';
 import { makeRecords } from '../../src/testing/index.js';
 import { parseEmfLines } from '../helpers/emf.js';
@@ -121,6 +122,8 @@ describe('a batch that stops moving (Redis frozen with SIGSTOP)', () => {
     cleanups.push(() => w.daemon.stop());
     await w.daemon.initialize(SHARD);
     await w.daemon.processRecords(makeRecords([toAvro(open(7, now))]));
+    // The health file is written asynchronously (write to a temporary file, then rename): wait for it.
+    await waitFor(() => existsSync(join(healthDir, `${SHARD}.json`)), 'the health file');
     const file = JSON.parse(readFileSync(join(healthDir, `${SHARD}.json`), 'utf8')) as Record<string, unknown>;
     assert.equal(file.stuckBatchMs, 0);
     assert.equal(file.stuck, false);

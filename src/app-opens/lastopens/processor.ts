@@ -15,11 +15,6 @@ import { lastOpenKey, recordLastOpens } from '../tasks/recordLastOpen.js';
  * `recordLastOpens`; events it rejects (a key holding another type) are dead-lettered. With
  * `waitReplicas`, the batch then waits for that many replicas of every master it wrote to
  * (`WAIT`), and fails (retriable, so it is not checkpointed) when too few acknowledged.
- *
- * @example
- * await runWithBatchProcessor({ decoder: appOpenDecoder, deadLetters }, lastOpensProcessor(redis));
- * lastOpensProcessor(redis, { waitReplicas: { replicas: 1, timeoutMs: 1000 } });
- * // each Redis write's duration is reported as the timing `RedisWrite`
  */
 export function lastOpensProcessor(redis: RedisClient, options: { waitReplicas?: WaitReplicasOptions | undefined } = {}): BatchProcessor<AppOpen> {
   const wait = options.waitReplicas;
