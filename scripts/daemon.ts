@@ -86,6 +86,15 @@ export function childPids(pid: number): number[] {
     .map((p) => p.pid);
 }
 
+/** Whether `pid` runs java now (kcl-daemon.sh execs it after its checks). */
+function isJava(pid: number): boolean {
+  try {
+    return readFileSync(join('/proc', String(pid), 'comm'), 'utf8').trim() === 'java';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Starts scripts/kcl-daemon.sh on a properties file.
  * @example
@@ -117,7 +126,8 @@ export function startDaemon(options: DaemonOptions): Daemon {
     get running() {
       return running;
     },
-    children: () => childPids(pid),
+    // Until kcl-daemon.sh has exec'd java, its children are the jar check (node), not workers.
+    children: () => (isJava(pid) ? childPids(pid) : []),
     async waitForChildren(count, timeoutMs) {
       await waitFor(`${count} worker(s) under daemon ${pid}`, () => {
         if (!running) throw new Error(`daemon ${pid} exited`);
