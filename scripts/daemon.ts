@@ -3,9 +3,10 @@
  * group (so a kill reaches the workers it spawned), its log in a file, its worker children listed
  * from /proc, and a kill at exit of this process whatever happens.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, isAlive, killGroup, spawnService, waitFor } from './stack.js';
+import { ROOT, killGroup, spawnService, waitFor } from './stack.js';
+import { childrenOf, groupMembers } from '../src/daemon/processes.js';
 
 /**
  * Options of {@link startDaemon}.
@@ -58,33 +59,8 @@ export interface Daemon {
   kill(): Promise<Exit>;
 }
 
-/** Every process's pid, state, parent and process group, read from /proc (Linux). */
-function processTable(): Array<{ pid: number; state: string; ppid: number; pgrp: number }> {
-  const out: Array<{ pid: number; state: string; ppid: number; pgrp: number }> = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(join('/proc', entry, 'stat'), 'utf8');
-      // Fields after the command name (which may hold spaces and parentheses): state ppid pgrp ...
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.push({ pid: Number(entry), state: fields[0] ?? '', ppid: Number(fields[1]), pgrp: Number(fields[2]) });
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out;
-}
-
-/**
- * Child pids of `pid` that are not zombies, read from /proc (Linux).
- * @example
- * childPids(process.pid);
- */
-export function childPids(pid: number): number[] {
-  return processTable()
-    .filter((p) => p.ppid === pid && p.state !== 'Z')
-    .map((p) => p.pid);
-}
+/** Live (not zombie) child pids of `pid`, read from /proc: the launcher's own (src/daemon/processes.ts). */
+export const childPids = childrenOf;
 
 /** Whether `pid` runs java now (kcl-daemon.sh execs it after its checks). */
 function isJava(pid: number): boolean {
@@ -162,13 +138,5 @@ export function startDaemon(options: DaemonOptions): Daemon {
   return daemon;
 }
 
-/**
- * Live pids whose process group is `pgid` (the JVM's workers outlive it for a moment).
- * @example
- * childPidsOfGroup(daemon.pid); // [] once the daemon and all its workers are gone
- */
-export function childPidsOfGroup(pgid: number): number[] {
-  return processTable()
-    .filter((p) => p.pgrp === pgid && isAlive(p.pid))
-    .map((p) => p.pid);
-}
+/** Live pids whose process group is `pgid` (the JVM's workers outlive it for a moment). */
+export const childPidsOfGroup = groupMembers;

@@ -17,13 +17,14 @@ import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+// The stand-ins' credentials and region, the AWS JSON call and the liveness check are the launcher's
+// own (src/daemon: kinesis-streams-daemon --local starts the same stand-ins).
+import { LOCAL_CREDENTIALS, LOCAL_REGION, awsJson } from '../src/daemon/localStack.js';
+import { isAlive } from '../src/daemon/processes.js';
+export { LOCAL_CREDENTIALS, LOCAL_REGION, awsJson, isAlive };
+
 /** The project root (this file lives in scripts/). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** Credentials the emulators accept (any non-empty pair works; they only need a signature). */
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' } as const;
-/** Region the stack pretends to be in. */
-export const LOCAL_REGION = 'us-east-1';
 
 /**
  * Options of {@link startStack}. Every port is optional and defaults to a free one.
@@ -189,24 +190,6 @@ export function killGroup(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-/**
- * true while `pid` exists and is not a zombie.
- * @example
- * await waitFor('daemon exit', () => !isAlive(pid), 10_000);
- */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}
 
 /**
  * Starts `command` in its own process group with stdout and stderr appended to `logFile`. When
@@ -252,26 +235,6 @@ async function portOpen(port: number): Promise<boolean> {
   });
 }
 
-/**
- * One AWS JSON-protocol call with a signature-shaped Authorization header: the emulators check that
- * the headers are there, not the signature. For the few control-plane calls the scripts make
- * without loading an SDK (the project has no DynamoDB client).
- * @example
- * const res = await awsJson(stack.dynamoEndpoint, 'DynamoDB_20120810.Scan', { TableName: 'app' }, '1.0');
- */
-export async function awsJson(endpoint: string, target: string, body: unknown, version = '1.1'): Promise<Response> {
-  return fetch(endpoint, {
-    method: 'POST',
-    headers: {
-      'content-type': `application/x-amz-json-${version}`,
-      'x-amz-target': target,
-      'x-amz-date': new Date().toISOString().replace(/[-:]|\.\d{3}/g, ''),
-      authorization: `AWS4-HMAC-SHA256 Credential=${LOCAL_CREDENTIALS.accessKeyId}/20200101/${LOCAL_REGION}/x/aws4_request, SignedHeaders=host;x-amz-date, Signature=0`,
-    },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
-}
 
 async function redisPing(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);

@@ -89,7 +89,7 @@ export function resolveStandIns(projectDir: string): { kinesisLocal: string; dyn
  * One AWS JSON-protocol call with a signature-shaped Authorization header (the stand-ins check that
  * it is there, not what it says).
  */
-async function awsJson(endpoint: string, target: string, body: unknown, version = '1.1'): Promise<Response> {
+export async function awsJson(endpoint: string, target: string, body: unknown, version = '1.1'): Promise<Response> {
   return fetch(endpoint, {
     method: 'POST',
     headers: {
